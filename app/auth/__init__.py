@@ -1,0 +1,1 @@
+"""Users, role assignments, service accounts, tokens, and the scope resolver."""

@@ -1,0 +1,95 @@
+"""The OAuth 2 token endpoint's grants: password, refresh_token (rotating, reuse revokes the family) and
+client_credentials (service accounts), plus logout."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import repository as repo
+from app.auth.models import RefreshToken, User
+from app.auth.schemas import TokenResponse
+from app.auth.throttle import LoginThrottle
+from app.core.db import utcnow
+from app.core.errors import InvalidGrant
+from app.core.security import digest, digests_equal, new_opaque_token, verify_password
+from app.core.tokens import TokenCodec
+
+
+@dataclass(frozen=True)
+class AuthContext:
+    codec: TokenCodec
+    throttle: LoginThrottle
+    refresh_lifetime: timedelta
+
+
+async def password_grant(
+    session: AsyncSession, ctx: AuthContext, username: str, password: str, address: str | None
+) -> TokenResponse:
+    ctx.throttle.check(username, address)
+    user = await repo.get_user_by_username(session, username)
+    usable = user is not None and user.is_active and not user.is_service
+    ok = await verify_password(password, user.password_hash if usable and user else None)
+    if not ok or user is None:
+        ctx.throttle.failed(username, address)
+        raise InvalidGrant("Wrong username or password.")
+    ctx.throttle.succeeded(username)
+    return await _issue(session, ctx, user, family=uuid.uuid4().hex)
+
+
+async def client_credentials_grant(
+    session: AsyncSession, ctx: AuthContext, client_id: str, client_secret: str, address: str | None
+) -> TokenResponse:
+    ctx.throttle.check(client_id, address)
+    user = await repo.get_user_by_username(session, client_id)
+    presented = digest(client_secret)
+    stored = user.password_hash if user is not None and user.is_service and user.is_active else ""
+    if user is None or not digests_equal(presented, stored):
+        ctx.throttle.failed(client_id, address)
+        raise InvalidGrant("Wrong client id or secret.")
+    ctx.throttle.succeeded(client_id)
+    access, expires_in = ctx.codec.issue_access(str(user.id))
+    return TokenResponse(access_token=access, expires_in=expires_in)
+
+
+async def refresh_grant(session: AsyncSession, ctx: AuthContext, refresh_token: str) -> TokenResponse:
+    stored = await repo.get_refresh_token(session, digest(refresh_token))
+    if stored is None:
+        raise InvalidGrant("Unknown refresh token.")
+    now = utcnow()
+    if stored.used_at is not None or stored.revoked_at is not None:
+        # A rotated token came back: someone holds a copy. End every session of this login.
+        await repo.revoke_family(session, stored.family, now)
+        raise InvalidGrant("Refresh token already used; please log in again.", keep_changes=True)
+    if stored.expires_at <= now:
+        raise InvalidGrant("Refresh token expired; please log in again.")
+    user = await repo.get_user(session, stored.user_id)
+    if user is None or not user.is_active:
+        raise InvalidGrant("Account disabled.")
+    stored.used_at = now
+    return await _issue(session, ctx, user, family=stored.family)
+
+
+async def revoke(session: AsyncSession, refresh_token: str) -> None:
+    """Logout: revoke the token's whole family. Unknown tokens are ignored (RFC 7009)."""
+    stored = await repo.get_refresh_token(session, digest(refresh_token))
+    if stored is not None:
+        await repo.revoke_family(session, stored.family, utcnow())
+
+
+async def _issue(session: AsyncSession, ctx: AuthContext, user: User, *, family: str) -> TokenResponse:
+    access, expires_in = ctx.codec.issue_access(str(user.id))
+    refresh = new_opaque_token()
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family=family,
+            token_digest=digest(refresh),
+            expires_at=utcnow() + ctx.refresh_lifetime,
+        )
+    )
+    await session.flush()
+    return TokenResponse(access_token=access, expires_in=expires_in, refresh_token=refresh)

@@ -1,0 +1,38 @@
+"""The policy table: which roles may perform each action. The single source the app (and the role-matrix
+tests) read; ``admin`` may do everything and is not listed."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from app.auth.models import Role
+
+
+class Action(StrEnum):
+    UNIT_READ = "unit:read"
+    UNIT_WRITE = "unit:write"
+    USER_READ = "user:read"
+    USER_WRITE = "user:write"
+    PERSON_READ = "person:read"
+    PERSON_WRITE = "person:write"
+
+
+_ALL_UNIT_ROLES = frozenset(
+    {Role.ORG_ADMIN, Role.ASSESSOR, Role.APPROVER, Role.VIEWER, Role.MEMBER, Role.INTEGRATION}
+)
+
+POLICY: dict[Action, frozenset[Role]] = {
+    Action.UNIT_READ: _ALL_UNIT_ROLES,
+    Action.UNIT_WRITE: frozenset({Role.ORG_ADMIN}),
+    Action.USER_READ: frozenset({Role.ORG_ADMIN}),
+    Action.USER_WRITE: frozenset({Role.ORG_ADMIN}),
+    Action.PERSON_READ: frozenset({Role.ORG_ADMIN, Role.ASSESSOR, Role.APPROVER, Role.INTEGRATION}),
+    Action.PERSON_WRITE: frozenset({Role.ORG_ADMIN}),
+}
+
+# Roles a service account (client credentials, no person behind it) may hold.
+SERVICE_ACCOUNT_ROLES = frozenset({Role.INTEGRATION, Role.VIEWER})
+
+
+def roles_for(action: Action) -> frozenset[Role]:
+    return POLICY[action]

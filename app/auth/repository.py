@@ -1,0 +1,86 @@
+"""Every query of users, role assignments and refresh tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import RefreshToken, RoleAssignment, User
+from app.core.pagination import PageParams, fetch_page
+from app.people.models import Person
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def get_user_by_username(session: AsyncSession, username: str) -> User | None:
+    return await session.scalar(select(User).where(User.username == username))
+
+
+async def page_users(
+    session: AsyncSession, where: list[ColumnElement[bool]], params: PageParams
+) -> tuple[list[User], int]:
+    return await fetch_page(session, select(User).where(*where).order_by(User.username), params)
+
+
+async def assignments_for(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, list[RoleAssignment]]:
+    result: dict[int, list[RoleAssignment]] = {uid: [] for uid in user_ids}
+    if not user_ids:
+        return result
+    stmt = select(RoleAssignment).where(RoleAssignment.user_id.in_(user_ids)).order_by(RoleAssignment.id)
+    for assignment in (await session.scalars(stmt)).all():
+        result[assignment.user_id].append(assignment)
+    return result
+
+
+async def persons_for(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, Person]:
+    if not user_ids:
+        return {}
+    stmt = select(Person).where(Person.user_id.in_(user_ids))
+    return {p.user_id: p for p in (await session.scalars(stmt)).all() if p.user_id is not None}
+
+
+async def get_assignment(session: AsyncSession, assignment_id: int) -> RoleAssignment | None:
+    return await session.get(RoleAssignment, assignment_id)
+
+
+async def find_assignment(
+    session: AsyncSession, user_id: int, role: str, org_unit_id: int | None
+) -> RoleAssignment | None:
+    unit_clause = (
+        RoleAssignment.org_unit_id.is_(None)
+        if org_unit_id is None
+        else RoleAssignment.org_unit_id == org_unit_id
+    )
+    return await session.scalar(
+        select(RoleAssignment).where(
+            RoleAssignment.user_id == user_id, RoleAssignment.role == role, unit_clause
+        )
+    )
+
+
+async def get_refresh_token(session: AsyncSession, token_digest: str) -> RefreshToken | None:
+    stmt = select(RefreshToken).where(RefreshToken.token_digest == token_digest)
+    return await session.scalar(stmt.with_for_update())
+
+
+async def revoke_family(session: AsyncSession, family: str, now: datetime) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def revoke_all_for_user(session: AsyncSession, user_id: int, now: datetime) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )

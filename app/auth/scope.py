@@ -1,0 +1,120 @@
+"""The scoping choke point: what an authenticated subject may see, and may do, where.
+
+A role held at a unit covers that unit's whole subtree. An object whose unit lies outside every subtree
+where the subject holds *any* role does not exist for them (404); inside, without a role that the policy
+table allows for the action, it is 403. Every repository read takes its filter from
+:func:`unit_filter`; single objects are checked with :func:`authorize`. Nothing else filters by unit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, Select, exists, false, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import Role
+from app.auth.policy import Action, roles_for
+from app.core.errors import Forbidden, NotFound
+from app.orgs.models import OrgUnitClosure
+
+
+@dataclass(frozen=True)
+class Grant:
+    role: Role
+    org_unit_id: int
+    assignment_id: int
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The authenticated caller, as resolved once per request from the access token."""
+
+    user_id: int
+    username: str
+    is_admin: bool = False
+    is_service: bool = False
+    person_id: int | None = None
+    grants: tuple[Grant, ...] = field(default_factory=tuple)
+
+    def units_with(self, roles: Iterable[Role] | None = None) -> list[int]:
+        wanted = None if roles is None else set(roles)
+        return sorted({g.org_unit_id for g in self.grants if wanted is None or g.role in wanted})
+
+    def has_role_anywhere(self, roles: Iterable[Role]) -> bool:
+        return self.is_admin or bool(self.units_with(roles))
+
+
+def subtree_ids(unit_ids: Iterable[int]) -> Select[tuple[int]]:
+    """All units in the subtrees rooted at ``unit_ids`` (a subquery, one indexed closure lookup)."""
+    return select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id.in_(list(unit_ids)))
+
+
+def unit_filter(
+    subject: Subject, action: Action, unit_column: ColumnElement[int] | object
+) -> ColumnElement[bool]:
+    """``unit_column IN (units the subject may perform action on)``: the filter of every scoped list."""
+    if subject.is_admin:
+        return true()
+    units = subject.units_with(roles_for(action))
+    if not units:
+        return false()
+    return unit_column.in_(subtree_ids(units))  # type: ignore[attr-defined]
+
+
+def visibility_filter(subject: Subject, unit_column: ColumnElement[int] | object) -> ColumnElement[bool]:
+    """Units in any subtree where the subject holds any role (what exists for them at all)."""
+    if subject.is_admin:
+        return true()
+    units = subject.units_with()
+    if not units:
+        return false()
+    return unit_column.in_(subtree_ids(units))  # type: ignore[attr-defined]
+
+
+async def _covers(session: AsyncSession, unit_id: int, roots: list[int]) -> bool:
+    if not roots:
+        return False
+    stmt = select(
+        exists().where(OrgUnitClosure.descendant_id == unit_id, OrgUnitClosure.ancestor_id.in_(roots))
+    )
+    return bool(await session.scalar(stmt))
+
+
+async def can_see(session: AsyncSession, subject: Subject, unit_id: int) -> bool:
+    return subject.is_admin or await _covers(session, unit_id, subject.units_with())
+
+
+async def authorize(
+    session: AsyncSession,
+    subject: Subject,
+    unit_id: int,
+    action: Action,
+    *,
+    own: bool = False,
+    missing: str = "Not found.",
+) -> None:
+    """Raise 404 when ``unit_id`` is outside every subtree the subject sees, 403 when seen but the
+    subject lacks a role allowed for ``action`` there. ``own`` marks the subject's own record, which
+    a member may always reach. ``missing`` must be the very message the caller gives for an object that
+    does not exist, so the two answers cannot be told apart."""
+    if subject.is_admin:
+        return
+    if await _covers(session, unit_id, subject.units_with(roles_for(action))):
+        return
+    if own:
+        return
+    if await _covers(session, unit_id, subject.units_with()):
+        raise Forbidden(f"Your roles do not allow {action.value} here.")
+    raise NotFound(missing)
+
+
+def require_any_role(subject: Subject, action: Action) -> None:
+    """For unit-less actions (lists without a unit): 403 when no grant allows ``action`` anywhere."""
+    if not subject.has_role_anywhere(roles_for(action)):
+        raise Forbidden(f"Your roles do not allow {action.value}.")
+
+
+def own_or(clause: ColumnElement[bool], own: ColumnElement[bool] | None) -> ColumnElement[bool]:
+    return clause if own is None else or_(clause, own)

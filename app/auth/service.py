@@ -1,0 +1,239 @@
+"""Rules for users, role assignments and service accounts: who may create whom, grant what, where."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import repository as repo
+from app.auth.models import Role, RoleAssignment, User
+from app.auth.policy import SERVICE_ACCOUNT_ROLES, Action
+from app.auth.schemas import (
+    MeRead,
+    PersonBrief,
+    RoleAssignmentCreate,
+    RoleAssignmentRead,
+    ServiceAccountCreate,
+    ServiceAccountCreated,
+    ServiceAccountRead,
+    UserCreate,
+    UserRead,
+    UserUpdate,
+)
+from app.auth.scope import Subject, authorize, require_any_role, subtree_ids, unit_filter
+from app.core.db import utcnow
+from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.core.pagination import PageParams
+from app.core.schemas import check_version
+from app.core.security import digest, hash_password
+from app.orgs.service import get_visible as get_visible_unit
+from app.people.models import Person
+
+
+async def _to_reads(session: AsyncSession, users: Sequence[User]) -> list[UserRead]:
+    ids = [u.id for u in users]
+    assignments = await repo.assignments_for(session, ids)
+    persons = await repo.persons_for(session, ids)
+    reads = []
+    for user in users:
+        read = UserRead.model_validate(user)
+        read.roles = [RoleAssignmentRead.model_validate(a) for a in assignments[user.id]]
+        read.person_id = persons[user.id].id if user.id in persons else None
+        reads.append(read)
+    return reads
+
+
+async def _visible_user(session: AsyncSession, subject: Subject, user_id: int, action: Action) -> User:
+    missing = f"User {user_id} not found."
+    user = await repo.get_user(session, user_id)
+    if user is None:
+        raise NotFound(missing)
+    if user.id == subject.user_id and action == Action.USER_READ:
+        return user
+    if user.org_unit_id is None:  # a system administrator: only admins see them
+        if not subject.is_admin:
+            raise NotFound(missing)
+        return user
+    await authorize(session, subject, user.org_unit_id, action, missing=missing)
+    return user
+
+
+async def _link_person(session: AsyncSession, subject: Subject, user: User, person_id: int) -> None:
+    missing = f"Person {person_id} not found."
+    person = await session.get(Person, person_id)
+    if person is None:
+        raise NotFound(missing)
+    await authorize(session, subject, person.org_unit_id, Action.PERSON_WRITE, missing=missing)
+    if person.user_id is not None and person.user_id != user.id:
+        raise Conflict("That person is already linked to another user.")
+    person.user_id = user.id
+
+
+async def create_user(session: AsyncSession, subject: Subject, data: UserCreate) -> UserRead:
+    await get_visible_unit(session, subject, data.org_unit_id, Action.USER_WRITE)
+    if await repo.get_user_by_username(session, data.username) is not None:
+        raise Conflict(f"Username {data.username!r} is taken.", details={"field": "username"})
+    if data.password.lower() == data.username.lower():
+        raise ValidationFailed("The password must not be the username.", details={"field": "password"})
+    user = User(
+        username=data.username,
+        password_hash=await hash_password(data.password),
+        full_name=data.full_name,
+        email=data.email,
+        org_unit_id=data.org_unit_id,
+    )
+    session.add(user)
+    await session.flush()
+    if data.person_id is not None:
+        await _link_person(session, subject, user, data.person_id)
+        await session.flush()
+    return (await _to_reads(session, [user]))[0]
+
+
+async def get_user(session: AsyncSession, subject: Subject, user_id: int) -> UserRead:
+    user = await _visible_user(session, subject, user_id, Action.USER_READ)
+    return (await _to_reads(session, [user]))[0]
+
+
+async def list_users(
+    session: AsyncSession, subject: Subject, params: PageParams, org_unit_id: int | None, q: str | None
+) -> tuple[list[UserRead], int]:
+    where: list[ColumnElement[bool]] = [unit_filter(subject, Action.USER_READ, User.org_unit_id)]
+    if org_unit_id is not None:
+        await get_visible_unit(session, subject, org_unit_id, Action.USER_READ)
+        where.append(User.org_unit_id.in_(subtree_ids([org_unit_id])))
+    else:
+        require_any_role(subject, Action.USER_READ)
+    if q:
+        pattern = f"%{q.replace('%', '').replace('_', '')}%"
+        where.append(User.username.ilike(pattern) | User.full_name.ilike(pattern))
+    users, total = await repo.page_users(session, where, params)
+    return await _to_reads(session, users), total
+
+
+async def update_user(
+    session: AsyncSession, subject: Subject, user_id: int, data: UserUpdate, if_match: int | None
+) -> UserRead:
+    changes = data.model_dump(exclude_unset=True, exclude={"version"})
+    is_self = user_id == subject.user_id
+    if is_self and set(changes) <= {"full_name", "email", "password"}:
+        user = await _visible_user(session, subject, user_id, Action.USER_READ)
+    else:
+        user = await _visible_user(session, subject, user_id, Action.USER_WRITE)
+    check_version(user.version, data.version, if_match)
+    if changes.get("full_name", "") is None:
+        raise ValidationFailed("full_name cannot be empty.")
+    if "password" in changes:
+        password = changes.pop("password")
+        if password is None:
+            raise ValidationFailed("password cannot be empty.")
+        user.password_hash = await hash_password(password)
+        await repo.revoke_all_for_user(session, user.id, utcnow())
+    if changes.get("is_active") is False:
+        if is_self:
+            raise Conflict("You cannot deactivate your own account.")
+        await repo.revoke_all_for_user(session, user.id, utcnow())
+    for field, value in changes.items():
+        if value is not None or field == "email":
+            setattr(user, field, value)
+    await session.flush()
+    return (await _to_reads(session, [user]))[0]
+
+
+async def grant_role(
+    session: AsyncSession, subject: Subject, user_id: int, data: RoleAssignmentCreate
+) -> RoleAssignment:
+    user = await _visible_user(session, subject, user_id, Action.USER_WRITE)
+    if data.role == Role.ADMIN:
+        if not subject.is_admin:
+            raise Forbidden("Only a system administrator may grant admin.")
+        if data.org_unit_id is not None:
+            raise ValidationFailed("admin is not held at a unit; omit org_unit_id.")
+    else:
+        if data.org_unit_id is None:
+            raise ValidationFailed("org_unit_id is required for this role.")
+        await get_visible_unit(session, subject, data.org_unit_id, Action.USER_WRITE)
+    if user.is_service and data.role not in SERVICE_ACCOUNT_ROLES:
+        raise ValidationFailed("Service accounts hold only integration or viewer roles.")
+    if await repo.find_assignment(session, user.id, data.role.value, data.org_unit_id) is not None:
+        raise Conflict("The user already holds this role at this unit.")
+    assignment = RoleAssignment(
+        user_id=user.id, role=data.role.value, org_unit_id=data.org_unit_id, granted_by=subject.user_id
+    )
+    session.add(assignment)
+    await session.flush()
+    return assignment
+
+
+async def revoke_role(session: AsyncSession, subject: Subject, user_id: int, assignment_id: int) -> None:
+    user = await _visible_user(session, subject, user_id, Action.USER_WRITE)
+    assignment = await repo.get_assignment(session, assignment_id)
+    if assignment is None or assignment.user_id != user.id:
+        raise NotFound(f"Role assignment {assignment_id} not found.")
+    if assignment.org_unit_id is None:
+        if not subject.is_admin:
+            raise Forbidden("Only a system administrator may remove admin.")
+    else:
+        await get_visible_unit(session, subject, assignment.org_unit_id, Action.USER_WRITE)
+    await session.delete(assignment)
+    await session.flush()
+
+
+async def create_service_account(
+    session: AsyncSession, subject: Subject, data: ServiceAccountCreate
+) -> ServiceAccountCreated:
+    await get_visible_unit(session, subject, data.org_unit_id, Action.USER_WRITE)
+    roles = sorted(set(data.roles))
+    if any(role not in SERVICE_ACCOUNT_ROLES for role in roles):
+        raise ValidationFailed("Service accounts hold only integration or viewer roles.")
+    client_id = "sa_" + secrets.token_hex(8)
+    client_secret = secrets.token_urlsafe(32)
+    user = User(
+        username=client_id,
+        password_hash=digest(client_secret),  # high-entropy secret: a fast digest is enough
+        full_name=data.name,
+        org_unit_id=data.org_unit_id,
+        is_service=True,
+    )
+    session.add(user)
+    await session.flush()
+    for role in roles:
+        session.add(
+            RoleAssignment(
+                user_id=user.id, role=role.value, org_unit_id=data.org_unit_id, granted_by=subject.user_id
+            )
+        )
+    await session.flush()
+    read = await _service_account_read(session, user)
+    return ServiceAccountCreated(**read.model_dump(), client_secret=client_secret)
+
+
+async def _service_account_read(session: AsyncSession, user: User) -> ServiceAccountRead:
+    assignments = (await repo.assignments_for(session, [user.id]))[user.id]
+    return ServiceAccountRead(
+        id=user.id,
+        name=user.full_name,
+        org_unit_id=user.org_unit_id or 0,
+        client_id=user.username,
+        roles=[RoleAssignmentRead.model_validate(a) for a in assignments],
+        is_active=user.is_active,
+    )
+
+
+async def list_service_accounts(
+    session: AsyncSession, subject: Subject, params: PageParams
+) -> tuple[list[ServiceAccountRead], int]:
+    where = [User.is_service.is_(True), unit_filter(subject, Action.USER_READ, User.org_unit_id)]
+    users, total = await repo.page_users(session, where, params)
+    return [await _service_account_read(session, u) for u in users], total
+
+
+async def me(session: AsyncSession, subject: Subject) -> MeRead:
+    user = await repo.get_user(session, subject.user_id)
+    assert user is not None
+    read = (await _to_reads(session, [user]))[0]
+    person = await session.scalar(select(Person).where(Person.user_id == user.id))
+    return MeRead(user=read, person=PersonBrief.model_validate(person) if person else None, roles=read.roles)

@@ -1,0 +1,97 @@
+"""The ``cdht`` command: migrate, seed, create-admin, demo, serve."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+
+from app.core.config import ConfigurationError, Settings, get_settings
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config(database_url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["database_url"] = database_url
+    return cfg
+
+
+def migrate(settings: Settings) -> None:
+    url = settings.effective_database_url
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(url), "head")
+
+
+def _run(fn: Callable[[Settings], Awaitable[Any]], settings: Settings) -> Any:
+    return asyncio.run(fn(settings))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cdht", description="Công dân học tập backend")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="bring the database to the latest schema")
+    sub.add_parser("seed", help="load criteria_seeds/ (criteria sets, reference plans); safe to re-run")
+    admin = sub.add_parser("create-admin", help="create a system administrator")
+    admin.add_argument("--username", required=True)
+    admin.add_argument("--password", required=True)
+    admin.add_argument("--full-name", default="System administrator")
+    sub.add_parser("demo", help="load the demo tree, users, people and evaluations; prints logins")
+    serve = sub.add_parser("serve", help="serve the API (migrates first)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+
+    settings = get_settings()
+    try:
+        settings.signing_key()
+    except ConfigurationError as exc:
+        print(f"cdht: {exc}", file=sys.stderr)
+        return 2
+
+    from app import commands  # imported late: keeps `cdht --help` fast
+
+    try:
+        if args.command == "migrate":
+            migrate(settings)
+            print(f"Database is at the latest schema ({_redact(settings.effective_database_url)}).")
+        elif args.command == "seed":
+            migrate(settings)
+            for line in _run(commands.seed, settings):
+                print(line)
+        elif args.command == "create-admin":
+            migrate(settings)
+            _run(lambda s: commands.create_admin(s, args.username, args.password, args.full_name), settings)
+            print(f"Administrator {args.username!r} created.")
+        elif args.command == "demo":
+            migrate(settings)
+            for line in _run(commands.demo, settings):
+                print(line)
+        elif args.command == "serve":
+            migrate(settings)
+            import uvicorn
+
+            uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port, access_log=False)
+    except commands.CommandError as exc:
+        print(f"cdht {args.command}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""What the ``cdht`` sub-commands do, against the database (no HTTP)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import repository as auth_repo
+from app.auth.models import Role, RoleAssignment, User
+from app.auth.schemas import Password, Username
+from app.core.config import Settings
+from app.core.db import make_engine, make_sessionmaker
+from app.core.security import hash_password
+
+
+class CommandError(Exception):
+    """A command could not do what was asked; the message says why."""
+
+
+@asynccontextmanager
+async def unit_of_work(settings: Settings) -> AsyncIterator[AsyncSession]:
+    engine = make_engine(settings.effective_database_url, pool=False)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            yield session
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+async def create_admin(settings: Settings, username: str, password: str, full_name: str) -> None:
+    from pydantic import TypeAdapter
+
+    try:
+        TypeAdapter(Username).validate_python(username)
+        TypeAdapter(Password).validate_python(password)
+    except ValidationError as exc:
+        hint = "username: 3–64 of A-Z a-z 0-9 . _ @ -; password: 8–128 characters"
+        raise CommandError(f"{exc.errors()[0]['msg']} ({hint})") from None
+    async with unit_of_work(settings) as session:
+        if await auth_repo.get_user_by_username(session, username) is not None:
+            raise CommandError(f"user {username!r} already exists")
+        user = User(username=username, password_hash=await hash_password(password), full_name=full_name)
+        session.add(user)
+        await session.flush()
+        session.add(RoleAssignment(user_id=user.id, role=Role.ADMIN.value, org_unit_id=None))
+
+
+async def seed(settings: Settings) -> list[str]:
+    from app.seeds import load_seeds
+
+    async with unit_of_work(settings) as session:
+        return await load_seeds(session)
+
+
+async def demo(settings: Settings) -> list[str]:
+    from app.demo import load_demo
+    from app.seeds import load_seeds
+
+    async with unit_of_work(settings) as session:
+        await load_seeds(session)
+        return await load_demo(session)

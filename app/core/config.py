@@ -1,0 +1,103 @@
+"""Settings, read from ``CDHT_*`` environment variables.
+
+Database URLs are the plain ones a person types (``sqlite:///var/cdht.db``, ``postgresql://u:p@h/db``); the
+async driver is chosen here so nobody has to know driver names.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_WEAK_KEYS = {"", "secret", "changeme", "change-me", "changethis", "dev", "development", "cdht"}
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigurationError(RuntimeError):
+    """The service cannot start with these settings."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CDHT_", extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    secret_key: str = ""
+    evidence_dir: Path | None = None
+    max_evidence_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    max_request_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+
+    jwt_issuer: str = "cdht"
+    jwt_audience: str = "cdht-api"
+    access_token_minutes: int = Field(default=10, gt=0, le=15)
+    refresh_token_days: int = Field(default=14, gt=0, le=90)
+
+    login_max_failures: int = Field(default=5, gt=0)
+    login_lockout_seconds: int = Field(default=300, gt=0)
+    login_max_failures_per_address: int = Field(default=50, gt=0)
+
+    statement_timeout_ms: int = Field(default=15_000, gt=0)
+    cors_origins: list[str] = []
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite:", "postgresql:", "postgres:")):
+            raise ValueError("CDHT_DATABASE_URL must start with sqlite:/// or postgresql://")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_dir / 'cdht.db'}"
+
+    @property
+    def async_database_url(self) -> str:
+        return to_async_url(self.effective_database_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def effective_evidence_dir(self) -> Path:
+        return self.evidence_dir or self.var_dir / "evidence"
+
+    def signing_key(self) -> str:
+        """The JWT signing key; in development one is generated once and kept under ``var/``."""
+        key = self.secret_key
+        if key:
+            if self.env == "production" and (len(key) < MIN_SECRET_LENGTH or key.lower() in _WEAK_KEYS):
+                raise ConfigurationError(
+                    f"CDHT_SECRET_KEY is too weak for production: use at least {MIN_SECRET_LENGTH} random "
+                    "characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
+                )
+            return key
+        if self.env == "production":
+            raise ConfigurationError("CDHT_SECRET_KEY must be set when CDHT_ENV=production.")
+        key_file = self.var_dir / "secret_key"
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        return key_file.read_text().strip()
+
+
+def to_async_url(url: str) -> str:
+    """Map a plain database URL onto the async driver the app uses."""
+    if url.startswith("sqlite:"):
+        return "sqlite+aiosqlite:" + url[len("sqlite:") :]
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

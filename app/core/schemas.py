@@ -1,0 +1,70 @@
+"""Shared request/response building blocks: strict bodies, safe text, ids, versions."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Annotated
+
+from fastapi import Header, Path
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from app.core.errors import StaleVersion, ValidationFailed
+
+MAX_ID = 2**31 - 1
+
+
+def _no_control_chars(value: str) -> str:
+    # NUL and other control characters are never meaningful in names and break PostgreSQL text columns.
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\t" for ch in value):
+        raise ValueError("must not contain control characters")
+    return unicodedata.normalize("NFC", value)
+
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+    AfterValidator(_no_control_chars),
+]
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    AfterValidator(_no_control_chars),
+]
+LongText = Annotated[str, StringConstraints(max_length=4000), AfterValidator(_no_control_chars)]
+Code = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$"
+    ),
+]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+Version = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+class StrictModel(BaseModel):
+    """Request bodies: unknown fields are a 422, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class ReadModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+def if_match(
+    if_match: Annotated[str | None, Header(alias="If-Match", description="Expected version")] = None,
+) -> int | None:
+    if if_match is None:
+        return None
+    raw = if_match.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit():
+        raise ValidationFailed("If-Match must be the object's integer version.")
+    return int(raw)
+
+
+def check_version(current: int, *sent: int | None) -> None:
+    """409 when the client's version (body field or If-Match) is not the stored one."""
+    for version in sent:
+        if version is not None and version != current:
+            raise StaleVersion(details={"current_version": current})

@@ -1,0 +1,100 @@
+"""``create_app()``: routers, error handlers, middleware — nothing else."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.auth.login import AuthContext
+from app.auth.router import router as auth_router
+from app.auth.throttle import LoginThrottle
+from app.auth.users_router import router as users_router
+from app.core.config import Settings, get_settings
+from app.core.db import make_engine, make_sessionmaker
+from app.core.errors import install_error_handlers
+from app.core.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from app.core.tokens import TokenCodec
+from app.orgs.router import router as orgs_router
+from app.people.router import router as people_router
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None, engine: AsyncEngine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    owns_engine = engine is None
+    engine = engine or make_engine(settings.effective_database_url, settings=settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_engine:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="CDHT — Công dân học tập",
+        version="1.0",
+        description=(
+            "Learning Citizen programme: org tree, evaluations, plans and target-versus-actual aggregates."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.auth = AuthContext(
+        codec=TokenCodec(
+            key=settings.signing_key(),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            lifetime=timedelta(minutes=settings.access_token_minutes),
+        ),
+        throttle=LoginThrottle(
+            max_failures=settings.login_max_failures,
+            lockout_seconds=settings.login_lockout_seconds,
+            max_failures_per_address=settings.login_max_failures_per_address,
+        ),
+        refresh_lifetime=timedelta(days=settings.refresh_token_days),
+    )
+
+    install_error_handlers(app)
+    api = APIRouter(prefix=API_PREFIX)
+    for router in (auth_router, users_router, orgs_router, people_router):
+        api.include_router(router)
+    app.include_router(api)
+    _health_routes(app)
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key", "Accept-Language"],
+        )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    logging.getLogger("cdht").setLevel(logging.INFO)
+    return app
+
+
+def _health_routes(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz(request: Request) -> JSONResponse:
+        try:
+            async with request.app.state.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:  # any failure to reach the database means not ready
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})

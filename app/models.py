@@ -1,0 +1,8 @@
+"""Imports every model module so ``Base.metadata`` is complete (for Alembic and the mappers)."""
+
+from app.auth import models as auth_models
+from app.core import audit
+from app.orgs import models as orgs_models
+from app.people import models as people_models
+
+__all__ = ["audit", "auth_models", "orgs_models", "people_models"]

@@ -1,0 +1,1 @@
+"""Org units (đơn vị) and the tree they form."""

@@ -1,0 +1,112 @@
+"""Every query of the org tree."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, Select, delete, exists, func, insert, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.pagination import PageParams, fetch_page
+from app.orgs.models import OrgUnit, OrgUnitClosure
+
+
+async def get(session: AsyncSession, unit_id: int) -> OrgUnit | None:
+    return await session.get(OrgUnit, unit_id)
+
+
+async def get_by_code(session: AsyncSession, code: str) -> OrgUnit | None:
+    return await session.scalar(select(OrgUnit).where(OrgUnit.code == code))
+
+
+async def page(
+    session: AsyncSession, where: list[ColumnElement[bool]], params: PageParams
+) -> tuple[list[OrgUnit], int]:
+    stmt: Select[tuple[OrgUnit]] = (
+        select(OrgUnit).where(*where).order_by(OrgUnit.depth, OrgUnit.name, OrgUnit.id)
+    )
+    return await fetch_page(session, stmt, params)
+
+
+def descendants_of(unit_id: int, *, include_self: bool = False) -> Select[tuple[int]]:
+    stmt = select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id == unit_id)
+    if not include_self:
+        stmt = stmt.where(OrgUnitClosure.depth > 0)
+    return stmt
+
+
+def strictly_below(unit_ids: list[int]) -> Select[tuple[int]]:
+    return select(OrgUnitClosure.descendant_id).where(
+        OrgUnitClosure.ancestor_id.in_(unit_ids), OrgUnitClosure.depth > 0
+    )
+
+
+async def is_in_subtree(session: AsyncSession, root_id: int, unit_id: int) -> bool:
+    stmt = select(
+        exists().where(OrgUnitClosure.ancestor_id == root_id, OrgUnitClosure.descendant_id == unit_id)
+    )
+    return bool(await session.scalar(stmt))
+
+
+async def ancestor_ids(session: AsyncSession, unit_id: int) -> list[int]:
+    """Ancestors of a unit including itself, nearest first."""
+    stmt = (
+        select(OrgUnitClosure.ancestor_id)
+        .where(OrgUnitClosure.descendant_id == unit_id)
+        .order_by(OrgUnitClosure.depth)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def link_new_unit(session: AsyncSession, unit: OrgUnit) -> None:
+    """Closure rows of a freshly inserted unit: itself, plus each ancestor of its parent one level further."""
+    rows = select(literal(unit.id), literal(unit.id), literal(0))
+    if unit.parent_id is not None:
+        rows = rows.union_all(
+            select(OrgUnitClosure.ancestor_id, literal(unit.id), OrgUnitClosure.depth + 1).where(
+                OrgUnitClosure.descendant_id == unit.parent_id
+            )
+        )
+    await session.execute(insert(OrgUnitClosure).from_select(["ancestor_id", "descendant_id", "depth"], rows))
+
+
+async def move_subtree(session: AsyncSession, unit: OrgUnit, new_parent: OrgUnit) -> None:
+    """Re-hang ``unit``'s subtree under ``new_parent``: drop the links to the old ancestors, add the new
+    ones, shift depths. The caller has checked that new_parent is not inside the subtree."""
+    subtree = select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id == unit.id)
+    old_ancestors = select(OrgUnitClosure.ancestor_id).where(
+        OrgUnitClosure.descendant_id == unit.id, OrgUnitClosure.ancestor_id != unit.id
+    )
+    await session.execute(
+        delete(OrgUnitClosure).where(
+            OrgUnitClosure.descendant_id.in_(subtree.scalar_subquery()),
+            OrgUnitClosure.ancestor_id.in_(old_ancestors.scalar_subquery()),
+        )
+    )
+    above = select(OrgUnitClosure).where(OrgUnitClosure.descendant_id == new_parent.id).subquery("above")
+    below = select(OrgUnitClosure).where(OrgUnitClosure.ancestor_id == unit.id).subquery("below")
+    await session.execute(
+        insert(OrgUnitClosure).from_select(
+            ["ancestor_id", "descendant_id", "depth"],
+            select(above.c.ancestor_id, below.c.descendant_id, above.c.depth + below.c.depth + 1).select_from(
+                above.join(below, literal(True))
+            ),
+        )
+    )
+    delta = new_parent.depth + 1 - unit.depth
+    if delta:
+        await session.execute(
+            update(OrgUnit)
+            .where(OrgUnit.id.in_(subtree.scalar_subquery()), OrgUnit.id != unit.id)
+            .values(depth=OrgUnit.depth + delta)
+            .execution_options(synchronize_session=False)
+        )
+    unit.parent_id = new_parent.id
+    unit.depth = new_parent.depth + 1
+
+
+async def count_children(session: AsyncSession, unit_id: int) -> int:
+    return int(await session.scalar(select(func.count()).where(OrgUnit.parent_id == unit_id)) or 0)
+
+
+async def delete_unit(session: AsyncSession, unit: OrgUnit) -> None:
+    await session.execute(delete(OrgUnitClosure).where(OrgUnitClosure.descendant_id == unit.id))
+    await session.delete(unit)

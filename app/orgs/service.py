@@ -1,0 +1,155 @@
+"""Rules of the org tree: who may create, change, move and delete units, and what keeps the tree whole."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, or_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.policy import Action
+from app.auth.scope import Subject, authorize, unit_filter
+from app.core.errors import Conflict, Forbidden, NotFound
+from app.core.pagination import PageParams
+from app.core.schemas import check_version
+from app.orgs import repository as repo
+from app.orgs.models import OrgUnit
+from app.orgs.schemas import OrgUnitCreate, OrgUnitMove, OrgUnitUpdate
+
+
+async def get_visible(session: AsyncSession, subject: Subject, unit_id: int, action: Action) -> OrgUnit:
+    """The unit, if the subject may perform ``action`` on it (404 outside scope, 403 without the role)."""
+    missing = f"Org unit {unit_id} not found."
+    unit = await repo.get(session, unit_id)
+    if unit is None:
+        raise NotFound(missing)
+    await authorize(session, subject, unit.id, action, missing=missing)
+    return unit
+
+
+async def _ensure_code_free(session: AsyncSession, code: str | None, unit_id: int | None = None) -> None:
+    if code is None:
+        return
+    existing = await repo.get_by_code(session, code)
+    if existing is not None and existing.id != unit_id:
+        raise Conflict(f"Code {code!r} is already used by another unit.", details={"field": "code"})
+
+
+async def create(session: AsyncSession, subject: Subject, data: OrgUnitCreate) -> OrgUnit:
+    if data.parent_id is None:
+        if not subject.is_admin:
+            raise Forbidden("Only a system administrator may create a root unit.")
+        parent = None
+    else:
+        parent = await get_visible(session, subject, data.parent_id, Action.UNIT_WRITE)
+    await _ensure_code_free(session, data.code)
+    unit = OrgUnit(
+        name=data.name,
+        kind=data.kind.value,
+        code=data.code,
+        parent_id=parent.id if parent else None,
+        depth=parent.depth + 1 if parent else 0,
+    )
+    session.add(unit)
+    await session.flush()
+    await repo.link_new_unit(session, unit)
+    return unit
+
+
+async def update(
+    session: AsyncSession, subject: Subject, unit_id: int, data: OrgUnitUpdate, if_match: int | None
+) -> OrgUnit:
+    unit = await get_visible(session, subject, unit_id, Action.UNIT_WRITE)
+    check_version(unit.version, data.version, if_match)
+    changes = data.model_dump(exclude_unset=True, exclude={"version"})
+    for required in ("name", "kind"):
+        if required in changes and changes[required] is None:
+            raise Conflict(f"{required} cannot be empty.")
+    if "code" in changes:
+        await _ensure_code_free(session, changes["code"], unit.id)
+    for field, value in changes.items():
+        setattr(unit, field, value.value if hasattr(value, "value") else value)
+    await session.flush()
+    return unit
+
+
+async def move(
+    session: AsyncSession, subject: Subject, unit_id: int, data: OrgUnitMove, if_match: int | None
+) -> OrgUnit:
+    unit = await get_visible(session, subject, unit_id, Action.UNIT_WRITE)
+    new_parent = await get_visible(session, subject, data.parent_id, Action.UNIT_WRITE)
+    check_version(unit.version, data.version, if_match)
+    if unit.parent_id is None and not subject.is_admin:
+        raise Forbidden("Only a system administrator may move a root unit.")
+    if not subject.is_admin and unit.id in subject.units_with():
+        # Moving the unit your own role sits on would move your scope with it.
+        raise Forbidden("You cannot move the unit where your own role is held.")
+    if await repo.is_in_subtree(session, unit.id, new_parent.id):
+        raise Conflict("A unit cannot be moved into its own subtree.")
+    if unit.parent_id == new_parent.id:
+        return unit
+    await repo.move_subtree(session, unit, new_parent)
+    await session.flush()
+    return unit
+
+
+async def delete(session: AsyncSession, subject: Subject, unit_id: int, if_match: int | None) -> None:
+    unit = await get_visible(session, subject, unit_id, Action.UNIT_WRITE)
+    check_version(unit.version, if_match)
+    if not subject.is_admin and unit.id in subject.units_with():
+        raise Forbidden("You cannot delete the unit where your own role is held.")
+    if await repo.count_children(session, unit.id):
+        raise Conflict("The unit still has child units; move or delete them first.")
+    try:
+        async with session.begin_nested():
+            await repo.delete_unit(session, unit)
+    except IntegrityError as exc:
+        raise Conflict(
+            "The unit still has people, users, roles or records attached; move or remove them first."
+        ) from exc
+
+
+async def list_units(
+    session: AsyncSession,
+    subject: Subject,
+    params: PageParams,
+    *,
+    parent_id: int | None,
+    kind: str | None,
+    q: str | None,
+    code: str | None,
+) -> tuple[list[OrgUnit], int]:
+    where: list[ColumnElement[bool]] = [unit_filter(subject, Action.UNIT_READ, OrgUnit.id)]
+    if parent_id is not None:
+        await get_visible(session, subject, parent_id, Action.UNIT_READ)
+        where.append(OrgUnit.parent_id == parent_id)
+    elif not (kind or q or code):
+        where.append(_top_units(subject))
+    if kind:
+        where.append(OrgUnit.kind == kind)
+    if code:
+        where.append(OrgUnit.code == code)
+    if q:
+        pattern = f"%{q.replace('%', '').replace('_', '')}%"
+        where.append(or_(OrgUnit.name.ilike(pattern), OrgUnit.code.ilike(pattern)))
+    return await repo.page(session, where, params)
+
+
+def _top_units(subject: Subject) -> ColumnElement[bool]:
+    """Roots for an admin; otherwise the units where the caller's roles sit, less those nested in another."""
+    if subject.is_admin:
+        return OrgUnit.parent_id.is_(None)
+    units = subject.units_with()
+    return OrgUnit.id.in_(units) & OrgUnit.id.not_in(repo.strictly_below(units).scalar_subquery())
+
+
+async def list_descendants(
+    session: AsyncSession, subject: Subject, unit_id: int, params: PageParams, kind: str | None
+) -> tuple[list[OrgUnit], int]:
+    await get_visible(session, subject, unit_id, Action.UNIT_READ)
+    where: list[ColumnElement[bool]] = [
+        OrgUnit.id.in_(repo.descendants_of(unit_id).scalar_subquery()),
+        unit_filter(subject, Action.UNIT_READ, OrgUnit.id),
+    ]
+    if kind:
+        where.append(OrgUnit.kind == kind)
+    return await repo.page(session, where, params)

@@ -1,0 +1,53 @@
+"""Person records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, SmallInteger, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, UTCDateTime, utcnow
+
+
+class Group(StrEnum):
+    """Population group; each has its own criteria set (DOMAIN.md §4)."""
+
+    RESIDENT = "resident"
+    WORKER = "worker"
+    STAFF = "staff"
+    STUDENT = "student"
+
+
+class Gender(StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+
+
+_GROUPS_SQL = ", ".join(f"'{g.value}'" for g in Group)
+
+
+class Person(Base):
+    """Cá nhân: someone who self-assesses and may be recognised as a Công dân học tập."""
+
+    __tablename__ = "people"
+    __table_args__ = (
+        CheckConstraint(f"grp IN ({_GROUPS_SQL})", name="group_known"),
+        Index("ix_people_org_unit_id_grp", "org_unit_id", "grp"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    full_name: Mapped[str] = mapped_column(String(255), index=True)
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id", ondelete="RESTRICT"))
+    group: Mapped[str] = mapped_column("grp", String(20))
+    birth_year: Mapped[int | None] = mapped_column(SmallInteger)
+    gender: Mapped[str | None] = mapped_column(String(10))
+    citizen_id: Mapped[str | None] = mapped_column(String(20), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), unique=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012

@@ -1,0 +1,55 @@
+"""Person endpoints."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+
+from app.auth.deps import CurrentSubject
+from app.auth.policy import Action
+from app.core.db import DbSession
+from app.core.pagination import Page, Pagination
+from app.core.schemas import MAX_ID, IdPath, if_match
+from app.people import service
+from app.people.models import Group
+from app.people.schemas import PersonCreate, PersonRead, PersonUpdate
+
+router = APIRouter(prefix="/people", tags=["people"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=PersonRead)
+async def create_person(body: PersonCreate, subject: CurrentSubject, session: DbSession) -> object:
+    return await service.create(session, subject, body)
+
+
+@router.get("", response_model=Page[PersonRead])
+async def list_people(
+    subject: CurrentSubject,
+    session: DbSession,
+    page: Pagination,
+    org_unit_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    group: Group | None = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+) -> object:
+    """People in the subtree of ``org_unit_id`` (or everywhere the caller may see people)."""
+    items, total = await service.list_people(
+        session, subject, page, org_unit_id=org_unit_id, group=group, q=q
+    )
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/{person_id}", response_model=PersonRead)
+async def get_person(person_id: IdPath, subject: CurrentSubject, session: DbSession) -> object:
+    return await service.get_visible(session, subject, person_id, Action.PERSON_READ)
+
+
+@router.patch("/{person_id}", response_model=PersonRead)
+async def update_person(
+    person_id: IdPath,
+    body: PersonUpdate,
+    subject: CurrentSubject,
+    session: DbSession,
+    expected: Annotated[int | None, Depends(if_match)],
+) -> object:
+    return await service.update(session, subject, person_id, body, expected)

@@ -1,0 +1,115 @@
+"""Rules for person records: created in a unit the caller administers, visible to the person themself
+and to the roles that work with person-level data in the subtree."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import User
+from app.auth.policy import Action
+from app.auth.scope import Subject, authorize, own_or, require_any_role, subtree_ids, unit_filter
+from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.pagination import PageParams
+from app.core.schemas import check_version
+from app.orgs.service import get_visible as get_visible_unit
+from app.people import repository as repo
+from app.people.models import Person
+from app.people.schemas import PersonCreate, PersonUpdate
+
+
+async def get_visible(session: AsyncSession, subject: Subject, person_id: int, action: Action) -> Person:
+    """The person if ``subject`` may perform ``action`` on them; a member always reaches their own record
+    for reading."""
+    missing = f"Person {person_id} not found."
+    person = await repo.get(session, person_id)
+    if person is None:
+        raise NotFound(missing)
+    own = person.id == subject.person_id and action == Action.PERSON_READ
+    await authorize(session, subject, person.org_unit_id, action, own=own, missing=missing)
+    return person
+
+
+async def _ensure_citizen_id_free(
+    session: AsyncSession, citizen_id: str | None, person_id: int | None
+) -> None:
+    if citizen_id is None:
+        return
+    existing = await repo.get_by_citizen_id(session, citizen_id)
+    if existing is not None and existing.id != person_id:
+        # Do not reveal where the other record lives: it may be outside the caller's scope.
+        raise Conflict("A person with this citizen id already exists.", details={"field": "citizen_id"})
+
+
+async def _ensure_user_linkable(session: AsyncSession, subject: Subject, user_id: int) -> None:
+    missing = f"User {user_id} not found."
+    user = await session.get(User, user_id)
+    if user is None or user.org_unit_id is None:
+        raise NotFound(missing)
+    await authorize(session, subject, user.org_unit_id, Action.USER_WRITE, missing=missing)
+    if user.is_service:
+        raise ValidationFailed("A service account cannot be linked to a person.")
+    if await repo.get_by_user(session, user_id) is not None:
+        raise Conflict("That user is already linked to another person.")
+
+
+async def create(session: AsyncSession, subject: Subject, data: PersonCreate) -> Person:
+    await get_visible_unit(session, subject, data.org_unit_id, Action.PERSON_WRITE)
+    await _ensure_citizen_id_free(session, data.citizen_id, None)
+    if data.user_id is not None:
+        await _ensure_user_linkable(session, subject, data.user_id)
+    person = Person(
+        full_name=data.full_name,
+        org_unit_id=data.org_unit_id,
+        group=data.group.value,
+        birth_year=data.birth_year,
+        gender=data.gender.value if data.gender else None,
+        citizen_id=data.citizen_id,
+        user_id=data.user_id,
+    )
+    session.add(person)
+    await session.flush()
+    return person
+
+
+async def update(
+    session: AsyncSession, subject: Subject, person_id: int, data: PersonUpdate, if_match: int | None
+) -> Person:
+    person = await get_visible(session, subject, person_id, Action.PERSON_WRITE)
+    check_version(person.version, data.version, if_match)
+    changes = data.model_dump(exclude_unset=True, exclude={"version"})
+    for required in ("full_name", "group"):
+        if required in changes and changes[required] is None:
+            raise ValidationFailed(f"{required} cannot be empty.")
+    if "citizen_id" in changes:
+        await _ensure_citizen_id_free(session, changes["citizen_id"], person.id)
+    for field, value in changes.items():
+        setattr(person, field, value.value if hasattr(value, "value") else value)
+    await session.flush()
+    return person
+
+
+async def list_people(
+    session: AsyncSession,
+    subject: Subject,
+    params: PageParams,
+    *,
+    org_unit_id: int | None,
+    group: str | None,
+    q: str | None,
+) -> tuple[list[Person], int]:
+    own = Person.id == subject.person_id if subject.person_id is not None else None
+    where: list[ColumnElement[bool]] = [
+        own_or(unit_filter(subject, Action.PERSON_READ, Person.org_unit_id), own)
+    ]
+    if org_unit_id is not None:
+        await get_visible_unit(session, subject, org_unit_id, Action.PERSON_READ)
+        where.append(Person.org_unit_id.in_(subtree_ids([org_unit_id])))
+    elif own is None:
+        require_any_role(subject, Action.PERSON_READ)
+    if group:
+        where.append(Person.group == group)
+    if q:
+        pattern = f"%{q.replace('%', '').replace('_', '')}%"
+        where.append(Person.full_name.ilike(pattern))
+    return await repo.page(session, where, params)
