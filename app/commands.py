@@ -13,6 +13,7 @@ from app.auth.models import Role, RoleAssignment, User
 from app.auth.schemas import Password, Username
 from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker
+from app.core.db import unit_of_work as db_unit_of_work
 from app.core.security import hash_password
 
 
@@ -24,9 +25,8 @@ class CommandError(Exception):
 async def unit_of_work(settings: Settings) -> AsyncIterator[AsyncSession]:
     engine = make_engine(settings.effective_database_url, pool=False)
     try:
-        async with make_sessionmaker(engine)() as session:
+        async with db_unit_of_work(make_sessionmaker(engine)) as session:
             yield session
-            await session.commit()
     finally:
         await engine.dispose()
 
@@ -50,16 +50,20 @@ async def create_admin(settings: Settings, username: str, password: str, full_na
 
 
 async def seed(settings: Settings) -> list[str]:
+    from app.criteria.loader import SeedError
     from app.seeds import load_seeds
 
-    async with unit_of_work(settings) as session:
-        return await load_seeds(session)
+    try:
+        async with unit_of_work(settings) as session:
+            return await load_seeds(session)
+    except SeedError as exc:
+        raise CommandError(f"{exc}\nNothing was loaded.") from exc
 
 
 async def demo(settings: Settings) -> list[str]:
     from app.demo import load_demo
-    from app.seeds import load_seeds
+    from app.evaluations.storage import EvidenceStore
 
+    lines = await seed(settings)
     async with unit_of_work(settings) as session:
-        await load_seeds(session)
-        return await load_demo(session)
+        return lines + await load_demo(session, EvidenceStore(settings.effective_evidence_dir))

@@ -16,6 +16,8 @@ from app.auth import repository as auth_repo
 from app.auth.models import Role, RoleAssignment, User
 from app.auth.scope import Subject
 from app.core.security import hash_password
+from app.demo_evaluations import load_demo_evaluations
+from app.evaluations.storage import EvidenceStore
 from app.orgs import repository as orgs_repo
 from app.orgs import service as orgs
 from app.orgs.models import OrgKind, OrgUnit
@@ -115,7 +117,7 @@ async def _user(
     return user, True
 
 
-async def load_demo(session: AsyncSession) -> list[str]:
+async def load_demo(session: AsyncSession, store: EvidenceStore) -> list[str]:
     units: dict[str, OrgUnit] = {}
     for code, name, kind, parent_code in TREE:
         units[code] = await _unit(session, code, name, kind, units[parent_code] if parent_code else None)
@@ -126,6 +128,7 @@ async def load_demo(session: AsyncSession) -> list[str]:
         return ["The demo is already loaded.", *_logins()]
     session.add(RoleAssignment(user_id=admin.id, role=Role.ADMIN.value, org_unit_id=None))
 
+    left_in_draft: set[int] = set()
     for username, full_name, role, unit_code, group in USERS:
         unit = units[unit_code]
         user, _ = await _user(session, username, full_name, password_hash, unit)
@@ -133,11 +136,12 @@ async def load_demo(session: AsyncSession) -> list[str]:
             RoleAssignment(user_id=user.id, role=role.value, org_unit_id=unit.id, granted_by=admin.id)
         )
         if group is not None:
-            await people.create(
+            person = await people.create(
                 session,
                 SYSTEM,
                 PersonCreate(full_name=full_name, org_unit_id=unit.id, group=group, user_id=user.id),
             )
+            left_in_draft.add(person.id)  # the demo users open their own 2025 evaluation themselves
 
     rng = random.Random(2025)  # noqa: S311 — demo names, not secrets
     for unit_code, group, count in PEOPLE:
@@ -150,7 +154,8 @@ async def load_demo(session: AsyncSession) -> list[str]:
                 PersonCreate(full_name=name, org_unit_id=units[unit_code].id, group=group, birth_year=birth),
             )
     await session.flush()
-    return ["Demo loaded.", *_logins()]
+    summary = await load_demo_evaluations(session, SYSTEM, store, units, left_in_draft)
+    return ["Demo loaded.", *summary, *_logins()]
 
 
 def _logins() -> list[str]:

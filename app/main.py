@@ -22,6 +22,10 @@ from app.core.db import make_engine, make_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from app.core.tokens import TokenCodec
+from app.criteria.router import router as criteria_router
+from app.evaluations.decisions_router import router as decisions_router
+from app.evaluations.router import router as evaluations_router
+from app.evaluations.storage import EvidenceStore
 from app.orgs.router import router as orgs_router
 from app.people.router import router as people_router
 
@@ -50,6 +54,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.evidence_store = EvidenceStore(settings.effective_evidence_dir)
     app.state.auth = AuthContext(
         codec=TokenCodec(
             key=settings.signing_key(),
@@ -67,7 +72,16 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
 
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX)
-    for router in (auth_router, users_router, orgs_router, people_router):
+    routers = (
+        auth_router,
+        users_router,
+        orgs_router,
+        people_router,
+        criteria_router,
+        evaluations_router,
+        decisions_router,
+    )
+    for router in routers:
         api.include_router(router)
     app.include_router(api)
     _health_routes(app)

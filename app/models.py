@@ -2,7 +2,9 @@
 
 from app.auth import models as auth_models
 from app.core import audit
+from app.criteria import models as criteria_models
+from app.evaluations import models as evaluations_models
 from app.orgs import models as orgs_models
 from app.people import models as people_models
 
-__all__ = ["audit", "auth_models", "orgs_models", "people_models"]
+__all__ = ["audit", "auth_models", "criteria_models", "evaluations_models", "orgs_models", "people_models"]

@@ -1,4 +1,4 @@
-"""``cdht seed``: load ``criteria_seeds/`` into the database (idempotent)."""
+"""``cdht seed``: load ``criteria_seeds/`` into the database (idempotent, all or nothing)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.criteria.loader import load_criteria
+
 SEEDS_DIR = Path(__file__).resolve().parent.parent / "criteria_seeds"
 
 
 async def load_seeds(session: AsyncSession, seeds_dir: Path = SEEDS_DIR) -> list[str]:
-    return [f"no seed loaders yet ({seeds_dir})"]
+    return await load_criteria(session, seeds_dir / "criteria")

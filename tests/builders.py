@@ -10,7 +10,9 @@ import itertools
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from sqlalchemy import MetaData, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from app.auth.models import Role, RoleAssignment, User
 from app.core.security import hash_password_sync
@@ -33,6 +35,7 @@ class Tree:
     session: AsyncSession
     codec: TokenCodec
     _made: list[object] = field(default_factory=list)
+    _reflected: MetaData | None = None
 
     async def unit(
         self,
@@ -100,6 +103,24 @@ class Tree:
         token, _ = self.codec.issue_access(str(user.id))
         return {"Authorization": f"Bearer {token}"}
 
+    async def snapshot(self) -> dict[str, list[tuple[object, ...]]]:
+        """Every row of every table in the database, to prove a refused request wrote nothing."""
+
+        def reflect(sync_session: Session) -> MetaData:
+            metadata = MetaData()
+            metadata.reflect(bind=sync_session.connection())
+            return metadata
+
+        if self._reflected is None:
+            self._reflected = await self.session.run_sync(reflect)
+        metadata = self._reflected
+        rows: dict[str, list[tuple[object, ...]]] = {}
+        for table in metadata.sorted_tables:
+            order = list(table.primary_key.columns) or list(table.columns)
+            result = await self.session.execute(select(table).order_by(*order))
+            rows[table.name] = [tuple(row) for row in result.all()]
+        return rows
+
 
 @dataclass
 class Country:
@@ -145,3 +166,7 @@ async def build_country(tree: Tree) -> Country:
         commune_b,
         school_b,
     )
+
+
+MINIMAL_PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+MINIMAL_PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32

@@ -120,3 +120,21 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-un
 async def tree(session: AsyncSession, app) -> Tree:  # type: ignore[no-untyped-def]
     """Builders for units, users with roles, people and tokens (see tests/builders.py)."""
     return Tree(session, app.state.auth.codec)
+
+
+@pytest.fixture
+async def criteria(session: AsyncSession) -> dict[str | None, int]:
+    """The national criteria sets from criteria_seeds/, loaded into this test's transaction:
+    group → set id (None → the framework set)."""
+    from app.criteria import repository as criteria_repo
+    from app.criteria.loader import load_criteria
+    from app.seeds import SEEDS_DIR
+
+    await load_criteria(session, SEEDS_DIR / "criteria")
+    await session.commit()
+    sets = {}
+    for code in ("KHVN-324-I", "KHVN-324-II", "KHVN-324-III", "KHVN-324-IV", "KHVN-324-V"):
+        found = await criteria_repo.get_by_code(session, code)
+        assert found is not None
+        sets[found.group] = found.id
+    return sets

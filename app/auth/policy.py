@@ -15,6 +15,12 @@ class Action(StrEnum):
     USER_WRITE = "user:write"
     PERSON_READ = "person:read"
     PERSON_WRITE = "person:write"
+    CRITERIA_WRITE = "criteria:write"
+    EVALUATION_READ = "evaluation:read"
+    EVALUATION_EDIT = "evaluation:edit"
+    EVALUATION_REVIEW = "evaluation:review"
+    DECISION_READ = "decision:read"
+    DECISION_SIGN = "decision:sign"
 
 
 _ALL_UNIT_ROLES = frozenset(
@@ -28,6 +34,14 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.USER_WRITE: frozenset({Role.ORG_ADMIN}),
     Action.PERSON_READ: frozenset({Role.ORG_ADMIN, Role.ASSESSOR, Role.APPROVER, Role.INTEGRATION}),
     Action.PERSON_WRITE: frozenset({Role.ORG_ADMIN}),
+    Action.CRITERIA_WRITE: frozenset({Role.ORG_ADMIN}),
+    # Person-level evaluation data; a member reaches their own evaluation through ``own``.
+    Action.EVALUATION_READ: frozenset({Role.ORG_ADMIN, Role.ASSESSOR, Role.APPROVER, Role.INTEGRATION}),
+    # Self-assessment on someone's behalf (the person themself always may, through ``own``).
+    Action.EVALUATION_EDIT: frozenset({Role.ORG_ADMIN}),
+    Action.EVALUATION_REVIEW: frozenset({Role.ASSESSOR}),
+    Action.DECISION_READ: frozenset({Role.ORG_ADMIN, Role.ASSESSOR, Role.APPROVER, Role.INTEGRATION}),
+    Action.DECISION_SIGN: frozenset({Role.APPROVER}),
 }
 
 # Roles a service account (client credentials, no person behind it) may hold.

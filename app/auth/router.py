@@ -11,10 +11,12 @@ from app.auth.deps import AuthCtx, CurrentSubject
 from app.auth.schemas import MeRead, RevokeRequest, TokenResponse
 from app.core.db import DbSession
 from app.core.errors import AppError, ValidationFailed
+from app.core.schemas import QueryText
 
 router = APIRouter(tags=["auth"])
 
-FormStr = Annotated[str | None, Form(max_length=512)]
+FormStr = Annotated[str | None, Form(max_length=512)]  # secrets: only ever hashed, never queried raw
+FormName = Annotated[QueryText | None, Form(max_length=512)]  # looked up in the database
 
 
 class UnsupportedGrantType(AppError):
@@ -34,10 +36,10 @@ async def token(
     session: DbSession,
     ctx: AuthCtx,
     grant_type: Annotated[str, Form(max_length=64)],
-    username: FormStr = None,
+    username: FormName = None,
     password: FormStr = None,
     refresh_token: FormStr = None,
-    client_id: FormStr = None,
+    client_id: FormName = None,
     client_secret: FormStr = None,
     scope: FormStr = None,
 ) -> TokenResponse:

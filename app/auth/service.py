@@ -61,6 +61,22 @@ async def _visible_user(session: AsyncSession, subject: Subject, user_id: int, a
     return user
 
 
+async def _ensure_outranks(session: AsyncSession, subject: Subject, user: User) -> None:
+    """Changing someone else's account (password, status, name) needs user rights over every unit where
+    they hold a role: otherwise an org_admin could reset the password of a user who lives in their subtree
+    but holds a role above it (or ``admin``) and so take those powers over."""
+    if subject.is_admin:
+        return
+    refused = Forbidden("This user holds roles outside your scope; ask an administrator.")
+    for assignment in (await repo.assignments_for(session, [user.id]))[user.id]:
+        if assignment.org_unit_id is None:
+            raise refused
+        try:
+            await authorize(session, subject, assignment.org_unit_id, Action.USER_WRITE)
+        except (NotFound, Forbidden):
+            raise refused from None
+
+
 async def _link_person(session: AsyncSession, subject: Subject, user: User, person_id: int) -> None:
     missing = f"Person {person_id} not found."
     person = await session.get(Person, person_id)
@@ -123,6 +139,8 @@ async def update_user(
         user = await _visible_user(session, subject, user_id, Action.USER_READ)
     else:
         user = await _visible_user(session, subject, user_id, Action.USER_WRITE)
+        if not is_self:
+            await _ensure_outranks(session, subject, user)
     check_version(user.version, data.version, if_match)
     if changes.get("full_name", "") is None:
         raise ValidationFailed("full_name cannot be empty.")

@@ -20,7 +20,7 @@ from app.auth.schemas import (
 )
 from app.core.db import DbSession
 from app.core.pagination import Page, Pagination
-from app.core.schemas import MAX_ID, IdPath, if_match
+from app.core.schemas import MAX_ID, IdPath, QueryText, if_match
 
 router = APIRouter(tags=["users"])
 
@@ -36,7 +36,7 @@ async def list_users(
     session: DbSession,
     page: Pagination,
     org_unit_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    q: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[QueryText | None, Query(max_length=100)] = None,
 ) -> object:
     items, total = await service.list_users(session, subject, page, org_unit_id, q)
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)

@@ -7,7 +7,9 @@ the response instead of being lost after a 2xx went out.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -20,6 +22,8 @@ from sqlalchemy.types import TypeDecorator
 
 from app.core.config import Settings, to_async_url
 from app.core.errors import AppError
+
+log = logging.getLogger("cdht.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -95,9 +99,30 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's unit of work: committed once, after the endpoint, before the response."""
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+def on_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the unit of work has committed (e.g. delete a file the change released)."""
+    session.info.setdefault("on_commit", []).append(callback)
+
+
+def on_rollback(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run ``callback`` if the unit of work rolls back (e.g. delete a file written for a lost change)."""
+    session.info.setdefault("on_rollback", []).append(callback)
+
+
+def _run_hooks(session: AsyncSession, which: str) -> None:
+    hooks = session.info.pop(which, [])
+    session.info.pop("on_rollback" if which == "on_commit" else "on_commit", None)
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:  # a failed clean-up must not turn a finished request into an error
+            log.exception("%s hook failed", which)
+
+
+@asynccontextmanager
+async def unit_of_work(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One transaction: commit at the end, roll back on error (unless the error asks to keep changes),
+    then run the commit or rollback hooks."""
     async with sessionmaker() as session:
         try:
             yield session
@@ -105,12 +130,22 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         except AppError as exc:
             if exc.keep_changes:
                 await session.commit()
+                _run_hooks(session, "on_commit")
             else:
                 await session.rollback()
+                _run_hooks(session, "on_rollback")
             raise
         except BaseException:
             await session.rollback()
+            _run_hooks(session, "on_rollback")
             raise
+        _run_hooks(session, "on_commit")
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: committed once, after the endpoint, before the response."""
+    async with unit_of_work(request.app.state.sessionmaker) as session:
+        yield session
 
 
 DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -37,6 +37,9 @@ Code = Annotated[
         strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$"
     ),
 ]
+# Free text in query strings and forms (search terms, codes, usernames): PostgreSQL text cannot hold NUL,
+# so control characters are refused here instead of failing in the database.
+QueryText = Annotated[str, AfterValidator(_no_control_chars)]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 Version = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -58,7 +61,7 @@ def if_match(
     if if_match is None:
         return None
     raw = if_match.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise ValidationFailed("If-Match must be the object's integer version.")
     return int(raw)
 

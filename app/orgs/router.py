@@ -10,7 +10,7 @@ from app.auth.deps import CurrentSubject
 from app.auth.policy import Action
 from app.core.db import DbSession
 from app.core.pagination import Page, Pagination
-from app.core.schemas import MAX_ID, IdPath, if_match
+from app.core.schemas import MAX_ID, IdPath, QueryText, if_match
 from app.orgs import service
 from app.orgs.models import OrgKind
 from app.orgs.schemas import OrgUnitCreate, OrgUnitMove, OrgUnitRead, OrgUnitUpdate
@@ -32,8 +32,8 @@ async def list_units(
     page: Pagination,
     parent_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     kind: OrgKind | None = None,
-    q: Annotated[str | None, Query(max_length=100)] = None,
-    code: Annotated[str | None, Query(max_length=64)] = None,
+    q: Annotated[QueryText | None, Query(max_length=100)] = None,
+    code: Annotated[QueryText | None, Query(max_length=64)] = None,
 ) -> object:
     """Children of ``parent_id``; without it, the caller's top units — or, with ``q``/``kind``/``code``,
     a search of everything the caller can see."""

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Action
 from app.auth.scope import Subject, authorize, unit_filter
-from app.core.errors import Conflict, Forbidden, NotFound
+from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.schemas import check_version
 from app.orgs import repository as repo
@@ -63,7 +63,7 @@ async def update(
     changes = data.model_dump(exclude_unset=True, exclude={"version"})
     for required in ("name", "kind"):
         if required in changes and changes[required] is None:
-            raise Conflict(f"{required} cannot be empty.")
+            raise ValidationFailed(f"{required} cannot be empty.", details={"field": required})
     if "code" in changes:
         await _ensure_code_free(session, changes["code"], unit.id)
     for field, value in changes.items():

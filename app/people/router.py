@@ -10,7 +10,7 @@ from app.auth.deps import CurrentSubject
 from app.auth.policy import Action
 from app.core.db import DbSession
 from app.core.pagination import Page, Pagination
-from app.core.schemas import MAX_ID, IdPath, if_match
+from app.core.schemas import MAX_ID, IdPath, QueryText, if_match
 from app.people import service
 from app.people.models import Group
 from app.people.schemas import PersonCreate, PersonRead, PersonUpdate
@@ -30,7 +30,7 @@ async def list_people(
     page: Pagination,
     org_unit_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     group: Group | None = None,
-    q: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[QueryText | None, Query(max_length=100)] = None,
 ) -> object:
     """People in the subtree of ``org_unit_id`` (or everywhere the caller may see people)."""
     items, total = await service.list_people(

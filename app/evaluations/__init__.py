@@ -1,0 +1,1 @@
+"""The annual evaluation: self-assessment with evidence, committee review, recognition decisions."""

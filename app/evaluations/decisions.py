@@ -1,0 +1,186 @@
+"""Recognition decisions (quyết định công nhận): the unit head recognises reviewed, passed evaluations of
+their subtree in one all-or-nothing act, and may later revoke it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.policy import Action
+from app.auth.scope import Subject, authorize, require_any_role, subtree_ids, unit_filter
+from app.core import audit
+from app.core.db import utcnow
+from app.core.errors import Conflict, Forbidden, InvalidTransition, NotFound
+from app.core.pagination import PageParams
+from app.evaluations import repository as repo
+from app.evaluations.models import DecisionItem, Evaluation, RecognitionDecision, Status
+from app.evaluations.schemas import DecisionCreate, DecisionRead
+from app.evaluations.service import log, transition
+from app.orgs import repository as orgs_repo
+
+
+async def _reads(session: AsyncSession, decisions: Sequence[RecognitionDecision]) -> list[DecisionRead]:
+    items = await repo.decision_items(session, [d.id for d in decisions])
+    return [
+        DecisionRead.model_validate(
+            {
+                **{c: getattr(d, c) for c in DecisionRead.model_fields if c != "evaluation_ids"},
+                "evaluation_ids": items[d.id],
+            }
+        )
+        for d in decisions
+    ]
+
+
+async def _unit_for(session: AsyncSession, subject: Subject, unit_id: int, action: Action) -> None:
+    missing = f"Org unit {unit_id} not found."
+    if await orgs_repo.get(session, unit_id) is None:
+        raise NotFound(missing)
+    await authorize(session, subject, unit_id, action, missing=missing)
+
+
+async def _problems(
+    session: AsyncSession, data: DecisionCreate, evaluations: list[Evaluation]
+) -> list[dict[str, object]]:
+    found = {e.id: e for e in evaluations}
+    in_subtree = set(
+        (
+            await session.scalars(
+                select(Evaluation.id).where(
+                    Evaluation.id.in_(list(found)),
+                    Evaluation.org_unit_id.in_(subtree_ids([data.org_unit_id])),
+                )
+            )
+        ).all()
+    )
+    problems: list[dict[str, object]] = []
+    for evaluation_id in data.evaluation_ids:
+        evaluation = found.get(evaluation_id)
+        if evaluation is None or evaluation_id not in in_subtree:
+            problems.append({"evaluation_id": evaluation_id, "reason": "not found in this unit's subtree"})
+        elif evaluation.year != data.year:
+            problems.append(
+                {"evaluation_id": evaluation_id, "reason": f"is for {evaluation.year}, not {data.year}"}
+            )
+        elif evaluation.status != Status.REVIEWED:
+            problems.append(
+                {"evaluation_id": evaluation_id, "reason": f"is {evaluation.status}, not reviewed"}
+            )
+        elif not evaluation.passed:
+            problems.append({"evaluation_id": evaluation_id, "reason": "did not pass"})
+    return problems
+
+
+async def create(session: AsyncSession, subject: Subject, data: DecisionCreate) -> DecisionRead:
+    await _unit_for(session, subject, data.org_unit_id, Action.DECISION_SIGN)
+    if len(set(data.evaluation_ids)) != len(data.evaluation_ids):
+        raise Conflict("An evaluation is listed twice.")
+    if await repo.find_decision(session, data.org_unit_id, data.year, data.number) is not None:
+        raise Conflict(f"Decision {data.number!r} for {data.year} exists already at this unit.")
+    evaluations = await repo.evaluations_by_ids(session, data.evaluation_ids, for_update=True)
+    if subject.person_id is not None and any(e.person_id == subject.person_id for e in evaluations):
+        raise Forbidden("An approver never signs a decision for their own evaluation.")
+    problems = await _problems(session, data, evaluations)
+    if problems:
+        raise Conflict(
+            "Some evaluations cannot be recognised; nothing was changed.", details={"evaluations": problems}
+        )
+    decision = RecognitionDecision(
+        org_unit_id=data.org_unit_id,
+        year=data.year,
+        number=data.number,
+        signed_on=data.signed_on,
+        signed_by=subject.user_id or None,
+    )
+    session.add(decision)
+    await session.flush()
+    for evaluation in evaluations:
+        session.add(DecisionItem(decision_id=decision.id, evaluation_id=evaluation.id))
+        transition(evaluation, "recognise")
+        evaluation.decision_id = decision.id
+        await log(
+            session,
+            subject,
+            evaluation.id,
+            "recognised",
+            {"status": Status.REVIEWED.value},
+            {"status": evaluation.status, "decision_id": decision.id, "number": data.number},
+        )
+    await session.flush()
+    await audit.record(
+        session,
+        actor_user_id=subject.user_id or None,
+        entity_type="recognition_decision",
+        entity_id=decision.id,
+        action="signed",
+        after={"number": data.number, "evaluation_ids": sorted(data.evaluation_ids)},
+    )
+    return (await _reads(session, [decision]))[0]
+
+
+async def _visible(
+    session: AsyncSession, subject: Subject, decision_id: int, action: Action, *, for_update: bool = False
+) -> RecognitionDecision:
+    missing = f"Recognition decision {decision_id} not found."
+    decision = await repo.get_decision(session, decision_id, for_update=for_update)
+    if decision is None:
+        raise NotFound(missing)
+    await authorize(session, subject, decision.org_unit_id, action, missing=missing)
+    return decision
+
+
+async def get(session: AsyncSession, subject: Subject, decision_id: int) -> DecisionRead:
+    return (await _reads(session, [await _visible(session, subject, decision_id, Action.DECISION_READ)]))[0]
+
+
+async def list_decisions(
+    session: AsyncSession, subject: Subject, params: PageParams, org_unit_id: int | None, year: int | None
+) -> tuple[list[DecisionRead], int]:
+    where: list[ColumnElement[bool]] = [
+        unit_filter(subject, Action.DECISION_READ, RecognitionDecision.org_unit_id)
+    ]
+    if org_unit_id is not None:
+        await _unit_for(session, subject, org_unit_id, Action.DECISION_READ)
+        where.append(RecognitionDecision.org_unit_id.in_(subtree_ids([org_unit_id])))
+    else:
+        require_any_role(subject, Action.DECISION_READ)
+    if year is not None:
+        where.append(RecognitionDecision.year == year)
+    decisions, total = await repo.page_decisions(session, where, params)
+    return await _reads(session, decisions), total
+
+
+async def revoke(session: AsyncSession, subject: Subject, decision_id: int, reason: str) -> DecisionRead:
+    decision = await _visible(session, subject, decision_id, Action.DECISION_SIGN, for_update=True)
+    if decision.status != "active":
+        raise InvalidTransition("The decision is already revoked.", details={"status": decision.status})
+    decision.status = "revoked"
+    decision.revoked_at = utcnow()
+    decision.revoked_by = subject.user_id or None
+    decision.revoke_reason = reason
+    item_ids = (await repo.decision_items(session, [decision.id]))[decision.id]
+    for evaluation in await repo.evaluations_by_ids(session, item_ids, for_update=True):
+        if evaluation.decision_id != decision.id:
+            continue
+        transition(evaluation, "revoke_recognition")
+        evaluation.decision_id = None
+        await log(
+            session,
+            subject,
+            evaluation.id,
+            "recognition_revoked",
+            {"status": Status.RECOGNISED.value, "decision_id": decision.id},
+            {"status": evaluation.status, "reason": reason},
+        )
+    await session.flush()
+    await audit.record(
+        session,
+        actor_user_id=subject.user_id or None,
+        entity_type="recognition_decision",
+        entity_id=decision.id,
+        action="revoked",
+        after={"reason": reason},
+    )
+    return (await _reads(session, [decision]))[0]

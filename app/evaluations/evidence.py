@@ -1,0 +1,123 @@
+"""Evidence (minh chứng) uploads, downloads and deletions. A file is written before its row; if the
+request's transaction is lost the file is removed again, and a deleted row's file goes only after the
+deletion has committed — so neither an orphan file nor a row without its file is left behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import UploadFile
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.policy import Action
+from app.auth.scope import Subject
+from app.core.db import on_commit, on_rollback, utcnow
+from app.core.errors import InvalidTransition, NotFound, ValidationFailed
+from app.criteria import repository as criteria_repo
+from app.evaluations import repository as repo
+from app.evaluations.models import Evaluation, Evidence
+from app.evaluations.schemas import EvidenceRead
+from app.evaluations.service import EDITABLE, load, log
+from app.evaluations.storage import EvidenceStore, safe_filename
+
+
+def _require_editable(evaluation: Evaluation) -> None:
+    if evaluation.status not in EDITABLE:
+        raise InvalidTransition(
+            f"Evidence can change only in draft or returned; the evaluation is {evaluation.status}.",
+            details={"status": evaluation.status},
+        )
+
+
+async def upload(
+    session: AsyncSession,
+    subject: Subject,
+    store: EvidenceStore,
+    max_bytes: int,
+    evaluation_id: int,
+    indicator_id: int,
+    file: UploadFile,
+    description: str | None,
+) -> EvidenceRead:
+    evaluation = (
+        await load(session, subject, evaluation_id, Action.EVALUATION_EDIT, for_update=True)
+    ).evaluation
+    _require_editable(evaluation)
+    indicator_ids = {i.id: i for i in await criteria_repo.indicators_of(session, evaluation.criteria_set_id)}
+    if indicator_id not in indicator_ids:
+        raise ValidationFailed(
+            f"Indicator {indicator_id} is not part of this evaluation's criteria set.",
+            details={"indicator_id": indicator_id},
+        )
+    stored = await store.save(file, max_bytes)
+    on_rollback(session, lambda: store.delete(stored.key))
+    evidence = Evidence(
+        evaluation_id=evaluation.id,
+        indicator_id=indicator_id,
+        filename=safe_filename(file.filename),
+        storage_key=stored.key,
+        size=stored.size,
+        sha256=stored.sha256,
+        content_type=stored.content_type,
+        description=description,
+        uploaded_by=subject.user_id or None,
+    )
+    session.add(evidence)
+    evaluation.updated_at = utcnow()
+    await session.flush()
+    await log(
+        session,
+        subject,
+        evaluation.id,
+        "evidence_added",
+        after={
+            "evidence_id": evidence.id,
+            "indicator": indicator_ids[indicator_id].number,
+            "filename": evidence.filename,
+            "sha256": evidence.sha256,
+        },
+    )
+    return EvidenceRead.model_validate(evidence)
+
+
+async def _visible_evidence(
+    session: AsyncSession, subject: Subject, evidence_id: int, action: Action, *, for_update: bool = False
+) -> tuple[Evidence, Evaluation]:
+    missing = f"Evidence {evidence_id} not found."
+    evidence = await repo.get_evidence(session, evidence_id)
+    if evidence is None:
+        raise NotFound(missing)
+    try:
+        loaded = await load(session, subject, evidence.evaluation_id, action, for_update=for_update)
+    except NotFound:
+        raise NotFound(missing) from None
+    return evidence, loaded.evaluation
+
+
+async def content(
+    session: AsyncSession, subject: Subject, store: EvidenceStore, evidence_id: int
+) -> tuple[Evidence, Path]:
+    evidence, _ = await _visible_evidence(session, subject, evidence_id, Action.EVALUATION_READ)
+    path = store.path_for(evidence.storage_key)
+    if not path.exists():
+        raise NotFound(f"Evidence {evidence_id}'s file is missing from storage.")
+    return evidence, path
+
+
+async def delete(session: AsyncSession, subject: Subject, store: EvidenceStore, evidence_id: int) -> None:
+    evidence, evaluation = await _visible_evidence(
+        session, subject, evidence_id, Action.EVALUATION_EDIT, for_update=True
+    )
+    _require_editable(evaluation)
+    key = evidence.storage_key
+    await session.delete(evidence)
+    evaluation.updated_at = utcnow()
+    await session.flush()
+    on_commit(session, lambda: store.delete(key))
+    await log(
+        session,
+        subject,
+        evaluation.id,
+        "evidence_deleted",
+        before={"evidence_id": evidence_id, "filename": evidence.filename, "sha256": evidence.sha256},
+    )

@@ -1,0 +1,150 @@
+"""Evaluations, their per-indicator scores and evidence, and recognition decisions.
+
+Scores are integers of half-points (7.5 points is stored as 15): exact sums, no floats.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, UTCDateTime, utcnow
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    IN_REVIEW = "in_review"
+    RETURNED = "returned"
+    REVIEWED = "reviewed"
+    RECOGNISED = "recognised"
+    WITHDRAWN = "withdrawn"
+
+
+class DigitalLevel(StrEnum):
+    NONE = "none"
+    BASIC = "basic"
+    PROFICIENT = "proficient"
+
+
+_STATUS_SQL = ", ".join(f"'{s.value}'" for s in Status)
+
+
+class Evaluation(Base):
+    """Đánh giá Công dân học tập of one person for one year."""
+
+    __tablename__ = "evaluations"
+    __table_args__ = (
+        UniqueConstraint("person_id", "year"),
+        CheckConstraint(f"status IN ({_STATUS_SQL})", name="status_known"),
+        Index("ix_evaluations_org_unit_id_year_status", "org_unit_id", "year", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="RESTRICT"))
+    # The person's unit when the evaluation was made: history keeps its unit through restructuring.
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id", ondelete="RESTRICT"))
+    year: Mapped[int] = mapped_column(Integer)
+    criteria_set_id: Mapped[int] = mapped_column(ForeignKey("criteria_sets.id", ondelete="RESTRICT"))
+    status: Mapped[str] = mapped_column(String(20), default=Status.DRAFT.value)
+    total_halves: Mapped[int | None] = mapped_column(Integer)
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+    failing_indicators: Mapped[list[int] | None] = mapped_column(JSON)
+    digital_level: Mapped[str | None] = mapped_column(String(20))
+    decision_id: Mapped[int | None] = mapped_column(
+        ForeignKey("recognition_decisions.id", ondelete="RESTRICT"), index=True
+    )
+    return_reason: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class Score(Base):
+    """One indicator's self score and review score, in half-points."""
+
+    __tablename__ = "evaluation_scores"
+    __table_args__ = (UniqueConstraint("evaluation_id", "indicator_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    evaluation_id: Mapped[int] = mapped_column(ForeignKey("evaluations.id", ondelete="CASCADE"))
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id", ondelete="RESTRICT"))
+    self_halves: Mapped[int | None] = mapped_column(Integer)
+    review_halves: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(Text)
+    review_note: Mapped[str | None] = mapped_column(Text)
+
+
+class Evidence(Base):
+    """Minh chứng: a file stored under the evidence directory by a generated name."""
+
+    __tablename__ = "evidence"
+    __table_args__ = (Index("ix_evidence_evaluation_id_indicator_id", "evaluation_id", "indicator_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    evaluation_id: Mapped[int] = mapped_column(ForeignKey("evaluations.id", ondelete="CASCADE"))
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id", ondelete="RESTRICT"))
+    filename: Mapped[str] = mapped_column(String(255))
+    storage_key: Mapped[str] = mapped_column(String(100), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    rejected: Mapped[bool] = mapped_column(Boolean, default=False)
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RecognitionDecision(Base):
+    """Quyết định công nhận Công dân học tập, signed by the unit head."""
+
+    __tablename__ = "recognition_decisions"
+    __table_args__ = (
+        UniqueConstraint("org_unit_id", "year", "number"),
+        CheckConstraint("status IN ('active', 'revoked')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id", ondelete="RESTRICT"), index=True)
+    year: Mapped[int] = mapped_column(Integer)
+    number: Mapped[str] = mapped_column(String(64))
+    signed_on: Mapped[date] = mapped_column(Date)
+    signed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DecisionItem(Base):
+    """The evaluations a decision listed; kept after revocation so the decision reads as it was signed."""
+
+    __tablename__ = "recognition_decision_items"
+
+    decision_id: Mapped[int] = mapped_column(
+        ForeignKey("recognition_decisions.id", ondelete="CASCADE"), primary_key=True
+    )
+    evaluation_id: Mapped[int] = mapped_column(
+        ForeignKey("evaluations.id", ondelete="RESTRICT"), primary_key=True, index=True
+    )

@@ -1,0 +1,105 @@
+"""Every query of evaluations, scores, evidence and recognition decisions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.pagination import PageParams, fetch_page
+from app.criteria.models import Indicator
+from app.evaluations.models import DecisionItem, Evaluation, Evidence, RecognitionDecision, Score
+
+
+async def get(session: AsyncSession, evaluation_id: int, *, for_update: bool = False) -> Evaluation | None:
+    stmt = select(Evaluation).where(Evaluation.id == evaluation_id)
+    if for_update:
+        # Serialises concurrent writers on PostgreSQL; the later one then sees the new version (409).
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(stmt)
+
+
+async def get_for_person_year(session: AsyncSession, person_id: int, year: int) -> Evaluation | None:
+    return await session.scalar(
+        select(Evaluation).where(Evaluation.person_id == person_id, Evaluation.year == year)
+    )
+
+
+async def page(
+    session: AsyncSession, where: list[ColumnElement[bool]], params: PageParams
+) -> tuple[list[Evaluation], int]:
+    stmt = select(Evaluation).where(*where).order_by(Evaluation.year.desc(), Evaluation.id)
+    return await fetch_page(session, stmt, params)
+
+
+async def scores_with_indicators(session: AsyncSession, evaluation_id: int) -> list[tuple[Score, Indicator]]:
+    stmt = (
+        select(Score, Indicator)
+        .join(Indicator, Indicator.id == Score.indicator_id)
+        .where(Score.evaluation_id == evaluation_id)
+        .order_by(Indicator.number)
+    )
+    return [(s, i) for s, i in (await session.execute(stmt)).all()]
+
+
+async def evidence_of(session: AsyncSession, evaluation_id: int) -> list[Evidence]:
+    stmt = select(Evidence).where(Evidence.evaluation_id == evaluation_id).order_by(Evidence.id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def get_evidence(session: AsyncSession, evidence_id: int) -> Evidence | None:
+    return await session.get(Evidence, evidence_id)
+
+
+async def get_decision(
+    session: AsyncSession, decision_id: int, *, for_update: bool = False
+) -> RecognitionDecision | None:
+    stmt = select(RecognitionDecision).where(RecognitionDecision.id == decision_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return await session.scalar(stmt)
+
+
+async def find_decision(
+    session: AsyncSession, org_unit_id: int, year: int, number: str
+) -> RecognitionDecision | None:
+    stmt = select(RecognitionDecision).where(
+        RecognitionDecision.org_unit_id == org_unit_id,
+        RecognitionDecision.year == year,
+        RecognitionDecision.number == number,
+    )
+    return await session.scalar(stmt)
+
+
+async def page_decisions(
+    session: AsyncSession, where: list[ColumnElement[bool]], params: PageParams
+) -> tuple[list[RecognitionDecision], int]:
+    stmt = (
+        select(RecognitionDecision)
+        .where(*where)
+        .order_by(RecognitionDecision.signed_on.desc(), RecognitionDecision.id)
+    )
+    return await fetch_page(session, stmt, params)
+
+
+async def decision_items(session: AsyncSession, decision_ids: Sequence[int]) -> dict[int, list[int]]:
+    result: dict[int, list[int]] = {d: [] for d in decision_ids}
+    if decision_ids:
+        stmt = (
+            select(DecisionItem)
+            .where(DecisionItem.decision_id.in_(decision_ids))
+            .order_by(DecisionItem.evaluation_id)
+        )
+        for item in (await session.scalars(stmt)).all():
+            result[item.decision_id].append(item.evaluation_id)
+    return result
+
+
+async def evaluations_by_ids(
+    session: AsyncSession, ids: Sequence[int], *, for_update: bool = False
+) -> list[Evaluation]:
+    stmt = select(Evaluation).where(Evaluation.id.in_(list(ids))).order_by(Evaluation.id)
+    if for_update:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return list((await session.scalars(stmt)).all())
