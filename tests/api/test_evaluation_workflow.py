@@ -172,7 +172,7 @@ async def test_teacher_committee_and_headmistress(
 async def test_evidence_download_is_the_uploaded_file(
     client: httpx.AsyncClient, tree: Tree, criteria: dict[str | None, int]
 ) -> None:
-    school, teacher, teacher_user, assessor, _ = await _school(tree)
+    _, teacher, teacher_user, assessor, _ = await _school(tree)
     th = tree.auth(teacher_user)
     evaluation = (
         await client.post(f"{API}/evaluations", json={"person_id": teacher.id, "year": 2025}, headers=th)
