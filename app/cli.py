@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from pydantic import ValidationError
 
 from app.core.config import ConfigurationError, Settings, get_settings
 
@@ -50,9 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
 
-    settings = get_settings()
     try:
+        settings = get_settings()
         settings.signing_key()
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "CDHT_" + "_".join(str(part) for part in error["loc"]).upper()
+            print(f"cdht: {name}: {error['msg']}", file=sys.stderr)
+        return 2
     except ConfigurationError as exc:
         print(f"cdht: {exc}", file=sys.stderr)
         return 2
@@ -79,11 +86,23 @@ def main(argv: list[str] | None = None) -> int:
             migrate(settings)
             import uvicorn
 
+            _log_to_stderr()
             uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port, access_log=False)
     except commands.CommandError as exc:
         print(f"cdht {args.command}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _log_to_stderr() -> None:
+    """Give the app's own loggers (``cdht.access``, ``cdht.errors``, …) a handler: uvicorn configures only
+    its own, so without this the access log is silently dropped."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("cdht")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 def _redact(url: str) -> str:

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from importlib import metadata
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -13,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.aggregates.router import router as aggregates_router
 from app.auth.login import AuthContext
 from app.auth.router import router as auth_router
 from app.auth.throttle import LoginThrottle
@@ -28,6 +30,8 @@ from app.evaluations.router import router as evaluations_router
 from app.evaluations.storage import EvidenceStore
 from app.orgs.router import router as orgs_router
 from app.people.router import router as people_router
+from app.plans.router import router as plans_router
+from app.trainings.router import router as trainings_router
 
 API_PREFIX = "/api/v1"
 
@@ -45,7 +49,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
 
     app = FastAPI(
         title="CDHT — Công dân học tập",
-        version="1.0",
+        version=metadata.version("cdht"),
         description=(
             "Learning Citizen programme: org tree, evaluations, plans and target-versus-actual aggregates."
         ),
@@ -80,6 +84,9 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         criteria_router,
         evaluations_router,
         decisions_router,
+        plans_router,
+        trainings_router,
+        aggregates_router,
     )
     for router in routers:
         api.include_router(router)
