@@ -50,7 +50,7 @@ async def create_admin(settings: Settings, username: str, password: str, full_na
 
 
 async def seed(settings: Settings) -> list[str]:
-    from app.criteria.loader import SeedError
+    from app.core.seedfiles import SeedError
     from app.seeds import load_seeds
 
     try:
@@ -63,7 +63,14 @@ async def seed(settings: Settings) -> list[str]:
 async def demo(settings: Settings) -> list[str]:
     from app.demo import load_demo
     from app.evaluations.storage import EvidenceStore
+    from app.plans.loader import SeedError, load_plans
+    from app.seeds import SEEDS_DIR
 
-    lines = await seed(settings)
-    async with unit_of_work(settings) as session:
-        return lines + await load_demo(session, EvidenceStore(settings.effective_evidence_dir))
+    # The reference plans hang on the demo's units: skipped by the first seed, loaded once they exist.
+    lines = [line for line in await seed(settings) if not line.startswith("plan ")]
+    try:
+        async with unit_of_work(settings) as session:
+            lines += await load_demo(session, EvidenceStore(settings.effective_evidence_dir))
+            return lines + await load_plans(session, SEEDS_DIR / "plans")
+    except SeedError as exc:
+        raise CommandError(f"{exc}\nThe demo was not loaded.") from exc

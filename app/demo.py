@@ -10,11 +10,12 @@ import random
 from dataclasses import dataclass
 from datetime import date
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import repository as auth_repo
 from app.auth.models import Role, RoleAssignment, User
-from app.auth.scope import Subject
+from app.auth.scope import Subject, subtree_ids
 from app.core.security import hash_password
 from app.demo_evaluations import load_demo_evaluations
 from app.evaluations.storage import EvidenceStore
@@ -23,8 +24,10 @@ from app.orgs import service as orgs
 from app.orgs.models import OrgKind, OrgUnit
 from app.orgs.schemas import OrgUnitCreate, OrgUnitUpdate
 from app.people import service as people
-from app.people.models import Group
+from app.people.models import Group, Person
 from app.people.schemas import PersonCreate
+from app.trainings import service as trainings
+from app.trainings.schemas import TrainingSessionCreate
 
 DEMO_PASSWORD = "demo-password"
 SYSTEM = Subject(user_id=0, username="cdht-demo", is_admin=True)
@@ -79,6 +82,19 @@ PEOPLE: list[tuple[str, Group, int]] = [
     ("62-616-TANLAP", Group.RESIDENT, 15),
     ("37-HOALU", Group.RESIDENT, 20),
     ("37-HOALU-THCS", Group.STAFF, 15),
+]
+
+
+# (unit code, title, day, every how many people of the subtree attended): all of MN Tam Hưng A, half of
+# Kon Rẫy, so trained_pct shows one unit on target and one behind.
+TRAININGS: list[tuple[str, str, date, int]] = [
+    (
+        "01-278-MN-TAMHUNGA",
+        "Hội nghị quán triệt Kế hoạch thực hiện Chương trình Xây dựng mô hình Công dân học tập",
+        date(2025, 3, 14),
+        1,
+    ),
+    ("62-616", "Tập huấn bộ tiêu chí đánh giá Công dân học tập (324/QĐ-KHVN)", date(2025, 4, 10), 2),
 ]
 
 
@@ -155,6 +171,13 @@ async def load_demo(session: AsyncSession, store: EvidenceStore) -> list[str]:
             )
     await session.flush()
     summary = await load_demo_evaluations(session, SYSTEM, store, units, left_in_draft)
+    for code, title, day, every in TRAININGS:
+        unit_id = units[code].id
+        stmt = select(Person.id).where(Person.org_unit_id.in_(subtree_ids([unit_id]))).order_by(Person.id)
+        attendees = list((await session.scalars(stmt)).all())[::every]
+        data = TrainingSessionCreate(org_unit_id=unit_id, title=title, held_on=day, attendee_ids=attendees)
+        await trainings.create(session, SYSTEM, data)
+    summary.append(f"Training sessions: {len(TRAININGS)}.")
     return ["Demo loaded.", *summary, *_logins()]
 
 

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.scope import Subject
-from app.evaluations import decisions, evidence, service
+from app.evaluations import decisions, evidence, reads, service
+from app.evaluations import review as committee
 from app.evaluations.models import Evaluation, Status
 from app.evaluations.schemas import (
     DecisionCreate,
@@ -69,7 +70,7 @@ async def _prepare(
         await evidence.upload(
             session, actor, store, len(DEMO_PDF), evaluation.id, score.indicator_id, upload, None
         )
-    return await service.get(session, actor, evaluation.id)
+    return await reads.get(session, actor, evaluation.id)
 
 
 async def _drive(session: AsyncSession, actor: Subject, evaluation: EvaluationRead, target: Status) -> None:
@@ -86,13 +87,13 @@ async def _drive(session: AsyncSession, actor: Subject, evaluation: EvaluationRe
             ScoreInput(indicator_id=first.indicator_id, score=first.self_score or 0, note="Đã đối chiếu")
         ],
     )
-    evaluation = await service.review(session, actor, evaluation.id, review, None)
+    evaluation = await committee.review(session, actor, evaluation.id, review, None)
     if target == Status.IN_REVIEW:
         return
     if target == Status.RETURNED:
-        await service.return_to_person(session, actor, evaluation.id, "Đề nghị bổ sung minh chứng.", None)
+        await committee.return_to_person(session, actor, evaluation.id, "Đề nghị bổ sung minh chứng.", None)
         return
-    await service.complete_review(session, actor, evaluation.id, None)
+    await committee.complete_review(session, actor, evaluation.id, None)
 
 
 async def load_demo_evaluations(

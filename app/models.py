@@ -6,5 +6,16 @@ from app.criteria import models as criteria_models
 from app.evaluations import models as evaluations_models
 from app.orgs import models as orgs_models
 from app.people import models as people_models
+from app.plans import models as plans_models
+from app.trainings import models as trainings_models
 
-__all__ = ["audit", "auth_models", "criteria_models", "evaluations_models", "orgs_models", "people_models"]
+__all__ = [
+    "audit",
+    "auth_models",
+    "criteria_models",
+    "evaluations_models",
+    "orgs_models",
+    "people_models",
+    "plans_models",
+    "trainings_models",
+]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from functools import lru_cache
 
 from sqlalchemy import MetaData, select
@@ -17,6 +18,8 @@ from sqlalchemy.orm import Session
 from app.auth.models import Role, RoleAssignment, User
 from app.core.security import hash_password_sync
 from app.core.tokens import TokenCodec
+from app.criteria.models import CriteriaSet
+from app.evaluations.models import DecisionItem, Evaluation, RecognitionDecision, Status
 from app.orgs import repository as orgs_repo
 from app.orgs.models import OrgUnit
 from app.people.models import Person
@@ -36,6 +39,7 @@ class Tree:
     codec: TokenCodec
     _made: list[object] = field(default_factory=list)
     _reflected: MetaData | None = None
+    _criteria_set_id: int | None = None
 
     async def unit(
         self,
@@ -98,6 +102,75 @@ class Tree:
         self.session.add(person)
         await self.session.commit()
         return person
+
+    async def evaluation(
+        self,
+        person: Person,
+        year: int = 2025,
+        status: str | Status = Status.REVIEWED,
+        *,
+        passed: bool = True,
+        digital_level: str | None = "basic",
+    ) -> Evaluation:
+        """An evaluation already in ``status`` (no scores), written directly. ``recognised`` comes with its
+        own one-person decision at the person's unit; use :meth:`recognise` to sign for several."""
+        status = Status(status)
+        done = status in (Status.REVIEWED, Status.RECOGNISED)
+        evaluation = Evaluation(
+            person_id=person.id,
+            org_unit_id=person.org_unit_id,
+            year=year,
+            criteria_set_id=await self._criteria_set(),
+            status=Status.REVIEWED.value if status == Status.RECOGNISED else status.value,
+            passed=passed if done else None,
+            digital_level=digital_level if done else None,
+            total_halves=(170 if passed else 120) if done else None,
+        )
+        self.session.add(evaluation)
+        await self.session.flush()
+        if status == Status.RECOGNISED:
+            unit = await self.session.get(OrgUnit, person.org_unit_id)
+            assert unit is not None
+            await self.recognise(unit, year, [evaluation])
+        await self.session.commit()
+        return evaluation
+
+    async def recognise(
+        self, unit: OrgUnit, year: int, evaluations: list[Evaluation], number: str | None = None
+    ) -> RecognitionDecision:
+        """A signed decision at ``unit`` recognising ``evaluations`` (as the decision service would)."""
+        decision = RecognitionDecision(
+            org_unit_id=unit.id,
+            year=year,
+            number=number or f"{next(_counter)}/QĐ-TEST",
+            signed_on=date(year, 12, 20),
+        )
+        self.session.add(decision)
+        await self.session.flush()
+        for evaluation in evaluations:
+            self.session.add(DecisionItem(decision_id=decision.id, evaluation_id=evaluation.id))
+            evaluation.status = Status.RECOGNISED.value
+            evaluation.decision_id = decision.id
+        await self.session.commit()
+        return decision
+
+    async def revoke(self, decision: RecognitionDecision) -> None:
+        """Revoke ``decision``: its evaluations go back to reviewed (as the decision service would)."""
+        decision.status = "revoked"
+        decision.revoked_at = datetime.now(UTC)
+        stmt = select(Evaluation).where(Evaluation.decision_id == decision.id)
+        for evaluation in (await self.session.scalars(stmt)).all():
+            evaluation.status = Status.REVIEWED.value
+            evaluation.decision_id = None
+        await self.session.commit()
+
+    async def _criteria_set(self) -> int:
+        if self._criteria_set_id is None:
+            criteria_set = CriteriaSet(code=f"TEST-{next(_counter)}", title="Bộ tiêu chí thử", group="staff")
+            self.session.add(criteria_set)
+            await self.session.flush()
+            self._criteria_set_id = criteria_set.id
+        return self._criteria_set_id
 
     def auth(self, user: User) -> dict[str, str]:
         token, _ = self.codec.issue_access(str(user.id))

@@ -21,6 +21,11 @@ class Action(StrEnum):
     EVALUATION_REVIEW = "evaluation:review"
     DECISION_READ = "decision:read"
     DECISION_SIGN = "decision:sign"
+    PLAN_READ = "plan:read"
+    PLAN_WRITE = "plan:write"
+    TRAINING_READ = "training:read"
+    TRAINING_WRITE = "training:write"
+    AGGREGATE_READ = "aggregate:read"
 
 
 _ALL_UNIT_ROLES = frozenset(
@@ -42,6 +47,16 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.EVALUATION_REVIEW: frozenset({Role.ASSESSOR}),
     Action.DECISION_READ: frozenset({Role.ORG_ADMIN, Role.ASSESSOR, Role.APPROVER, Role.INTEGRATION}),
     Action.DECISION_SIGN: frozenset({Role.APPROVER}),
+    # A plan applies to its unit's whole subtree, so it is also readable from below (plans/service.py).
+    Action.PLAN_READ: _ALL_UNIT_ROLES,
+    Action.PLAN_WRITE: frozenset({Role.ORG_ADMIN}),
+    # Attendance lists are person-level data: not for viewers.
+    Action.TRAINING_READ: frozenset({Role.ORG_ADMIN, Role.ASSESSOR, Role.APPROVER, Role.INTEGRATION}),
+    Action.TRAINING_WRITE: frozenset({Role.ORG_ADMIN}),
+    # Counts only, never person-level data: viewers may read them, members may not.
+    Action.AGGREGATE_READ: frozenset(
+        {Role.VIEWER, Role.INTEGRATION, Role.ORG_ADMIN, Role.ASSESSOR, Role.APPROVER}
+    ),
 }
 
 # Roles a service account (client credentials, no person behind it) may hold.

@@ -69,7 +69,11 @@ def make_engine(url: str, *, settings: Settings | None = None, pool: bool = True
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs["pool_pre_ping"] = True
-        kwargs["connect_args"] = {"server_settings": {"application_name": "cdht"}}
+        server_settings = {"application_name": "cdht"}
+        if settings is not None:
+            # Bounds every statement (aggregates included) so one runaway query cannot hold the pool.
+            server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
+        kwargs["connect_args"] = {"server_settings": server_settings}
     if not pool:
         kwargs["poolclass"] = NullPool
     engine = create_async_engine(async_url, **kwargs)

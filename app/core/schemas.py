@@ -6,18 +6,26 @@ import unicodedata
 from typing import Annotated
 
 from fastapi import Header, Path
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from app.core.errors import StaleVersion, ValidationFailed
 
 MAX_ID = 2**31 - 1
 
 
-def _no_control_chars(value: str) -> str:
-    # NUL and other control characters are never meaningful in names and break PostgreSQL text columns.
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\t" for ch in value):
+def _refuse_control_chars(value: str, allowed: str) -> str:
+    # NUL and other control characters are never meaningful in text and break PostgreSQL text columns.
+    if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value):
         raise ValueError("must not contain control characters")
     return unicodedata.normalize("NFC", value)
+
+
+def _no_control_chars(value: str) -> str:
+    return _refuse_control_chars(value, "\t")
+
+
+def multiline_text(value: str) -> str:
+    return _refuse_control_chars(value, "\t\n\r")
 
 
 Name = Annotated[
@@ -30,7 +38,8 @@ ShortText = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
     AfterValidator(_no_control_chars),
 ]
-LongText = Annotated[str, StringConstraints(max_length=4000), AfterValidator(_no_control_chars)]
+# Notes and reasons typed on a phone: several lines are fine, other control characters are not.
+LongText = Annotated[str, StringConstraints(max_length=4000), AfterValidator(multiline_text)]
 Code = Annotated[
     str,
     StringConstraints(
@@ -40,9 +49,18 @@ Code = Annotated[
 # Free text in query strings and forms (search terms, codes, usernames): PostgreSQL text cannot hold NUL,
 # so control characters are refused here instead of failing in the database.
 QueryText = Annotated[str, AfterValidator(_no_control_chars)]
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def _not_bool(value: object) -> object:
+    # Pydantic's lax mode reads JSON true as 1: an id or version of `true` would silently name object 1.
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not a boolean")
+    return value
+
+
+Id = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=MAX_ID)]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
-Version = Annotated[int, Field(ge=1, le=MAX_ID)]
+Version = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=MAX_ID)]
 
 
 class StrictModel(BaseModel):

@@ -8,19 +8,15 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.seedfiles import SeedError, read_seed
 from app.criteria import repository as repo
 from app.criteria.models import CriteriaSet, Criterion, Indicator
 from app.criteria.schemas import SeedCriteriaSet
 
-
-class SeedError(Exception):
-    """A seed file is malformed or conflicts with the database; the message names file and line."""
+__all__ = ["SeedError", "load_criteria", "parse_dir", "parse_file"]
 
 
 @dataclass(frozen=True)
@@ -30,40 +26,10 @@ class ParsedSet:
     digest: str
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """Follow a pydantic error location through the YAML node tree to a 1-based line number."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == key), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-        else:
-            break
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-    return line
-
-
 def parse_file(path: Path) -> ParsedSet:
-    text = path.read_text(encoding="utf-8")
-    try:
-        raw = yaml.safe_load(text)
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise SeedError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
-    try:
-        data = SeedCriteriaSet.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        line = _line_of(root, tuple(first["loc"]))
-        field = ".".join(str(p) for p in first["loc"]) or "(file)"
-        raise SeedError(f"{path}:{line or 1}: {field}: {first['msg']}") from exc
-    digest = hashlib.sha256(json.dumps(data.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
-    return ParsedSet(path=path, data=data, digest=digest)
+    document = read_seed(path, SeedCriteriaSet)
+    canonical = json.dumps(document.data.model_dump(mode="json"), sort_keys=True)
+    return ParsedSet(path=path, data=document.data, digest=hashlib.sha256(canonical.encode()).hexdigest())
 
 
 def parse_dir(directory: Path) -> list[ParsedSet]:

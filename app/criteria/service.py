@@ -7,7 +7,7 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Action
-from app.auth.scope import Subject, authorize
+from app.auth.scope import Subject
 from app.core.errors import Conflict, NotFound
 from app.core.pagination import PageParams
 from app.criteria import repository as repo
@@ -20,6 +20,7 @@ from app.criteria.schemas import (
     IndicatorRead,
 )
 from app.orgs import repository as orgs_repo
+from app.orgs import service as orgs
 
 
 async def get_set(session: AsyncSession, set_id: int) -> CriteriaSet:
@@ -64,12 +65,7 @@ async def list_sets(
 async def create_variant(
     session: AsyncSession, subject: Subject, data: CriteriaVariantCreate
 ) -> CriteriaSetRead:
-    unit = await orgs_repo.get(session, data.org_unit_id)
-    if unit is None:
-        raise NotFound(f"Org unit {data.org_unit_id} not found.")
-    await authorize(
-        session, subject, unit.id, Action.CRITERIA_WRITE, missing=f"Org unit {unit.id} not found."
-    )
+    unit = await orgs.get_visible(session, subject, data.org_unit_id, Action.CRITERIA_WRITE)
     parent = await get_set(session, data.parent_id)
     if await repo.get_by_code(session, data.code) is not None:
         raise Conflict(f"A criteria set with code {data.code!r} exists already.", details={"field": "code"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Action
@@ -17,8 +17,8 @@ from app.core.pagination import PageParams
 from app.evaluations import repository as repo
 from app.evaluations.models import DecisionItem, Evaluation, RecognitionDecision, Status
 from app.evaluations.schemas import DecisionCreate, DecisionRead
-from app.evaluations.service import log, transition
-from app.orgs import repository as orgs_repo
+from app.evaluations.workflow import log, transition
+from app.orgs import service as orgs
 
 
 async def _reads(session: AsyncSession, decisions: Sequence[RecognitionDecision]) -> list[DecisionRead]:
@@ -34,31 +34,12 @@ async def _reads(session: AsyncSession, decisions: Sequence[RecognitionDecision]
     ]
 
 
-async def _unit_for(session: AsyncSession, subject: Subject, unit_id: int, action: Action) -> None:
-    missing = f"Org unit {unit_id} not found."
-    if await orgs_repo.get(session, unit_id) is None:
-        raise NotFound(missing)
-    await authorize(session, subject, unit_id, action, missing=missing)
-
-
-async def _problems(
-    session: AsyncSession, data: DecisionCreate, evaluations: list[Evaluation]
-) -> list[dict[str, object]]:
-    found = {e.id: e for e in evaluations}
-    in_subtree = set(
-        (
-            await session.scalars(
-                select(Evaluation.id).where(
-                    Evaluation.id.in_(list(found)),
-                    Evaluation.org_unit_id.in_(subtree_ids([data.org_unit_id])),
-                )
-            )
-        ).all()
-    )
+def _problems(data: DecisionCreate, in_subtree: list[Evaluation]) -> list[dict[str, object]]:
+    found = {e.id: e for e in in_subtree}
     problems: list[dict[str, object]] = []
     for evaluation_id in data.evaluation_ids:
         evaluation = found.get(evaluation_id)
-        if evaluation is None or evaluation_id not in in_subtree:
+        if evaluation is None:
             problems.append({"evaluation_id": evaluation_id, "reason": "not found in this unit's subtree"})
         elif evaluation.year != data.year:
             problems.append(
@@ -74,15 +55,17 @@ async def _problems(
 
 
 async def create(session: AsyncSession, subject: Subject, data: DecisionCreate) -> DecisionRead:
-    await _unit_for(session, subject, data.org_unit_id, Action.DECISION_SIGN)
+    await orgs.get_visible(session, subject, data.org_unit_id, Action.DECISION_SIGN)
     if len(set(data.evaluation_ids)) != len(data.evaluation_ids):
         raise Conflict("An evaluation is listed twice.")
     if await repo.find_decision(session, data.org_unit_id, data.year, data.number) is not None:
         raise Conflict(f"Decision {data.number!r} for {data.year} exists already at this unit.")
-    evaluations = await repo.evaluations_by_ids(session, data.evaluation_ids, for_update=True)
+    evaluations = await repo.evaluations_by_ids(
+        session, data.evaluation_ids, within_unit=data.org_unit_id, for_update=True
+    )
     if subject.person_id is not None and any(e.person_id == subject.person_id for e in evaluations):
         raise Forbidden("An approver never signs a decision for their own evaluation.")
-    problems = await _problems(session, data, evaluations)
+    problems = _problems(data, evaluations)
     if problems:
         raise Conflict(
             "Some evaluations cannot be recognised; nothing was changed.", details={"evaluations": problems}
@@ -142,7 +125,7 @@ async def list_decisions(
         unit_filter(subject, Action.DECISION_READ, RecognitionDecision.org_unit_id)
     ]
     if org_unit_id is not None:
-        await _unit_for(session, subject, org_unit_id, Action.DECISION_READ)
+        await orgs.get_visible(session, subject, org_unit_id, Action.DECISION_READ)
         where.append(RecognitionDecision.org_unit_id.in_(subtree_ids([org_unit_id])))
     else:
         require_any_role(subject, Action.DECISION_READ)

@@ -12,21 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.policy import Action
 from app.auth.scope import Subject
 from app.core.db import on_commit, on_rollback, utcnow
-from app.core.errors import InvalidTransition, NotFound, ValidationFailed
+from app.core.errors import NotFound, ValidationFailed
 from app.criteria import repository as criteria_repo
 from app.evaluations import repository as repo
 from app.evaluations.models import Evaluation, Evidence
 from app.evaluations.schemas import EvidenceRead
-from app.evaluations.service import EDITABLE, load, log
 from app.evaluations.storage import EvidenceStore, safe_filename
-
-
-def _require_editable(evaluation: Evaluation) -> None:
-    if evaluation.status not in EDITABLE:
-        raise InvalidTransition(
-            f"Evidence can change only in draft or returned; the evaluation is {evaluation.status}.",
-            details={"status": evaluation.status},
-        )
+from app.evaluations.workflow import load, log, require_editable
 
 
 async def upload(
@@ -42,7 +34,7 @@ async def upload(
     evaluation = (
         await load(session, subject, evaluation_id, Action.EVALUATION_EDIT, for_update=True)
     ).evaluation
-    _require_editable(evaluation)
+    require_editable(evaluation, "Evidence")
     indicator_ids = {i.id: i for i in await criteria_repo.indicators_of(session, evaluation.criteria_set_id)}
     if indicator_id not in indicator_ids:
         raise ValidationFailed(
@@ -108,7 +100,7 @@ async def delete(session: AsyncSession, subject: Subject, store: EvidenceStore, 
     evidence, evaluation = await _visible_evidence(
         session, subject, evidence_id, Action.EVALUATION_EDIT, for_update=True
     )
-    _require_editable(evaluation)
+    require_editable(evaluation, "Evidence")
     key = evidence.storage_key
     await session.delete(evidence)
     evaluation.updated_at = utcnow()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.scope import subtree_ids
 from app.core.pagination import PageParams, fetch_page
 from app.criteria.models import Indicator
 from app.evaluations.models import DecisionItem, Evaluation, Evidence, RecognitionDecision, Score
@@ -97,9 +98,13 @@ async def decision_items(session: AsyncSession, decision_ids: Sequence[int]) -> 
 
 
 async def evaluations_by_ids(
-    session: AsyncSession, ids: Sequence[int], *, for_update: bool = False
+    session: AsyncSession, ids: Sequence[int], *, within_unit: int | None = None, for_update: bool = False
 ) -> list[Evaluation]:
+    """The evaluations with these ids — only those in ``within_unit``'s subtree when given, so nothing
+    outside it is locked or read."""
     stmt = select(Evaluation).where(Evaluation.id.in_(list(ids))).order_by(Evaluation.id)
+    if within_unit is not None:
+        stmt = stmt.where(Evaluation.org_unit_id.in_(subtree_ids([within_unit])))
     if for_update:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return list((await session.scalars(stmt)).all())

@@ -11,9 +11,11 @@ from app.auth.deps import CurrentSubject
 from app.core.db import DbSession
 from app.core.pagination import Page, Pagination
 from app.core.schemas import MAX_ID, IdPath, if_match
-from app.evaluations import evidence, service
+from app.evaluations import evidence, reads, service
+from app.evaluations import review as committee
 from app.evaluations.models import Status
 from app.evaluations.schemas import (
+    Description,
     EvaluationCreate,
     EvaluationRead,
     EvaluationSummary,
@@ -59,11 +61,11 @@ async def list_evaluations(
     status: Status | None = None,
     person_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> object:
-    items, total = await service.list_evaluations(
+    items, total = await reads.list_evaluations(
         session, subject, page, org_unit_id=org_unit_id, year=year, status=status, person_id=person_id
     )
     summaries = [
-        EvaluationSummary.model_validate({**e.__dict__, "result": service.stored_result(e)}) for e in items
+        EvaluationSummary.model_validate({**e.__dict__, "result": reads.stored_result(e)}) for e in items
     ]
     return Page(items=summaries, total=total, limit=page.limit, offset=page.offset)
 
@@ -72,7 +74,7 @@ async def list_evaluations(
 async def get_evaluation(
     evaluation_id: IdPath, subject: CurrentSubject, session: DbSession
 ) -> EvaluationRead:
-    return await service.get(session, subject, evaluation_id)
+    return await reads.get(session, subject, evaluation_id)
 
 
 @router.get("/evaluations/{evaluation_id}/history", response_model=list[HistoryEntry])
@@ -80,7 +82,7 @@ async def evaluation_history(
     evaluation_id: IdPath, subject: CurrentSubject, session: DbSession
 ) -> list[HistoryEntry]:
     """Every change: scores, uploads, rejections, transitions and decisions, with who, when, before, after."""
-    return await service.history(session, subject, evaluation_id)
+    return await reads.history(session, subject, evaluation_id)
 
 
 @router.put("/evaluations/{evaluation_id}/self-assessment", response_model=EvaluationRead)
@@ -139,14 +141,14 @@ async def review(
     evaluation_id: IdPath, body: Review, subject: CurrentSubject, session: DbSession, expected: IfMatch
 ) -> EvaluationRead:
     """Assessor's scores and evidence rejections (submitted or in_review → in_review)."""
-    return await service.review(session, subject, evaluation_id, body, expected)
+    return await committee.review(session, subject, evaluation_id, body, expected)
 
 
 @router.post("/evaluations/{evaluation_id}/return", response_model=EvaluationRead)
 async def return_evaluation(
     evaluation_id: IdPath, body: ReturnRequest, subject: CurrentSubject, session: DbSession, expected: IfMatch
 ) -> EvaluationRead:
-    return await service.return_to_person(
+    return await committee.return_to_person(
         session, subject, evaluation_id, body.reason, body.version if body.version is not None else expected
     )
 
@@ -160,7 +162,7 @@ async def complete_review(
     body: TransitionRequest | None = None,
 ) -> EvaluationRead:
     """Close the review and fill ``result`` (total, passed, failing indicators, digital level)."""
-    return await service.complete_review(session, subject, evaluation_id, _version(body, expected))
+    return await committee.complete_review(session, subject, evaluation_id, _version(body, expected))
 
 
 @router.post(
@@ -174,7 +176,7 @@ async def upload_evidence(
     store: Store,
     file: Annotated[UploadFile, File(description="PDF, JPEG, PNG, WebP, DOCX, XLSX or ODT")],
     indicator_id: Annotated[int, Form(ge=1, le=MAX_ID)],
-    description: Annotated[str | None, Form(max_length=1000)] = None,
+    description: Annotated[Description | None, Form()] = None,
 ) -> EvidenceRead:
     max_bytes = request.app.state.settings.max_evidence_bytes
     return await evidence.upload(

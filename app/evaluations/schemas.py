@@ -6,12 +6,21 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, StringConstraints
 
-from app.core.schemas import Id, LongText, ReadModel, ShortText, StrictModel, Version
+from app.core.schemas import Id, LongText, ReadModel, ShortText, StrictModel, Version, multiline_text
 from app.evaluations.models import DigitalLevel, Status
 
 Year = Annotated[int, Field(ge=2000, le=2100)]
+
+
+# Why an evaluation is returned or a decision revoked: the person reads it, so it cannot be blank.
+Reason = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=4000),
+    AfterValidator(multiline_text),
+]
+Description = Annotated[str, StringConstraints(max_length=1000), AfterValidator(multiline_text)]
 ScoreValue = Annotated[Decimal, Field(ge=0, le=100, max_digits=5, decimal_places=1)]
 
 
@@ -42,7 +51,7 @@ class Review(StrictModel):
 
 class ReturnRequest(StrictModel):
     version: Version | None = None
-    reason: Annotated[str, Field(min_length=1, max_length=4000)]
+    reason: Reason
 
 
 class TransitionRequest(StrictModel):
@@ -131,7 +140,7 @@ class DecisionCreate(StrictModel):
 
 
 class DecisionRevoke(StrictModel):
-    reason: Annotated[str, Field(min_length=1, max_length=4000)]
+    reason: Reason
 
 
 class DecisionRead(ReadModel):

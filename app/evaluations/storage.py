@@ -67,6 +67,14 @@ def _sniff_zip(path: Path) -> str | None:
     return None
 
 
+def human_size(size: int) -> str:
+    """A byte count as people write it (10 MB, 1.5 MB, 512 KB): never rounded down to "0 MB"."""
+    for unit, factor in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size >= factor:
+            return f"{size / factor:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
+
+
 def safe_filename(name: str | None) -> str:
     """The client's file name for display only: no path, no control characters, bounded length."""
     base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
@@ -96,7 +104,8 @@ class EvidenceStore:
                     size += len(chunk)
                     if size > max_bytes:
                         raise PayloadTooLarge(
-                            f"Evidence files are limited to {max_bytes // (1024 * 1024)} MB."
+                            f"Evidence files are limited to {human_size(max_bytes)}.",
+                            details={"max_bytes": max_bytes},
                         )
                     if len(head) < 64:
                         head += chunk[: 64 - len(head)]

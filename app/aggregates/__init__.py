@@ -1,0 +1,1 @@
+"""Target-versus-actual aggregates (the dashboards) and the metric registry they count."""

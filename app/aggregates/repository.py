@@ -1,0 +1,202 @@
+"""Every query of the aggregates: counts of people in subtrees, and the plans that apply to units.
+
+The counts are read fresh from the tables on every request (no counters, no cache), so they always equal
+a recount. Each kind of fact is one grouped query over the closure table: for the units in ``roots``
+(the unit itself for progress and trend, its direct children for a breakdown), join every descendant
+unit's people and group by root, year, population group and digital level. Metrics then sum the cells
+they select (``metrics.total``), so their percentages are ratios of sums by construction.
+
+:func:`naive_recount` is the independent check the tests and the benchmark compare against.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, and_, case, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.aggregates.metrics import Cells, Kind
+from app.evaluations.models import DigitalLevel, Evaluation, RecognitionDecision, Status
+from app.orgs.models import OrgUnit, OrgUnitClosure
+from app.people.models import Group, Person
+from app.plans.models import Plan, Target
+from app.trainings.models import Attendance, TrainingSession
+
+Roots = Sequence[int] | Select[tuple[int]]
+
+
+def children_of(unit_id: int) -> Select[tuple[int]]:
+    return select(OrgUnit.id).where(OrgUnit.parent_id == unit_id)
+
+
+async def children(session: AsyncSession, unit_id: int) -> list[tuple[int, str, str]]:
+    stmt = (
+        select(OrgUnit.id, OrgUnit.name, OrgUnit.kind)
+        .where(OrgUnit.parent_id == unit_id)
+        .order_by(OrgUnit.name, OrgUnit.id)
+    )
+    return [(r[0], r[1], r[2]) for r in (await session.execute(stmt)).all()]
+
+
+@dataclass
+class Tally:
+    """The counted cells: people per root (they do not depend on the year), the rest per (root, year)."""
+
+    people: dict[int, Cells] = field(default_factory=lambda: defaultdict(dict))
+    by_year: dict[tuple[int, int], dict[Kind, Cells]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(dict))
+    )
+
+    def cells(self, root: int, year: int) -> dict[Kind, Cells]:
+        return {Kind.PEOPLE: self.people.get(root, {}), **self.by_year.get((root, year), {})}
+
+
+def _people_under(roots: Roots) -> tuple[Any, Any]:
+    """FROM org_unit_closure JOIN people, restricted to the subtrees of ``roots``."""
+    base = OrgUnitClosure.__table__.join(Person, Person.org_unit_id == OrgUnitClosure.descendant_id)
+    return base, OrgUnitClosure.ancestor_id.in_(roots)
+
+
+async def count(
+    session: AsyncSession, roots: Roots, from_year: int, to_year: int, kinds: frozenset[Kind]
+) -> Tally:
+    """One grouped query per kind of fact in ``kinds``, over the subtrees of ``roots``."""
+    tally = Tally()
+    root = OrgUnitClosure.ancestor_id
+    base, in_roots = _people_under(roots)
+    if Kind.PEOPLE in kinds:
+        stmt = select(root, Person.group, func.count()).select_from(base).where(in_roots)
+        for unit_id, group, n in (await session.execute(stmt.group_by(root, Person.group))).all():
+            tally.people[unit_id][(group, None)] = n
+    if Kind.RECOGNISED in kinds:
+        stmt = (
+            select(root, Evaluation.year, Person.group, Evaluation.digital_level, func.count())
+            .select_from(
+                base.join(Evaluation, Evaluation.person_id == Person.id).join(
+                    RecognitionDecision, RecognitionDecision.id == Evaluation.decision_id
+                )
+            )
+            .where(
+                in_roots,
+                Evaluation.year.between(from_year, to_year),
+                Evaluation.status == Status.RECOGNISED.value,
+                RecognitionDecision.status == "active",
+            )
+            .group_by(root, Evaluation.year, Person.group, Evaluation.digital_level)
+        )
+        for unit_id, year, group, level, n in (await session.execute(stmt)).all():
+            tally.by_year[(unit_id, year)][Kind.RECOGNISED][(group, level)] = n
+    if Kind.TRAINED in kinds:
+        stmt = (
+            select(root, TrainingSession.year, Person.group, func.count(func.distinct(Person.id)))
+            .select_from(
+                base.join(Attendance, Attendance.person_id == Person.id).join(
+                    TrainingSession, TrainingSession.id == Attendance.session_id
+                )
+            )
+            .where(in_roots, TrainingSession.year.between(from_year, to_year))
+            .group_by(root, TrainingSession.year, Person.group)
+        )
+        for unit_id, year, group, n in (await session.execute(stmt)).all():
+            tally.by_year[(unit_id, year)][Kind.TRAINED][(group, None)] = n
+    return tally
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """A plan that applies to ``unit_id`` (its unit is ``depth`` levels above), with one of its targets
+    (metric None when the plan sets none of those asked)."""
+
+    unit_id: int
+    depth: int
+    plan_id: int
+    start_year: int
+    end_year: int
+    metric: str | None
+    year: int | None
+    value: Any
+
+
+async def applicable_plans(
+    session: AsyncSession, units: Roots, metric_codes: Sequence[str], from_year: int
+) -> list[PlanRow]:
+    """Every plan at or above each of ``units``, with its targets for ``metric_codes`` from
+    ``from_year`` on: one query for any number of units."""
+    stmt = (
+        select(
+            OrgUnitClosure.descendant_id,
+            OrgUnitClosure.depth,
+            Plan.id,
+            Plan.start_year,
+            Plan.end_year,
+            Target.metric,
+            Target.year,
+            Target.value,
+        )
+        .select_from(OrgUnitClosure)
+        .join(Plan, Plan.org_unit_id == OrgUnitClosure.ancestor_id)
+        .outerjoin(
+            Target,
+            and_(
+                Target.plan_id == Plan.id,
+                Target.metric.in_(list(metric_codes)),
+                Target.year >= from_year,
+            ),
+        )
+        .where(OrgUnitClosure.descendant_id.in_(units))
+    )
+    return [PlanRow(*row) for row in (await session.execute(stmt)).all()]
+
+
+def _subtree_by_parent_links(unit_id: int) -> Any:
+    """The subtree by walking ``org_units.parent_id`` (a recursive CTE, not the closure table)."""
+    tree = select(OrgUnit.id).where(OrgUnit.id == unit_id).cte("naive_subtree", recursive=True)
+    return tree.union_all(select(OrgUnit.id).join(tree, OrgUnit.parent_id == tree.c.id))
+
+
+async def naive_recount(session: AsyncSession, unit_id: int, year: int) -> dict[str, tuple[int, int]]:
+    """(numerator, denominator) of each metric of API.md plus ``trained_pct``, by a plain GROUP BY over
+    people left-joined to their evaluation of the year, with the subtree found through the parent links
+    and each metric written out by hand: independent of the closure table and of the metric registry."""
+    tree = _subtree_by_parent_links(unit_id)
+    recognised = and_(Evaluation.status == Status.RECOGNISED.value, RecognitionDecision.status == "active")
+    levels = (DigitalLevel.BASIC.value, DigitalLevel.PROFICIENT.value)
+    trained = exists().where(
+        Attendance.person_id == Person.id,
+        Attendance.session_id == TrainingSession.id,
+        TrainingSession.year == year,
+    )
+    stmt = (
+        select(
+            Person.group,
+            func.count(Person.id),
+            func.sum(case((recognised, 1), else_=0)),
+            func.sum(case((and_(recognised, Evaluation.digital_level.in_(levels)), 1), else_=0)),
+            func.sum(case((and_(recognised, Evaluation.digital_level == levels[1]), 1), else_=0)),
+            func.sum(case((trained, 1), else_=0)),
+        )
+        .select_from(Person)
+        .outerjoin(Evaluation, and_(Evaluation.person_id == Person.id, Evaluation.year == year))
+        .outerjoin(RecognitionDecision, RecognitionDecision.id == Evaluation.decision_id)
+        .where(Person.org_unit_id.in_(select(tree.c.id)))
+        .group_by(Person.group)
+    )
+    rows = {g: [int(v or 0) for v in rest] for g, *rest in (await session.execute(stmt)).all()}
+    zero = [0, 0, 0, 0, 0]
+
+    def col(groups: Sequence[str], i: int) -> int:
+        return sum(rows.get(g, zero)[i] for g in groups)
+
+    everyone = [g.value for g in Group]
+    return {
+        "adults_recognised_pct": (col(["resident"], 1), col(["resident"], 0)),
+        "staff_recognised_pct": (col(["staff", "worker"], 1), col(["staff", "worker"], 0)),
+        "students_recognised_pct": (col(["student"], 1), col(["student"], 0)),
+        "digital_skills_pct": (col(everyone, 2), col(everyone, 1)),
+        "digital_proficient_pct": (col(everyone, 3), col(everyone, 1)),
+        "trained_pct": (col(everyone, 4), col(everyone, 0)),
+    }

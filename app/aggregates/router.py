@@ -1,0 +1,52 @@
+"""Metric registry and aggregate endpoints (the dashboards)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.aggregates import service
+from app.aggregates.schemas import Breakdown, MetricRead, Progress, Trend
+from app.auth.deps import CurrentSubject
+from app.core.db import DbSession
+from app.core.schemas import MAX_ID
+
+router = APIRouter(tags=["aggregates"])
+
+UnitId = Annotated[int, Query(ge=1, le=MAX_ID, description="The unit whose subtree is counted.")]
+Year = Annotated[int, Query(ge=2000, le=2100)]
+MetricCode = Annotated[str, Query(min_length=1, max_length=64, description="A code from GET /metrics.")]
+
+
+@router.get("/metrics", response_model=list[MetricRead])
+async def list_metrics(subject: CurrentSubject) -> list[MetricRead]:
+    """The metric registry: what each percentage counts."""
+    return service.registry()
+
+
+@router.get("/aggregates/progress", response_model=Progress)
+async def progress(org_unit_id: UnitId, year: Year, subject: CurrentSubject, session: DbSession) -> Progress:
+    """Every metric of the unit's subtree for the year against its effective target."""
+    return await service.progress(session, subject, org_unit_id, year)
+
+
+@router.get("/aggregates/breakdown", response_model=Breakdown)
+async def breakdown(
+    org_unit_id: UnitId, year: Year, metric: MetricCode, subject: CurrentSubject, session: DbSession
+) -> Breakdown:
+    """One row per direct child unit, each against its own effective target."""
+    return await service.breakdown(session, subject, org_unit_id, year, metric)
+
+
+@router.get("/aggregates/trend", response_model=Trend)
+async def trend(
+    org_unit_id: UnitId,
+    metric: MetricCode,
+    from_year: Year,
+    to_year: Year,
+    subject: CurrentSubject,
+    session: DbSession,
+) -> Trend:
+    """One row per year from ``from_year`` to ``to_year`` (at most 50 years)."""
+    return await service.trend(session, subject, org_unit_id, metric, from_year, to_year)

@@ -1,0 +1,181 @@
+"""Target versus actual for a unit, its children and the years: the rules of the dashboards.
+
+- Counting: ``repository.count`` (people whose unit lies in the subtree; see ``metrics.py`` for what
+  each metric counts). Percentages are numerator / denominator of summed counts, never averages,
+  rounded half up to 2 decimals.
+- The effective target of a metric for a unit and a year: among the plans at the unit or above it that
+  set a target for the metric in that year or later, the nearest one (fewest levels up; at one unit, the
+  plan whose period covers the year, then the latest-starting one), and of that plan the target of the
+  first year ≥ the year asked. The top-level ``plan_id`` is the nearest plan at or above the unit.
+- Status: ``no_data`` when the denominator is 0, else ``no_target`` when no target applies, else
+  ``met`` when actual ≥ target, else ``behind``.
+- Scope: ``AGGREGATE_READ`` on the unit (404 outside the caller's subtrees, 403 for a member).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.aggregates import metrics
+from app.aggregates import repository as repo
+from app.aggregates.metrics import METRICS, Cells, Kind, Metric
+from app.aggregates.schemas import (
+    Breakdown,
+    BreakdownRow,
+    MetricProgress,
+    MetricRead,
+    Progress,
+    ProgressStatus,
+    Trend,
+    TrendRow,
+)
+from app.auth.policy import Action
+from app.auth.scope import Subject
+from app.core.errors import ValidationFailed
+from app.orgs.service import get_visible as get_visible_unit
+
+CENT = Decimal("0.01")
+MAX_TREND_YEARS = 50
+
+
+def percent(numerator: int, denominator: int) -> Decimal | None:
+    """100 × numerator / denominator, rounded half up to 2 decimals, in exact integer arithmetic."""
+    if denominator == 0:
+        return None
+    cents = (20000 * numerator + denominator) // (2 * denominator)
+    return (Decimal(cents) / 100).quantize(CENT)
+
+
+def _plan_rank(row: repo.PlanRow, year: int) -> tuple[int, bool, int, int]:
+    return (row.depth, not row.start_year <= year <= row.end_year, -row.start_year, -row.plan_id)
+
+
+class Applicable:
+    """The plans (and their targets) at or above one unit."""
+
+    def __init__(self, rows: Iterable[repo.PlanRow]) -> None:
+        self.rows = list(rows)
+
+    def nearest_plan(self, year: int) -> int | None:
+        if not self.rows:
+            return None
+        return min(self.rows, key=lambda r: _plan_rank(r, year)).plan_id
+
+    def target(self, metric: str, year: int) -> repo.PlanRow | None:
+        found = [r for r in self.rows if r.metric == metric and r.year is not None and r.year >= year]
+        if not found:
+            return None
+        return min(found, key=lambda r: (*_plan_rank(r, year), r.year))
+
+
+def _by_unit(rows: Sequence[repo.PlanRow]) -> dict[int, Applicable]:
+    grouped: dict[int, list[repo.PlanRow]] = defaultdict(list)
+    for row in rows:
+        grouped[row.unit_id].append(row)
+    return {unit_id: Applicable(r) for unit_id, r in grouped.items()}
+
+
+def measure(metric: Metric, cells: dict[Kind, Cells], plans: Applicable, year: int) -> dict[str, Any]:
+    numerator = metrics.total(metric.count_numerator, cells)
+    denominator = metrics.total(metric.count_denominator, cells)
+    actual = percent(numerator, denominator)
+    found = plans.target(metric.code, year)
+    target = Decimal(found.value).quantize(CENT) if found is not None else None
+    if denominator == 0:
+        status = ProgressStatus.NO_DATA
+    elif target is None:
+        status = ProgressStatus.NO_TARGET
+    elif actual is not None and actual >= target:
+        status = ProgressStatus.MET
+    else:
+        status = ProgressStatus.BEHIND
+    return {
+        "numerator": numerator,
+        "denominator": denominator,
+        "actual": actual,
+        "target": target,
+        "target_year": found.year if found is not None else None,
+        "plan_id": found.plan_id if found is not None else None,
+        "gap": actual - target if actual is not None and target is not None else None,
+        "status": status,
+    }
+
+
+def _metric(code: str) -> Metric:
+    metric = metrics.get(code)
+    if metric is None:
+        raise ValidationFailed(
+            f"Unknown metric {code!r}.",
+            details={"field": "metric", "known": [m.code for m in METRICS]},
+        )
+    return metric
+
+
+def registry() -> list[MetricRead]:
+    return [
+        MetricRead(code=m.code, title=m.title, numerator=m.numerator, denominator=m.denominator, unit=m.unit)
+        for m in METRICS
+    ]
+
+
+async def progress(session: AsyncSession, subject: Subject, unit_id: int, year: int) -> Progress:
+    await get_visible_unit(session, subject, unit_id, Action.AGGREGATE_READ)
+    kinds = frozenset().union(*(m.kinds for m in METRICS))
+    tally = await repo.count(session, [unit_id], year, year, kinds)
+    rows = await repo.applicable_plans(session, [unit_id], [m.code for m in METRICS], year)
+    plans = Applicable(rows)
+    cells = tally.cells(unit_id, year)
+    return Progress(
+        org_unit_id=unit_id,
+        year=year,
+        plan_id=plans.nearest_plan(year),
+        metrics=[MetricProgress(metric=m.code, **measure(m, cells, plans, year)) for m in METRICS],
+    )
+
+
+async def breakdown(
+    session: AsyncSession, subject: Subject, unit_id: int, year: int, metric_code: str
+) -> Breakdown:
+    metric = _metric(metric_code)
+    await get_visible_unit(session, subject, unit_id, Action.AGGREGATE_READ)
+    children = await repo.children(session, unit_id)
+    child_ids = repo.children_of(unit_id)
+    tally = await repo.count(session, child_ids, year, year, metric.kinds)
+    plans = _by_unit(await repo.applicable_plans(session, child_ids, [metric.code], year))
+    none = Applicable([])
+    items = [
+        BreakdownRow(
+            org_unit_id=child_id,
+            name=name,
+            kind=kind,
+            metric=metric.code,
+            **measure(metric, tally.cells(child_id, year), plans.get(child_id, none), year),
+        )
+        for child_id, name, kind in children
+    ]
+    return Breakdown(org_unit_id=unit_id, year=year, metric=metric.code, items=items)
+
+
+async def trend(
+    session: AsyncSession, subject: Subject, unit_id: int, metric_code: str, from_year: int, to_year: int
+) -> Trend:
+    metric = _metric(metric_code)
+    if from_year > to_year:
+        raise ValidationFailed("from_year must not be after to_year.", details={"field": "from_year"})
+    if to_year - from_year + 1 > MAX_TREND_YEARS:
+        raise ValidationFailed(
+            f"A trend spans at most {MAX_TREND_YEARS} years.", details={"field": "to_year"}
+        )
+    await get_visible_unit(session, subject, unit_id, Action.AGGREGATE_READ)
+    tally = await repo.count(session, [unit_id], from_year, to_year, metric.kinds)
+    plans = Applicable(await repo.applicable_plans(session, [unit_id], [metric.code], from_year))
+    items = [
+        TrendRow(year=year, **measure(metric, tally.cells(unit_id, year), plans, year))
+        for year in range(from_year, to_year + 1)
+    ]
+    return Trend(org_unit_id=unit_id, metric=metric.code, from_year=from_year, to_year=to_year, items=items)

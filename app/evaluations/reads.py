@@ -1,0 +1,128 @@
+"""How an evaluation reads: its scores with effective values, its evidence, the stored result and the
+running result the rules give right now; plus lists and the history."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.policy import Action
+from app.auth.scope import Subject, own_or, require_any_role, subtree_ids, unit_filter
+from app.core import audit
+from app.core.pagination import PageParams
+from app.criteria import service as criteria
+from app.criteria.models import CriteriaSet, Indicator
+from app.evaluations import repository as repo
+from app.evaluations.models import Evaluation, Evidence, Score, Status
+from app.evaluations.schemas import EvaluationRead, EvidenceRead, HistoryEntry, ResultRead, ScoreRead
+from app.evaluations.scoring import IndicatorRule, Outcome, SetRule, evaluate, to_points
+from app.evaluations.workflow import load
+from app.orgs import service as orgs
+
+
+def _rules(criteria_set: CriteriaSet) -> SetRule:
+    return SetRule(
+        pass_total=criteria_set.pass_total,
+        min_indicator=criteria_set.min_indicator,
+        digital_basic_halves=criteria_set.digital_basic_halves,
+        digital_proficient_halves=criteria_set.digital_proficient_halves,
+    )
+
+
+async def outcome_of(
+    session: AsyncSession, evaluation: Evaluation
+) -> tuple[Outcome, list[tuple[Score, Indicator]], list[Evidence]]:
+    pairs = await repo.scores_with_indicators(session, evaluation.id)
+    evidence = await repo.evidence_of(session, evaluation.id)
+    criteria_set = await criteria.get_set(session, evaluation.criteria_set_id)
+    outcome = evaluate(
+        _rules(criteria_set),
+        [IndicatorRule(i.id, i.number, i.max_points * 2, i.digital) for _, i in pairs],
+        {s.indicator_id: (s.self_halves, s.review_halves) for s, _ in pairs},
+        {e.indicator_id for e in evidence if not e.rejected},
+    )
+    return outcome, pairs, evidence
+
+
+def result_of(outcome: Outcome) -> ResultRead:
+    return ResultRead(
+        total=outcome.total_halves / 2,
+        passed=outcome.passed,
+        failing_indicators=outcome.failing_indicators,
+        digital_level=outcome.digital_level,
+    )
+
+
+def stored_result(evaluation: Evaluation) -> ResultRead | None:
+    if evaluation.total_halves is None:
+        return None
+    return ResultRead(
+        total=evaluation.total_halves / 2,
+        passed=bool(evaluation.passed),
+        failing_indicators=list(evaluation.failing_indicators or []),
+        digital_level=evaluation.digital_level or "none",
+    )
+
+
+async def to_read(session: AsyncSession, evaluation: Evaluation) -> EvaluationRead:
+    outcome, pairs, evidence = await outcome_of(session, evaluation)
+    return EvaluationRead(
+        **{
+            k: getattr(evaluation, k)
+            for k in EvaluationRead.model_fields
+            if k not in {"scores", "evidence", "result", "running_result"}
+        },
+        scores=[
+            ScoreRead(
+                indicator_id=i.id,
+                number=i.number,
+                self_score=to_points(s.self_halves),
+                review_score=to_points(s.review_halves),
+                effective_score=outcome.effective_halves[i.id] / 2,
+                note=s.note,
+                review_note=s.review_note,
+            )
+            for s, i in pairs
+        ],
+        evidence=[EvidenceRead.model_validate(e) for e in evidence],
+        result=stored_result(evaluation),
+        running_result=result_of(outcome),
+    )
+
+
+async def get(session: AsyncSession, subject: Subject, evaluation_id: int) -> EvaluationRead:
+    loaded = await load(session, subject, evaluation_id, Action.EVALUATION_READ)
+    return await to_read(session, loaded.evaluation)
+
+
+async def list_evaluations(
+    session: AsyncSession,
+    subject: Subject,
+    params: PageParams,
+    *,
+    org_unit_id: int | None,
+    year: int | None,
+    status: Status | None,
+    person_id: int | None,
+) -> tuple[list[Evaluation], int]:
+    own = Evaluation.person_id == subject.person_id if subject.person_id is not None else None
+    where: list[ColumnElement[bool]] = [
+        own_or(unit_filter(subject, Action.EVALUATION_READ, Evaluation.org_unit_id), own)
+    ]
+    if org_unit_id is not None:
+        await orgs.get_visible(session, subject, org_unit_id, Action.EVALUATION_READ)
+        where.append(Evaluation.org_unit_id.in_(subtree_ids([org_unit_id])))
+    elif own is None:
+        require_any_role(subject, Action.EVALUATION_READ)
+    if year is not None:
+        where.append(Evaluation.year == year)
+    if status is not None:
+        where.append(Evaluation.status == status.value)
+    if person_id is not None:
+        where.append(Evaluation.person_id == person_id)
+    return await repo.page(session, where, params)
+
+
+async def history(session: AsyncSession, subject: Subject, evaluation_id: int) -> list[HistoryEntry]:
+    await load(session, subject, evaluation_id, Action.EVALUATION_READ)
+    return [HistoryEntry.model_validate(e) for e in await audit.history(session, "evaluation", evaluation_id)]

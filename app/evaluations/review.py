@@ -1,0 +1,79 @@
+"""The committee's side (Tổ đánh giá): review scores and evidence, return to the person, complete the
+review and record the result. An assessor never reviews their own evaluation (``workflow.load``)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.policy import Action
+from app.auth.scope import Subject
+from app.core.db import utcnow
+from app.core.errors import ValidationFailed
+from app.evaluations import repository as repo
+from app.evaluations.models import Evaluation
+from app.evaluations.reads import outcome_of, result_of, to_read
+from app.evaluations.schemas import EvaluationRead, Review
+from app.evaluations.service import apply_scores
+from app.evaluations.workflow import begin, log, move, require_version, transition
+
+
+async def _set_rejections(
+    session: AsyncSession, evaluation: Evaluation, rejected_ids: list[int], change: dict[str, dict]
+) -> None:
+    """``rejected_ids`` is the full set of unsuitable evidence; every other piece becomes accepted."""
+    evidence = await repo.evidence_of(session, evaluation.id)
+    unknown = sorted(set(rejected_ids) - {e.id for e in evidence})
+    if unknown:
+        raise ValidationFailed(
+            "Some evidence ids do not belong to this evaluation.", details={"evidence_ids": unknown}
+        )
+    wanted = sorted(set(rejected_ids))
+    before = sorted(e.id for e in evidence if e.rejected)
+    for piece in evidence:
+        piece.rejected = piece.id in wanted
+    if before != wanted:
+        change["before"]["rejected_evidence_ids"] = before
+        change["after"]["rejected_evidence_ids"] = wanted
+
+
+async def review(
+    session: AsyncSession, subject: Subject, evaluation_id: int, data: Review, if_match: int | None
+) -> EvaluationRead:
+    require_version(data.version, if_match)
+    evaluation = await begin(
+        session, subject, evaluation_id, Action.EVALUATION_REVIEW, data.version, if_match
+    )
+    before_status = evaluation.status
+    transition(evaluation, "review")
+    change = await apply_scores(session, evaluation, data.scores, review=True)
+    change["before"]["status"], change["after"]["status"] = before_status, evaluation.status
+    if data.rejected_evidence_ids is not None:
+        await _set_rejections(session, evaluation, data.rejected_evidence_ids, change)
+    await session.flush()
+    await log(session, subject, evaluation.id, "reviewed", change["before"], change["after"])
+    return await to_read(session, evaluation)
+
+
+async def return_to_person(
+    session: AsyncSession, subject: Subject, evaluation_id: int, reason: str, version: int | None
+) -> EvaluationRead:
+    evaluation = await begin(session, subject, evaluation_id, Action.EVALUATION_REVIEW, version)
+    evaluation.return_reason = reason
+    await move(session, subject, evaluation, "return", reason=reason)
+    return await to_read(session, evaluation)
+
+
+async def complete_review(
+    session: AsyncSession, subject: Subject, evaluation_id: int, version: int | None
+) -> EvaluationRead:
+    evaluation = await begin(session, subject, evaluation_id, Action.EVALUATION_REVIEW, version)
+    outcome, _, _ = await outcome_of(session, evaluation)
+    evaluation.total_halves = outcome.total_halves
+    evaluation.passed = outcome.passed
+    evaluation.failing_indicators = outcome.failing_indicators
+    evaluation.digital_level = outcome.digital_level.value
+    evaluation.reviewed_at = utcnow()
+    await move(
+        session, subject, evaluation, "complete_review", result=result_of(outcome).model_dump(mode="json")
+    )
+    return await to_read(session, evaluation)

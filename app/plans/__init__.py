@@ -1,0 +1,1 @@
+"""Implementation plans (kế hoạch) and their percentage targets."""

@@ -1,0 +1,349 @@
+"""Story 4 / "Done when": a sibling-subtree test exists for every route that takes an id.
+
+The routes are read from the app, not listed by hand: a new route with a path parameter fails
+:func:`test_every_route_with_an_id_has_a_sibling_subtree_case` until it is added to ``CASES`` (or, for
+data every signed-in user may read, to ``PUBLIC`` with the reason). For each case a caller holding a role
+in province A asks for an object that lives in province B and must get exactly the 404 a non-existent id
+gets, with nothing written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from sqlalchemy import select
+
+from app.auth.models import RoleAssignment
+from app.orgs.models import OrgUnit
+from tests.builders import MINIMAL_PDF, Country, Tree, build_country
+
+MISSING_ID = 2_000_000_000
+API = "/api/v1"
+
+pytestmark = pytest.mark.anyio  # before collection, so the role parametrisation combines with anyio's
+
+
+@dataclass
+class Side:
+    """The objects one province holds, one of each kind a route can address."""
+
+    unit: OrgUnit  # a leaf: may be moved or deleted
+    user_id: int
+    assignment_id: int
+    person_id: int
+    evaluation_id: int  # recognised, with evidence, by the decision below
+    version: int  # the evaluation's
+    indicator_id: int
+    evidence_id: int
+    decision_id: int
+    plan_id: int
+    training_id: int
+
+
+@dataclass
+class World:
+    country: Country
+    a: Side
+    b: Side
+    criteria_set_id: int
+
+
+# Path parameters addressing ``side``'s object, and the request's other arguments (a valid body).
+Request = tuple[dict[str, int], dict[str, Any]]
+Case = Callable[[World, Side], Request]
+
+
+def _pdf(s: Side) -> dict[str, Any]:
+    return {
+        "data": {"indicator_id": str(s.indicator_id)},
+        "files": {"file": ("minh-chung.pdf", MINIMAL_PDF, "application/pdf")},
+    }
+
+
+def _transition(s: Side) -> Request:
+    return {"evaluation_id": s.evaluation_id}, {"json": {"version": s.version}}
+
+
+CASES: dict[tuple[str, str], Case] = {
+    ("GET", "/org-units/{unit_id}"): lambda w, s: ({"unit_id": s.unit.id}, {}),
+    ("PATCH", "/org-units/{unit_id}"): lambda w, s: ({"unit_id": s.unit.id}, {"json": {"name": "Đổi tên"}}),
+    ("DELETE", "/org-units/{unit_id}"): lambda w, s: ({"unit_id": s.unit.id}, {}),
+    ("GET", "/org-units/{unit_id}/descendants"): lambda w, s: ({"unit_id": s.unit.id}, {}),
+    ("POST", "/org-units/{unit_id}/move"): lambda w, s: (
+        {"unit_id": s.unit.id},
+        {"json": {"parent_id": w.country.commune_a2.id}},
+    ),
+    ("GET", "/users/{user_id}"): lambda w, s: ({"user_id": s.user_id}, {}),
+    ("PATCH", "/users/{user_id}"): lambda w, s: ({"user_id": s.user_id}, {"json": {"full_name": "Đổi tên"}}),
+    ("POST", "/users/{user_id}/roles"): lambda w, s: (
+        {"user_id": s.user_id},
+        {"json": {"role": "viewer", "org_unit_id": w.country.school_a.id}},
+    ),
+    ("DELETE", "/users/{user_id}/roles/{assignment_id}"): lambda w, s: (
+        {"user_id": s.user_id, "assignment_id": s.assignment_id},
+        {},
+    ),
+    ("GET", "/people/{person_id}"): lambda w, s: ({"person_id": s.person_id}, {}),
+    ("PATCH", "/people/{person_id}"): lambda w, s: (
+        {"person_id": s.person_id},
+        {"json": {"full_name": "Đổi"}},
+    ),
+    ("GET", "/evaluations/{evaluation_id}"): lambda w, s: ({"evaluation_id": s.evaluation_id}, {}),
+    ("GET", "/evaluations/{evaluation_id}/history"): lambda w, s: ({"evaluation_id": s.evaluation_id}, {}),
+    ("PUT", "/evaluations/{evaluation_id}/self-assessment"): lambda w, s: (
+        {"evaluation_id": s.evaluation_id},
+        {"json": {"version": s.version, "scores": [{"indicator_id": s.indicator_id, "score": 5}]}},
+    ),
+    ("POST", "/evaluations/{evaluation_id}/submit"): lambda w, s: _transition(s),
+    ("POST", "/evaluations/{evaluation_id}/withdraw"): lambda w, s: _transition(s),
+    ("POST", "/evaluations/{evaluation_id}/reopen"): lambda w, s: _transition(s),
+    ("PUT", "/evaluations/{evaluation_id}/review"): lambda w, s: (
+        {"evaluation_id": s.evaluation_id},
+        {"json": {"version": s.version, "scores": [{"indicator_id": s.indicator_id, "score": 1}]}},
+    ),
+    ("POST", "/evaluations/{evaluation_id}/return"): lambda w, s: (
+        {"evaluation_id": s.evaluation_id},
+        {"json": {"version": s.version, "reason": "Thiếu minh chứng"}},
+    ),
+    ("POST", "/evaluations/{evaluation_id}/complete-review"): lambda w, s: _transition(s),
+    ("POST", "/evaluations/{evaluation_id}/evidence"): lambda w, s: (
+        {"evaluation_id": s.evaluation_id},
+        _pdf(s),
+    ),
+    ("GET", "/evidence/{evidence_id}/content"): lambda w, s: ({"evidence_id": s.evidence_id}, {}),
+    ("DELETE", "/evidence/{evidence_id}"): lambda w, s: ({"evidence_id": s.evidence_id}, {}),
+    ("GET", "/recognition-decisions/{decision_id}"): lambda w, s: ({"decision_id": s.decision_id}, {}),
+    ("POST", "/recognition-decisions/{decision_id}/revoke"): lambda w, s: (
+        {"decision_id": s.decision_id},
+        {"json": {"reason": "Sai sót"}},
+    ),
+}
+
+CASES.update(
+    {
+        ("GET", "/plans/{plan_id}"): lambda w, s: ({"plan_id": s.plan_id}, {}),
+        ("PATCH", "/plans/{plan_id}"): lambda w, s: ({"plan_id": s.plan_id}, {"json": {"title": "Đổi"}}),
+        ("DELETE", "/plans/{plan_id}"): lambda w, s: ({"plan_id": s.plan_id}, {}),
+        ("PUT", "/plans/{plan_id}/targets"): lambda w, s: (
+            {"plan_id": s.plan_id},
+            {
+                "json": {
+                    "version": 1,
+                    "targets": [{"metric": "staff_recognised_pct", "year": 2030, "value": 90}],
+                }
+            },
+        ),
+        ("GET", "/training-sessions/{session_id}"): lambda w, s: ({"session_id": s.training_id}, {}),
+        ("PUT", "/training-sessions/{session_id}/attendees"): lambda w, s: (
+            {"session_id": s.training_id},
+            {"json": {"version": 1, "attendee_ids": [s.person_id]}},
+        ),
+    }
+)
+
+# Routes whose objects belong to no subtree, with the reason; still proven readable from anywhere below.
+PUBLIC: dict[tuple[str, str], str] = {
+    ("GET", "/criteria-sets/{set_id}"): "criteria sets are programme data, readable by every signed-in user",
+}
+
+
+def api_operations(app: FastAPI) -> set[tuple[str, str]]:
+    """Every (method, path) the app serves under /api/v1 (path without the prefix), from ``app.routes``.
+
+    Since FastAPI 0.16x an included router sits in ``app.routes`` as one lazily resolved node whose
+    ``effective_route_contexts()`` yields the routes with their full paths. The OpenAPI document is
+    walked too, so a change in those internals cannot make routes silently drop out of this test.
+    """
+    found: set[tuple[str, str]] = set()
+
+    def walk(routes: list[Any]) -> None:
+        for route in routes:
+            contexts = getattr(route, "effective_route_contexts", None)
+            if contexts is not None:
+                for context in contexts():
+                    methods = getattr(context.original_route, "methods", None) or ()
+                    found.update((m, context.path) for m in methods)
+            elif isinstance(route, APIRoute):
+                found.update((m, route.path) for m in route.methods)
+            elif hasattr(route, "routes"):
+                walk(route.routes)
+
+    walk(list(app.routes))
+    for path, operations in app.openapi()["paths"].items():
+        found.update((method.upper(), path) for method in operations)
+    return {(m, p.removeprefix(API)) for m, p in found if p.startswith(f"{API}/") and m != "HEAD"}
+
+
+def routes_with_an_id(app: FastAPI) -> set[tuple[str, str]]:
+    return {(m, p) for m, p in api_operations(app) if "{" in p}
+
+
+async def test_every_route_with_an_id_has_a_sibling_subtree_case(app: FastAPI) -> None:
+    routes = routes_with_an_id(app)
+    assert ("GET", "/org-units/{unit_id}") in routes, "the route walk found nothing"
+    unmapped = sorted(routes - CASES.keys() - PUBLIC.keys())
+    assert not unmapped, (
+        f"Routes taking an id without a sibling-subtree case: {unmapped}. Add each to CASES in "
+        "tests/api/test_scope_routes.py (how to address an object of province B, and a valid body)."
+    )
+    stale = sorted((CASES.keys() | PUBLIC.keys()) - routes)
+    assert not stale, f"CASES/PUBLIC list routes the app no longer has: {stale}"
+
+
+async def _evaluated(
+    client: httpx.AsyncClient, h: dict[str, str], unit: OrgUnit, person_id: int
+) -> tuple[int, int, int, int, int]:
+    """A recognised evaluation of ``person_id`` with evidence on every indicator, through the API."""
+    r = await client.post(f"{API}/evaluations", json={"person_id": person_id, "year": 2025}, headers=h)
+    assert r.status_code == 201, r.text
+    evaluation = r.json()
+    indicator_ids = [s["indicator_id"] for s in evaluation["scores"]]
+    scores = [{"indicator_id": i, "score": 9} for i in indicator_ids]
+    body = {"version": evaluation["version"], "scores": scores}
+    r = await client.put(f"{API}/evaluations/{evaluation['id']}/self-assessment", json=body, headers=h)
+    assert r.status_code == 200, r.text
+    evidence_ids = []
+    for indicator_id in indicator_ids:
+        r = await client.post(
+            f"{API}/evaluations/{evaluation['id']}/evidence",
+            data={"indicator_id": str(indicator_id)},
+            files={"file": ("minh-chung.pdf", MINIMAL_PDF, "application/pdf")},
+            headers=h,
+        )
+        assert r.status_code == 201, r.text
+        evidence_ids.append(r.json()["id"])
+    for step in ("submit", "complete-review"):
+        version = (await client.get(f"{API}/evaluations/{evaluation['id']}", headers=h)).json()["version"]
+        r = await client.post(
+            f"{API}/evaluations/{evaluation['id']}/{step}", json={"version": version}, headers=h
+        )
+        assert r.status_code == 200, (step, r.text)
+    r = await client.post(
+        f"{API}/recognition-decisions",
+        json={
+            "org_unit_id": unit.id,
+            "year": 2025,
+            "number": f"QĐ-{unit.id}",
+            "signed_on": "2025-12-20",
+            "evaluation_ids": [evaluation["id"]],
+        },
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
+    version = (await client.get(f"{API}/evaluations/{evaluation['id']}", headers=h)).json()["version"]
+    return evaluation["id"], version, indicator_ids[0], evidence_ids[0], r.json()["id"]
+
+
+async def _side(
+    client: httpx.AsyncClient, tree: Tree, admin_h: dict[str, str], home: OrgUnit, leaf: OrgUnit
+) -> Side:
+    user = await tree.user(("member", home))
+    assignment_id = await tree.session.scalar(
+        select(RoleAssignment.id).where(RoleAssignment.user_id == user.id)
+    )
+    assert assignment_id is not None
+    person = await tree.person(home, "staff")
+    made = await _evaluated(client, admin_h, home, person.id)
+    plan = await client.post(
+        f"{API}/plans",
+        json={
+            "org_unit_id": home.id,
+            "title": "Kế hoạch xây dựng mô hình Công dân học tập",
+            "start_year": 2021,
+            "end_year": 2030,
+            "targets": [{"metric": "staff_recognised_pct", "year": 2025, "value": 60}],
+        },
+        headers=admin_h,
+    )
+    assert plan.status_code == 201, plan.text
+    training = await client.post(
+        f"{API}/training-sessions",
+        json={"org_unit_id": home.id, "title": "Tập huấn bộ tiêu chí", "held_on": "2025-03-01"},
+        headers=admin_h,
+    )
+    assert training.status_code == 201, training.text
+    return Side(leaf, user.id, assignment_id, person.id, *made, plan.json()["id"], training.json()["id"])
+
+
+async def _world(client: httpx.AsyncClient, tree: Tree, criteria: dict[str | None, int]) -> World:
+    c = await build_country(tree)
+    admin_h = tree.auth(await tree.admin())
+    r = await client.post(
+        f"{API}/criteria-sets",
+        json={
+            "parent_id": criteria["staff"],
+            "org_unit_id": c.school_b.id,
+            "code": f"B-VARIANT-{c.school_b.id}",
+            "title": "Bộ tiêu chí của Trường B",
+            "substitutions": [{"number": 6, "source_set_id": criteria[None]}],
+        },
+        headers=admin_h,
+    )
+    assert r.status_code == 201, r.text
+    return World(
+        country=c,
+        a=await _side(client, tree, admin_h, c.school_a, c.dept_a),
+        b=await _side(client, tree, admin_h, c.school_b, c.school_b),
+        criteria_set_id=r.json()["id"],
+    )
+
+
+async def _call(
+    client: httpx.AsyncClient, method: str, path: str, request: Request, headers: dict[str, str]
+) -> httpx.Response:
+    params, kwargs = request
+    return await client.request(method, API + path.format(**params), headers=headers, **kwargs)
+
+
+def _normalised(r: httpx.Response) -> str:
+    return re.sub(r"\d+", "N", r.text)
+
+
+def _files(root: Path) -> list[tuple[str, int]]:
+    return sorted((str(p), p.stat().st_size) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+@pytest.mark.parametrize("role", ["org_admin", "viewer", "assessor"])
+async def test_objects_of_a_sibling_subtree_are_404_on_every_id_route(
+    client: httpx.AsyncClient, tree: Tree, app: FastAPI, criteria: dict[str | None, int], role: str
+) -> None:
+    world = await _world(client, tree, criteria)
+    headers = tree.auth(await tree.user((role, world.country.province_a)))
+    cases = sorted(routes_with_an_id(app) & CASES.keys())
+    evidence_dir = app.state.settings.effective_evidence_dir
+    before, files_before = await tree.snapshot(), _files(evidence_dir)
+
+    for method, path in cases:
+        request = CASES[(method, path)](world, world.b)
+        outside = await _call(client, method, path, request, headers)
+        missing = await _call(
+            client, method, path, ({k: MISSING_ID for k in request[0]}, request[1]), headers
+        )
+        where = (role, method, path)
+        assert outside.status_code == 404, (where, outside.text)
+        assert missing.status_code == 404, (where, missing.text)
+        assert outside.json()["error"]["code"] == "not_found"
+        # Indistinguishable from "does not exist": same code, same message (up to the id), same details.
+        assert _normalised(outside) == _normalised(missing), where
+
+    assert await tree.snapshot() == before, "a request for an object out of scope changed the database"
+    assert _files(evidence_dir) == files_before, "a request for an object out of scope stored a file"
+
+    # Control: the same requests for province A's objects are not 404 (done, refused by role, or refused
+    # by the object's state), so the 404s above come from the scope and not from a broken case.
+    for method, path in sorted(cases, key=lambda mp: (mp[0] == "DELETE", mp[1])):
+        inside = await _call(client, method, path, CASES[(method, path)](world, world.a), headers)
+        assert inside.status_code in (200, 201, 204, 403, 409), ((role, method, path), inside.text)
+
+    # Public routes: the province-B object is readable from province A, by design.
+    for method, path in sorted(PUBLIC.keys() & routes_with_an_id(app)):
+        r = await client.request(method, API + path.format(set_id=world.criteria_set_id), headers=headers)
+        assert r.status_code == 200, (method, path, r.text)

@@ -1,0 +1,149 @@
+"""The plan seeds (criteria_seeds/plans): loaded onto the units with their codes, upserted by key,
+refused whole with file:line when malformed."""
+
+from __future__ import annotations
+
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from app.criteria.loader import SeedError
+from app.plans import repository as plans_repo
+from app.plans.loader import load_plans
+from app.plans.models import Plan
+from app.seeds import SEEDS_DIR
+from tests.builders import Tree
+
+pytestmark = pytest.mark.anyio  # before collection, so the parametrisation combines with anyio's
+
+PLANS = SEEDS_DIR / "plans"
+
+
+async def _units(tree: Tree) -> None:
+    vn = await tree.unit("Việt Nam", "nation", code="VN")
+    await tree.unit("Tỉnh Ninh Bình", "province", vn, code="37")
+    kon_tum = await tree.unit("Tỉnh Kon Tum", "province", vn, code="62")
+    await tree.unit("Huyện Kon Rẫy", "district", kon_tum, code="62-616")
+    hanoi = await tree.unit("Thành phố Hà Nội", "province", vn, code="01")
+    thanh_oai = await tree.unit("Huyện Thanh Oai", "district", hanoi, code="01-278")
+    await tree.unit("Trường MN Tam Hưng A", "school", thanh_oai, code="01-278-MN-TAMHUNGA")
+
+
+async def _plan_count(tree: Tree) -> int:
+    return int(await tree.session.scalar(select(func.count()).select_from(Plan)) or 0)
+
+
+async def test_the_four_reference_plans_load_onto_their_units(tree: Tree) -> None:
+    await _units(tree)
+    report = await load_plans(tree.session, PLANS)
+    assert sorted(report) == [
+        "plan kh-126-ubnd-ninh-binh: created (unit 37, 10 targets)",
+        "plan kon-ray-district: created (unit 62-616, 10 targets)",
+        "plan mn-tam-hung-a: created (unit 01-278-MN-TAMHUNGA, 8 targets)",
+        "plan qd-677-ttg: created (unit VN, 10 targets)",
+    ]
+    national = await plans_repo.get_by_key(tree.session, "qd-677-ttg")
+    ninh_binh = await plans_repo.get_by_key(tree.session, "kh-126-ubnd-ninh-binh")
+    assert national is not None and ninh_binh is not None
+    assert ninh_binh.parent_plan_id == national.id and national.parent_plan_id is None
+    assert (ninh_binh.document_no, ninh_binh.issued_on.isoformat() if ninh_binh.issued_on else None) == (
+        "126/KH-UBND",
+        "2022-07-08",
+    )
+    targets = {
+        (t.metric, t.year): t.value
+        for t in (await plans_repo.targets_of(tree.session, [ninh_binh.id]))[ninh_binh.id]
+    }
+    assert targets[("adults_recognised_pct", 2025)] == Decimal("65")
+    assert targets[("digital_proficient_pct", 2030)] == Decimal("80")
+
+    again = await load_plans(tree.session, PLANS)
+    assert all(line.endswith(": unchanged") for line in again) and len(again) == 4
+    assert await _plan_count(tree) == 4
+
+
+async def test_plans_of_missing_units_are_skipped_and_changes_update(tree: Tree, tmp_path: Path) -> None:
+    vn = await tree.unit("Việt Nam", "nation", code="VN")
+    await tree.unit("Tỉnh Ninh Bình", "province", vn, code="37")
+    report = await load_plans(tree.session, PLANS)
+    assert "plan kon-ray-district: skipped (unit 62-616 not loaded; run cdht demo)" in report
+    assert "plan mn-tam-hung-a: skipped (unit 01-278-MN-TAMHUNGA not loaded; run cdht demo)" in report
+    assert await _plan_count(tree) == 2
+
+    shutil.copy(PLANS / "qd-677-ttg-national.yaml", tmp_path)
+    path = tmp_path / "qd-677-ttg-national.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("value: 40}", "value: 45}"), encoding="utf-8")
+    national = await plans_repo.get_by_key(tree.session, "qd-677-ttg")
+    assert national is not None and national.version == 1
+    assert await load_plans(tree.session, tmp_path) == ["plan qd-677-ttg: updated (unit VN, 10 targets)"]
+    targets = (await plans_repo.targets_of(tree.session, [national.id]))[national.id]
+    assert {t.value for t in targets if (t.metric, t.year) == ("adults_recognised_pct", 2025)} == {
+        Decimal("45")
+    }
+    assert national.version == 2
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "reason"),
+    [
+        (
+            "{metric: adults_recognised_pct, year: 2025, value: 40}",
+            "{metric: adults_pct, year: 2025, value: 40}",
+            15,
+            "unknown metric",
+        ),
+        (
+            "{metric: staff_recognised_pct, year: 2030, value: 80}",
+            "{metric: staff_recognised_pct, year: 2030, value: 180}",
+            18,
+            "less than or equal to 100",
+        ),
+        (
+            "{metric: staff_recognised_pct, year: 2030, value: 80}",
+            "{metric: staff_recognised_pct, year: 2025, value: 80}",
+            18,
+            "given twice",
+        ),
+        (
+            "{metric: trained_pct, year: 2030, value: 100}",
+            "{metric: trained_pct, year: 2031, value: 100}",
+            14,
+            "outside the plan 2021–2030",
+        ),
+        ("end_year: 2030", "end_year: 2030\nowner: someone", 12, "Extra inputs"),
+        ("start_year: 2021", "start_year: [2021", 11, "not valid YAML"),
+    ],
+)
+async def test_a_malformed_file_is_refused_with_file_and_line(
+    tree: Tree, tmp_path: Path, old: str, new: str, line: int, reason: str
+) -> None:
+    await _units(tree)
+    for source in PLANS.glob("*.yaml"):
+        shutil.copy(source, tmp_path)
+    path = tmp_path / "qd-677-ttg-national.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(SeedError) as caught:
+        await load_plans(tree.session, tmp_path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}:{line}"), message
+    assert reason in message
+    assert await _plan_count(tree) == 0
+
+
+async def test_unknown_parent_key_and_duplicate_keys_are_refused(tree: Tree, tmp_path: Path) -> None:
+    await _units(tree)
+    shutil.copy(PLANS / "kon-ray-district.yaml", tmp_path)
+    with pytest.raises(
+        SeedError, match=r"kon-ray-district\.yaml:7: parent_key: no plan has the key 'qd-677-ttg'"
+    ):
+        await load_plans(tree.session, tmp_path)
+    shutil.copy(PLANS / "qd-677-ttg-national.yaml", tmp_path)
+    shutil.copy(PLANS / "qd-677-ttg-national.yaml", tmp_path / "zz-copy.yaml")
+    with pytest.raises(SeedError, match=r"zz-copy\.yaml:1: key: 'qd-677-ttg' is also used by"):
+        await load_plans(tree.session, tmp_path)
+    assert await _plan_count(tree) == 0

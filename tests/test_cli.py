@@ -1,0 +1,112 @@
+"""The ``cdht`` command against a SQLite file of its own: migrate, create-admin, demo, and then the
+logins it printed work over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.cli import main
+from app.core.config import Settings, get_settings
+from app.main import create_app
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path]]:
+    url = f"sqlite:///{tmp_path / 'data' / 'cdht.db'}"  # the folder does not exist yet: migrate makes it
+    var = tmp_path / "var"
+    monkeypatch.setenv("CDHT_DATABASE_URL", url)
+    monkeypatch.setenv("CDHT_VAR_DIR", str(var))
+    for name in ("CDHT_SECRET_KEY", "CDHT_ENV", "CDHT_EVIDENCE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    yield url, var
+    get_settings.cache_clear()
+
+
+def _count(url: str, table: str) -> int:
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+        return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+async def _login(url: str, var: Path, username: str, password: str) -> tuple[int, dict[str, object]]:
+    app = create_app(Settings(database_url=url, var_dir=var))
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            r = await client.post(
+                "/api/v1/auth/token",
+                data={"grant_type": "password", "username": username, "password": password},
+            )
+            if r.status_code != 200:
+                return r.status_code, {}
+            me = await client.get(
+                "/api/v1/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"}
+            )
+            return me.status_code, me.json()
+    finally:
+        await app.state.engine.dispose()
+
+
+def test_migrate_creates_the_database(cli_env: tuple[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    url, var = cli_env
+    assert main(["migrate"]) == 0
+    assert "latest schema" in capsys.readouterr().out
+    assert _count(url, "users") == 0
+    assert main(["migrate"]) == 0  # again: nothing to do, no error
+    assert (var / "secret_key").exists()  # development signing key, generated once
+
+
+def test_create_admin_twice(cli_env: tuple[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    url, var = cli_env
+    assert main(["create-admin", "--username", "quan.tri", "--password", "admin-password-1"]) == 0
+    assert "quan.tri" in capsys.readouterr().out
+
+    assert main(["create-admin", "--username", "quan.tri", "--password", "another-password"]) != 0
+    err = capsys.readouterr().err
+    assert "quan.tri" in err and "already exists" in err
+    assert _count(url, "users") == 1
+
+    assert main(["create-admin", "--username", "ngan", "--password", "short"]) != 0
+    assert "password" in capsys.readouterr().err
+    assert _count(url, "users") == 1
+
+    status, me = asyncio.run(_login(url, var, "quan.tri", "admin-password-1"))
+    assert status == 200
+    assert [(r["role"], r["org_unit_id"]) for r in me["roles"]] == [("admin", None)]  # type: ignore[index, union-attr]
+    assert asyncio.run(_login(url, var, "quan.tri", "another-password"))[0] == 400
+
+
+async def _no_evaluations(*_: object, **__: object) -> list[str]:
+    return []
+
+
+def test_demo_prints_logins_that_work_and_is_harmless_twice(
+    cli_env: tuple[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The demo's evaluations (hundreds, each through the whole workflow, ~10 s) belong to the evaluation
+    # tests; this test is about the command: tree, users, people, printed logins, idempotence.
+    monkeypatch.setattr("app.demo.load_demo_evaluations", _no_evaluations, raising=False)
+    url, var = cli_env
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "konray.admin" in out and "tamhunga.teacher" in out
+    password = out.split("password for all:", 1)[1].split(")", 1)[0].strip()
+    counts = {t: _count(url, t) for t in ("org_units", "users", "role_assignments", "people")}
+    assert counts["users"] > 5 and counts["people"] > 50
+
+    assert main(["demo"]) == 0
+    assert "konray.admin" in capsys.readouterr().out  # the logins again
+    assert {t: _count(url, t) for t in counts} == counts
+
+    status, me = asyncio.run(_login(url, var, "konray.admin", password))
+    assert status == 200
+    assert [r["role"] for r in me["roles"]] == ["org_admin"]  # type: ignore[index, union-attr]
+    status, me = asyncio.run(_login(url, var, "tamhunga.teacher", password))
+    assert status == 200
+    assert me["person"] is not None
