@@ -1,5 +1,6 @@
 """Imports every model module so ``Base.metadata`` is complete (for Alembic and the mappers)."""
 
+from app.aggregates import models as aggregates_models
 from app.auth import models as auth_models
 from app.core import audit
 from app.criteria import models as criteria_models
@@ -10,6 +11,7 @@ from app.plans import models as plans_models
 from app.trainings import models as trainings_models
 
 __all__ = [
+    "aggregates_models",
     "audit",
     "auth_models",
     "criteria_models",

@@ -15,6 +15,7 @@ from sqlalchemy import MetaData, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from app.aggregates import counters
 from app.auth.models import Role, RoleAssignment, User
 from app.core.security import hash_password_sync
 from app.core.tokens import TokenCodec
@@ -100,6 +101,8 @@ class Tree:
             citizen_id=citizen_id,
         )
         self.session.add(person)
+        await self.session.flush()
+        await counters.person_added(self.session, unit.id, group)
         await self.session.commit()
         return person
 
@@ -147,6 +150,7 @@ class Tree:
         )
         self.session.add(decision)
         await self.session.flush()
+        await counters.recognition_changed(self.session, [e.id for e in evaluations], +1)
         for evaluation in evaluations:
             self.session.add(DecisionItem(decision_id=decision.id, evaluation_id=evaluation.id))
             evaluation.status = Status.RECOGNISED.value
@@ -159,7 +163,9 @@ class Tree:
         decision.status = "revoked"
         decision.revoked_at = datetime.now(UTC)
         stmt = select(Evaluation).where(Evaluation.decision_id == decision.id)
-        for evaluation in (await self.session.scalars(stmt)).all():
+        evaluations = (await self.session.scalars(stmt)).all()
+        await counters.recognition_changed(self.session, [e.id for e in evaluations], -1)
+        for evaluation in evaluations:
             evaluation.status = Status.REVIEWED.value
             evaluation.decision_id = None
         await self.session.commit()

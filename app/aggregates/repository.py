@@ -1,10 +1,10 @@
 """Every query of the aggregates: counts of people in subtrees, and the plans that apply to units.
 
-The counts are read fresh from the tables on every request (no counters, no cache), so they always equal
-a recount. Each kind of fact is one grouped query over the closure table: for the units in ``roots``
-(the unit itself for progress and trend, its direct children for a breakdown), join every descendant
-unit's people and group by root, year, population group and digital level. Metrics then sum the cells
-they select (``metrics.total``), so their percentages are ratios of sums by construction.
+The counts come from ``aggregate_counts``, the rolled-up counters kept in the same transaction as every
+change they depend on (``counters.py``): for the units in ``roots`` (the unit itself for progress and
+trend, its direct children for a breakdown) it is one indexed read, whatever the size of the subtree.
+Metrics then sum the cells they select (``metrics.total``), so their percentages are ratios of sums by
+construction.
 
 :func:`naive_recount` is the independent check the tests and the benchmark compare against.
 """
@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, case, exists, func, select
+from sqlalchemy import Select, and_, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates.metrics import Cells, Kind
+from app.aggregates.models import AggregateCount
 from app.evaluations.models import DigitalLevel, Evaluation, RecognitionDecision, Status
 from app.orgs.models import OrgUnit, OrgUnitClosure
 from app.people.models import Group, Person
@@ -55,54 +56,29 @@ class Tally:
         return {Kind.PEOPLE: self.people.get(root, {}), **self.by_year.get((root, year), {})}
 
 
-def _people_under(roots: Roots) -> tuple[Any, Any]:
-    """FROM org_unit_closure JOIN people, restricted to the subtrees of ``roots``."""
-    base = OrgUnitClosure.__table__.join(Person, Person.org_unit_id == OrgUnitClosure.descendant_id)
-    return base, OrgUnitClosure.ancestor_id.in_(roots)
-
-
 async def count(
     session: AsyncSession, roots: Roots, from_year: int, to_year: int, kinds: frozenset[Kind]
 ) -> Tally:
-    """One grouped query per kind of fact in ``kinds``, over the subtrees of ``roots``."""
+    """The cells of ``kinds`` for each of ``roots``: one indexed read of the rolled-up counters."""
     tally = Tally()
-    root = OrgUnitClosure.ancestor_id
-    base, in_roots = _people_under(roots)
+    wanted = [k.value for k in kinds if k != Kind.PEOPLE]
+    cond = [and_(AggregateCount.kind.in_(wanted), AggregateCount.year.between(from_year, to_year))]
     if Kind.PEOPLE in kinds:
-        stmt = select(root, Person.group, func.count()).select_from(base).where(in_roots)
-        for unit_id, group, n in (await session.execute(stmt.group_by(root, Person.group))).all():
+        cond.append(and_(AggregateCount.kind == Kind.PEOPLE.value, AggregateCount.year == 0))
+    stmt = select(
+        AggregateCount.org_unit_id,
+        AggregateCount.year,
+        AggregateCount.kind,
+        AggregateCount.grp,
+        AggregateCount.level,
+        AggregateCount.n,
+    ).where(AggregateCount.org_unit_id.in_(roots), or_(*cond), AggregateCount.n != 0)
+    for unit_id, year, kind, group, level, n in (await session.execute(stmt)).all():
+        if kind == Kind.PEOPLE.value:
             tally.people[unit_id][(group, None)] = n
-    if Kind.RECOGNISED in kinds:
-        stmt = (
-            select(root, Evaluation.year, Person.group, Evaluation.digital_level, func.count())
-            .select_from(
-                base.join(Evaluation, Evaluation.person_id == Person.id).join(
-                    RecognitionDecision, RecognitionDecision.id == Evaluation.decision_id
-                )
-            )
-            .where(
-                in_roots,
-                Evaluation.year.between(from_year, to_year),
-                Evaluation.status == Status.RECOGNISED.value,
-                RecognitionDecision.status == "active",
-            )
-            .group_by(root, Evaluation.year, Person.group, Evaluation.digital_level)
-        )
-        for unit_id, year, group, level, n in (await session.execute(stmt)).all():
-            tally.by_year[(unit_id, year)][Kind.RECOGNISED][(group, level)] = n
-    if Kind.TRAINED in kinds:
-        stmt = (
-            select(root, TrainingSession.year, Person.group, func.count(func.distinct(Person.id)))
-            .select_from(
-                base.join(Attendance, Attendance.person_id == Person.id).join(
-                    TrainingSession, TrainingSession.id == Attendance.session_id
-                )
-            )
-            .where(in_roots, TrainingSession.year.between(from_year, to_year))
-            .group_by(root, TrainingSession.year, Person.group)
-        )
-        for unit_id, year, group, n in (await session.execute(stmt)).all():
-            tally.by_year[(unit_id, year)][Kind.TRAINED][(group, None)] = n
+        else:
+            cell = (group, level or None)
+            tally.by_year[(unit_id, year)][Kind(kind)][cell] = n
     return tally
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.aggregates import counters
 from app.auth.policy import Action
 from app.auth.scope import Subject, authorize, require_any_role, subtree_ids, unit_filter
 from app.core import audit
@@ -79,6 +80,7 @@ async def create(session: AsyncSession, subject: Subject, data: DecisionCreate) 
     )
     session.add(decision)
     await session.flush()
+    await counters.recognition_changed(session, [e.id for e in evaluations], +1)
     for evaluation in evaluations:
         session.add(DecisionItem(decision_id=decision.id, evaluation_id=evaluation.id))
         transition(evaluation, "recognise")
@@ -144,9 +146,13 @@ async def revoke(session: AsyncSession, subject: Subject, decision_id: int, reas
     decision.revoked_by = subject.user_id or None
     decision.revoke_reason = reason
     item_ids = (await repo.decision_items(session, [decision.id]))[decision.id]
-    for evaluation in await repo.evaluations_by_ids(session, item_ids, for_update=True):
-        if evaluation.decision_id != decision.id:
-            continue
+    recognised = [
+        e
+        for e in await repo.evaluations_by_ids(session, item_ids, for_update=True)
+        if e.decision_id == decision.id and e.status == Status.RECOGNISED
+    ]
+    await counters.recognition_changed(session, [e.id for e in recognised], -1)
+    for evaluation in recognised:
         transition(evaluation, "revoke_recognition")
         evaluation.decision_id = None
         await log(

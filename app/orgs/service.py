@@ -6,6 +6,7 @@ from sqlalchemy import ColumnElement, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.aggregates import counters
 from app.auth.policy import Action
 from app.auth.scope import Subject, authorize, unit_filter
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -87,7 +88,9 @@ async def move(
         raise Conflict("A unit cannot be moved into its own subtree.")
     if unit.parent_id == new_parent.id:
         return unit
+    await counters.subtree_detached(session, unit.id)
     await repo.move_subtree(session, unit, new_parent)
+    await counters.subtree_attached(session, unit.id)
     await session.flush()
     return unit
 

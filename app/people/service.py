@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.aggregates import counters
 from app.auth.models import User
 from app.auth.policy import Action
 from app.auth.scope import Subject, authorize, own_or, require_any_role, subtree_ids, unit_filter
@@ -69,6 +70,7 @@ async def create(session: AsyncSession, subject: Subject, data: PersonCreate) ->
     )
     session.add(person)
     await session.flush()
+    await counters.person_added(session, person.org_unit_id, person.group)
     return person
 
 
@@ -83,9 +85,11 @@ async def update(
             raise ValidationFailed(f"{required} cannot be empty.")
     if "citizen_id" in changes:
         await _ensure_citizen_id_free(session, changes["citizen_id"], person.id)
+    old_group = person.group
     for field, value in changes.items():
         setattr(person, field, value.value if hasattr(value, "value") else value)
     await session.flush()
+    await counters.person_regrouped(session, person.id, person.org_unit_id, old_group, person.group)
     return person
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.aggregates import counters
 from app.auth.policy import Action
 from app.auth.scope import Subject, authorize, require_any_role, subtree_ids, unit_filter
 from app.core import audit
@@ -61,6 +62,19 @@ async def _check_attendees(session: AsyncSession, unit_id: int, person_ids: list
         )
 
 
+async def _replace_attendance(
+    session: AsyncSession, training: TrainingSession, attendee_ids: list[int], before: list[int] | None = None
+) -> None:
+    """Replace the attendance and keep the ``trained`` counters right: a person counts once per year,
+    however many sessions they attended."""
+    affected = sorted(set(before or []) | set(attendee_ids))
+    trained_before = await counters.trained_people(session, affected, training.year)
+    await repo.replace_attendees(session, training.id, attendee_ids)
+    await session.flush()
+    trained_after = await counters.trained_people(session, affected, training.year)
+    await counters.attendance_changed(session, training.year, trained_before, trained_after)
+
+
 async def create(session: AsyncSession, subject: Subject, data: TrainingSessionCreate) -> TrainingSessionRead:
     await get_visible_unit(session, subject, data.org_unit_id, Action.TRAINING_WRITE)
     await _check_attendees(session, data.org_unit_id, data.attendee_ids)
@@ -73,7 +87,7 @@ async def create(session: AsyncSession, subject: Subject, data: TrainingSessionC
     )
     session.add(training)
     await session.flush()
-    await repo.replace_attendees(session, training.id, data.attendee_ids)
+    await _replace_attendance(session, training, data.attendee_ids)
     await audit.record(
         session,
         actor_user_id=subject.user_id or None,
@@ -96,7 +110,7 @@ async def replace_attendees(
     check_version(training.version, data.version, if_match)
     await _check_attendees(session, training.org_unit_id, data.attendee_ids)
     before = (await repo.attendees_of(session, [training.id])).get(training.id, [])
-    await repo.replace_attendees(session, training.id, data.attendee_ids)
+    await _replace_attendance(session, training, data.attendee_ids, before)
     training.updated_at = utcnow()  # a new version: the attendance is part of the session
     await session.flush()
     await audit.record(

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.aggregates import counters
 from app.aggregates.repository import naive_recount
 from app.evaluations.models import RecognitionDecision
 from app.trainings.models import Attendance, TrainingSession
@@ -68,6 +69,8 @@ async def build(tree: Tree, parents: list[int], people: list[tuple]) -> list:  #
     for unit_id, evaluations in revoked_by_unit.items():
         unit = next(u for u in units if u.id == unit_id)
         await tree.revoke(await tree.recognise(unit, 2025, evaluations))
+    # Attendance and the "stale" decisions above were written behind the services' backs: recount them.
+    await counters.rebuild(tree.session)
     await tree.session.commit()
     return units
 

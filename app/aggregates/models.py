@@ -1,0 +1,25 @@
+"""Rolled-up counters behind the dashboards."""
+
+from __future__ import annotations
+
+from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base
+
+
+class AggregateCount(Base):
+    """How many people of a subtree are in one cell: the subtree of ``org_unit_id`` (the unit itself
+    and everything below it), a year (0 for facts that do not depend on the year: registered people), a
+    kind of fact (``people``, ``recognised``, ``trained``), a population group and, for the recognised,
+    a digital level ('' when none applies). Maintained in the same transaction as the change it counts
+    (see ``counters.py``), so it always equals a recount."""
+
+    __tablename__ = "aggregate_counts"
+
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id", ondelete="CASCADE"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    grp: Mapped[str] = mapped_column(String(20), primary_key=True)
+    level: Mapped[str] = mapped_column(String(20), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
