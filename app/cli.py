@@ -1,4 +1,4 @@
-"""The ``cdht`` command: migrate, seed, create-admin, demo, serve."""
+"""The ``cdht`` command: migrate, seed, create-admin, demo, serve, cleanup-evidence, rebuild-aggregates."""
 
 from __future__ import annotations
 
@@ -50,6 +50,20 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="serve the API (migrates first)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    sub.add_parser(
+        "rebuild-aggregates",
+        help="recount the dashboards' counters from the tables (after a bulk load or repair)",
+    )
+    cleanup = sub.add_parser(
+        "cleanup-evidence", help="remove evidence files that no evidence row names (left by a crash)"
+    )
+    cleanup.add_argument("--dry-run", action="store_true", help="list the orphans, remove nothing")
+    cleanup.add_argument(
+        "--grace-minutes",
+        type=int,
+        default=60,
+        help="only files older than this (default 60): uploads still in flight are never touched",
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -81,6 +95,19 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "demo":
             migrate(settings)
             for line in _run(commands.demo, settings):
+                print(line)
+        elif args.command == "rebuild-aggregates":
+            migrate(settings)
+            for line in _run(commands.rebuild_aggregates, settings):
+                print(line)
+        elif args.command == "cleanup-evidence":
+            migrate(settings)
+            for line in _run(
+                lambda s: commands.cleanup_evidence(
+                    s, dry_run=args.dry_run, grace_minutes=args.grace_minutes
+                ),
+                settings,
+            ):
                 print(line)
         elif args.command == "serve":
             migrate(settings)

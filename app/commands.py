@@ -74,3 +74,37 @@ async def demo(settings: Settings) -> list[str]:
             return lines + await load_plans(session, SEEDS_DIR / "plans")
     except SeedError as exc:
         raise CommandError(f"{exc}\nThe demo was not loaded.") from exc
+
+
+async def cleanup_evidence(settings: Settings, *, dry_run: bool, grace_minutes: int) -> list[str]:
+    """Find evidence files no row names (older than the grace period) and remove them unless dry_run."""
+    from datetime import timedelta
+
+    from app.evaluations.cleanup import find_orphans, remove
+    from app.evaluations.storage import EvidenceStore
+
+    if grace_minutes < 0:
+        raise CommandError("--grace-minutes must not be negative")
+    store = EvidenceStore(settings.effective_evidence_dir)
+    async with unit_of_work(settings) as session:
+        orphans = await find_orphans(session, store, timedelta(minutes=grace_minutes))
+    lines = [f"orphan {o.path} ({o.size} bytes)" for o in orphans]
+    total = sum(o.size for o in orphans)
+    if dry_run:
+        return [*lines, f"{len(orphans)} orphaned file(s), {total} bytes; dry run: nothing removed."]
+    removed = remove(orphans)
+    return [*lines, f"{removed} orphaned file(s) removed, {total} bytes freed."]
+
+
+async def rebuild_aggregates(settings: Settings) -> list[str]:
+    """Recount ``aggregate_counts`` from the tables, in one transaction (readers see the old counts until
+    it commits)."""
+    from sqlalchemy import func, select
+
+    from app.aggregates.counters import rebuild
+    from app.aggregates.models import AggregateCount
+
+    async with unit_of_work(settings) as session:
+        await rebuild(session)
+        rows = await session.scalar(select(func.count()).select_from(AggregateCount))
+    return [f"Aggregate counters rebuilt: {rows} rows."]

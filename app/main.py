@@ -22,15 +22,18 @@ from app.auth.users_router import router as users_router
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.errors import install_error_handlers
+from app.core.idempotency import IdempotencyMiddleware
 from app.core.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from app.core.tokens import TokenCodec
 from app.criteria.router import router as criteria_router
 from app.evaluations.decisions_router import router as decisions_router
 from app.evaluations.router import router as evaluations_router
 from app.evaluations.storage import EvidenceStore
+from app.imports.router import router as imports_router
 from app.orgs.router import router as orgs_router
 from app.people.router import router as people_router
 from app.plans.router import router as plans_router
+from app.reports.router import exports_router, reports_router
 from app.trainings.router import router as trainings_router
 
 API_PREFIX = "/api/v1"
@@ -87,6 +90,9 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         plans_router,
         trainings_router,
         aggregates_router,
+        imports_router,
+        reports_router,
+        exports_router,
     )
     for router in routers:
         api.include_router(router)
@@ -100,6 +106,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key", "Accept-Language"],
         )
+    app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware)
     logging.getLogger("cdht").setLevel(logging.INFO)

@@ -3,8 +3,10 @@
 from app.aggregates import models as aggregates_models
 from app.auth import models as auth_models
 from app.core import audit
+from app.core import idempotency as idempotency_models
 from app.criteria import models as criteria_models
 from app.evaluations import models as evaluations_models
+from app.imports import models as imports_models
 from app.orgs import models as orgs_models
 from app.people import models as people_models
 from app.plans import models as plans_models
@@ -16,6 +18,8 @@ __all__ = [
     "auth_models",
     "criteria_models",
     "evaluations_models",
+    "idempotency_models",
+    "imports_models",
     "orgs_models",
     "people_models",
     "plans_models",

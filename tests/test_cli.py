@@ -110,3 +110,16 @@ def test_demo_prints_logins_that_work_and_is_harmless_twice(
     status, me = asyncio.run(_login(url, var, "tamhunga.teacher", password))
     assert status == 200
     assert me["person"] is not None
+
+
+def test_rebuild_aggregates_recounts_what_the_services_kept(
+    cli_env: tuple[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.demo.load_demo_evaluations", _no_evaluations, raising=False)
+    url, _ = cli_env
+    assert main(["demo"]) == 0
+    before = _count(url, "aggregate_counts")
+    assert before > 0  # the demo's people were counted as they were created
+    capsys.readouterr()
+    assert main(["rebuild-aggregates"]) == 0
+    assert f"rebuilt: {before} rows" in capsys.readouterr().out

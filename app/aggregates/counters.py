@@ -5,7 +5,7 @@ the tree (the nation's progress is one unit's cells; a breakdown is one row set 
 one person adds ±1 to the cells of every ancestor of their unit (≤ 7 rows: one statement per cell,
 ``INSERT … SELECT ancestors … ON CONFLICT DO UPDATE n = n + delta``). Who calls what:
 
-- a person is created → :func:`person_added`; their group changes → :func:`person_regrouped`;
+- a person is created → :func:`person_added`; their unit or group changes → :func:`person_changed`;
 - a decision recognises or is revoked → :func:`recognition_changed` (before the evaluations change);
 - training attendance changes → :func:`attendance_changed`;
 - a subtree moves → :func:`subtree_detached` before the closure rewrite, :func:`subtree_attached` after;
@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
-from sqlalchemy import Select, and_, delete, func, literal, select
+from sqlalchemy import Select, and_, delete, func, literal, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -104,15 +104,17 @@ async def _contribution(session: AsyncSession, person_id: int, group: str) -> di
     return dict(cells)
 
 
-async def person_regrouped(
-    session: AsyncSession, person_id: int, unit_id: int, old_group: str, new_group: str
+async def person_changed(
+    session: AsyncSession, person_id: int, old: tuple[int, str], new: tuple[int, str]
 ) -> None:
-    """Move everything the person counts in from their old group to the new one."""
-    if old_group == new_group:
+    """Move everything a person counts in from their old (unit, group) to the new one."""
+    if old == new:
         return
-    old = await _contribution(session, person_id, old_group)
-    new = await _contribution(session, person_id, new_group)
-    await add(session, unit_id, {**{c: -n for c, n in old.items()}, **new})
+    await add_many(
+        session,
+        [(old[0], cell, -n) for cell, n in (await _contribution(session, person_id, old[1])).items()]
+        + [(new[0], cell, n) for cell, n in (await _contribution(session, person_id, new[1])).items()],
+    )
 
 
 async def recognition_changed(session: AsyncSession, evaluation_ids: Sequence[int], sign: int) -> None:
@@ -187,6 +189,9 @@ async def rebuild(session: AsyncSession) -> None:
     """Recompute every counter from the tables: per unit first (small), then rolled up the closure."""
     await session.flush()
     await session.execute(delete(AggregateCount))
+    # The '' is rendered inline, not bound: PostgreSQL matches the SELECT and GROUP BY expressions only when
+    # they are identical, and two bound parameters ($2, $5) are not.
+    level = func.coalesce(Evaluation.digital_level, literal(NO_LEVEL, literal_execute=True))
     direct = [
         select(
             Person.org_unit_id.label("unit"),
@@ -201,7 +206,7 @@ async def rebuild(session: AsyncSession) -> None:
             Evaluation.year,
             literal(RECOGNISED),
             Person.group,
-            func.coalesce(Evaluation.digital_level, NO_LEVEL),
+            level,
             func.count(),
         )
         .select_from(Evaluation)
@@ -212,7 +217,7 @@ async def rebuild(session: AsyncSession) -> None:
             Person.org_unit_id,
             Evaluation.year,
             Person.group,
-            func.coalesce(Evaluation.digital_level, NO_LEVEL),
+            level,
         ),
     ]
     trained_pairs = (
@@ -234,14 +239,16 @@ async def rebuild(session: AsyncSession) -> None:
         .join(Person, Person.id == trained_pairs.c.person_id)
         .group_by(Person.org_unit_id, trained_pairs.c.year, Person.group)
     )
-    for part in direct:
-        d = part.subquery("direct")
-        cols = list(d.c)
-        rolled = (
-            select(OrgUnitClosure.ancestor_id, cols[1], cols[2], cols[3], cols[4], func.sum(cols[5]))
-            .select_from(d)
-            .join(OrgUnitClosure, OrgUnitClosure.descendant_id == cols[0])
-            .where(literal(True))
-            .group_by(OrgUnitClosure.ancestor_id, cols[1], cols[2], cols[3], cols[4])
-        )
-        await session.execute(_upsert(session, rolled))
+    # One statement, in key order: each unit's cells land together on a page or two of the heap, so the
+    # dashboards' reads (one unit's cells, or those of each child) touch few pages.
+    d = union_all(*direct).subquery("direct")
+    cells = (d.c.year, d.c.kind, d.c.grp, d.c.level)
+    rolled = (
+        select(OrgUnitClosure.ancestor_id, *cells, func.sum(d.c.n))
+        .select_from(d)
+        .join(OrgUnitClosure, OrgUnitClosure.descendant_id == d.c.unit)
+        .where(literal(True))
+        .group_by(OrgUnitClosure.ancestor_id, *cells)
+        .order_by(OrgUnitClosure.ancestor_id, *cells)
+    )
+    await session.execute(_upsert(session, rolled))

@@ -60,6 +60,11 @@ class Metric:
     def kinds(self) -> frozenset[Kind]:
         return frozenset({self.count_numerator.kind, self.count_denominator.kind})
 
+    @property
+    def groups(self) -> frozenset[str]:
+        """The population groups either count reads (the others' cells need not be read)."""
+        return self.count_numerator.groups | self.count_denominator.groups
+
 
 _ADULTS = frozenset({Group.RESIDENT.value})
 _STAFF = frozenset({Group.STAFF.value, Group.WORKER.value})

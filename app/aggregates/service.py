@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -71,13 +71,6 @@ class Applicable:
         if not found:
             return None
         return min(found, key=lambda r: (*_plan_rank(r, year), r.year))
-
-
-def _by_unit(rows: Sequence[repo.PlanRow]) -> dict[int, Applicable]:
-    grouped: dict[int, list[repo.PlanRow]] = defaultdict(list)
-    for row in rows:
-        grouped[row.unit_id].append(row)
-    return {unit_id: Applicable(r) for unit_id, r in grouped.items()}
 
 
 def measure(metric: Metric, cells: dict[Kind, Cells], plans: Applicable, year: int) -> dict[str, Any]:
@@ -144,17 +137,26 @@ async def breakdown(
     metric = _metric(metric_code)
     await get_visible_unit(session, subject, unit_id, Action.AGGREGATE_READ)
     children = await repo.children(session, unit_id)
-    child_ids = repo.children_of(unit_id)
-    tally = await repo.count(session, child_ids, year, year, metric.kinds)
-    plans = _by_unit(await repo.applicable_plans(session, child_ids, [metric.code], year))
-    none = Applicable([])
+    # The ids themselves, not a subquery: PostgreSQL then reads each child's counters by primary key
+    # instead of planning a (parallel) scan of org_units for them.
+    child_ids = [child_id for child_id, _, _ in children]
+    tally = await repo.count(session, child_ids, year, year, metric.kinds, metric.groups)
+    # The plans at or above the unit apply to every child, one level further up; only the children's own
+    # plans differ (two small reads instead of the whole chain once per child).
+    above = [
+        row._replace(depth=row.depth + 1)
+        for row in await repo.applicable_plans(session, [unit_id], [metric.code], year)
+    ]
+    own: dict[int, list[repo.PlanRow]] = defaultdict(list)
+    for row in await repo.plans_at(session, child_ids, [metric.code], year):
+        own[row.unit_id].append(row)
     items = [
         BreakdownRow(
             org_unit_id=child_id,
             name=name,
             kind=kind,
             metric=metric.code,
-            **measure(metric, tally.cells(child_id, year), plans.get(child_id, none), year),
+            **measure(metric, tally.cells(child_id, year), Applicable(own.get(child_id, []) + above), year),
         )
         for child_id, name, kind in children
     ]
@@ -172,7 +174,7 @@ async def trend(
             f"A trend spans at most {MAX_TREND_YEARS} years.", details={"field": "to_year"}
         )
     await get_visible_unit(session, subject, unit_id, Action.AGGREGATE_READ)
-    tally = await repo.count(session, [unit_id], from_year, to_year, metric.kinds)
+    tally = await repo.count(session, [unit_id], from_year, to_year, metric.kinds, metric.groups)
     plans = Applicable(await repo.applicable_plans(session, [unit_id], [metric.code], from_year))
     items = [
         TrendRow(year=year, **measure(metric, tally.cells(unit_id, year), plans, year))

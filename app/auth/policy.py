@@ -26,6 +26,9 @@ class Action(StrEnum):
     TRAINING_READ = "training:read"
     TRAINING_WRITE = "training:write"
     AGGREGATE_READ = "aggregate:read"
+    IMPORT_WRITE = "import:write"
+    EXPORT_READ = "export:read"
+    REPORT_READ = "report:read"
 
 
 _ALL_UNIT_ROLES = frozenset(
@@ -57,6 +60,13 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.AGGREGATE_READ: frozenset(
         {Role.VIEWER, Role.INTEGRATION, Role.ORG_ADMIN, Role.ASSESSOR, Role.APPROVER}
     ),
+    # Bulk loads of units and people (app/imports): what an org_admin may do one by one, plus the
+    # integration accounts of education offices' scripts.
+    Action.IMPORT_WRITE: frozenset({Role.ORG_ADMIN, Role.INTEGRATION}),
+    # Person-level CSV exports (app/reports/exports.py): never for viewers.
+    Action.EXPORT_READ: frozenset({Role.ORG_ADMIN, Role.INTEGRATION}),
+    # The annual report holds counts only, like the aggregates.
+    Action.REPORT_READ: frozenset({Role.ORG_ADMIN, Role.INTEGRATION, Role.VIEWER}),
 }
 
 # Roles a service account (client credentials, no person behind it) may hold.

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     evidence_dir: Path | None = None
     max_evidence_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     max_request_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    max_import_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
 
     jwt_issuer: str = "cdht"
     jwt_audience: str = "cdht-api"

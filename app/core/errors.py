@@ -7,6 +7,7 @@ body of API.md. 422 is for malformed input only; business rules answer 403/404/4
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -141,6 +142,17 @@ _HTTP_CODES = {
 }
 
 
+# SQLSTATEs that mean "not now" rather than "a bug": a statement cut short by ``statement_timeout``
+# (57014) is 503 like an unreachable database; a serialization failure or a deadlock victim (40001, 40P01)
+# lost a race with another writer and is answered like any other lost race, 409.
+_TIMED_OUT = frozenset({"57014"})
+_LOST_RACE = frozenset({"40001", "40P01"})
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+
+
 def _clean_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # Never echo the offending input back: it may be a password or a 10 MB string.
     return [
@@ -183,7 +195,26 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _dbapi(request: Request, exc: DBAPIError) -> JSONResponse:
         if exc.connection_invalidated:
             return error_response(request, 503, "service_unavailable", ServiceUnavailable.default_message)
+        state = _sqlstate(exc)
+        if state in _TIMED_OUT:
+            log.warning("statement timed out: %s", request.url.path)
+            return error_response(
+                request, 503, "service_unavailable", "The request took too long; try again."
+            )
+        if state in _LOST_RACE:
+            log.info("transaction lost a race (%s) answered 409", state)
+            return error_response(request, 409, "conflict", StaleVersion.default_message)
         log.exception("database error")
+        return error_response(request, 500, "internal_error", "Internal error.")
+
+    @app.exception_handler(OSError)
+    async def _os_error(request: Request, exc: OSError) -> JSONResponse:
+        # The driver could not reach the database at all (refused, unresolvable, timed out): the pool
+        # raises these bare, not wrapped in a DBAPIError. The next request may well succeed: 503.
+        if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
+            log.warning("database unreachable: %s", type(exc).__name__)
+            return error_response(request, 503, "service_unavailable", ServiceUnavailable.default_message)
+        log.exception("unhandled error")
         return error_response(request, 500, "internal_error", "Internal error.")
 
     @app.exception_handler(Exception)

@@ -58,9 +58,11 @@ def _not_bool(value: object) -> object:
     return value
 
 
-Id = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=MAX_ID)]
+# The bounds come before the validator: after it, pydantic writes them into the OpenAPI document as the
+# non-standard keys ``ge``/``le`` instead of ``minimum``/``maximum``, and clients' generators lose them.
+Id = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_not_bool)]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
-Version = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=MAX_ID)]
+Version = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_not_bool)]
 
 
 class StrictModel(BaseModel):

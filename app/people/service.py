@@ -89,7 +89,9 @@ async def update(
     for field, value in changes.items():
         setattr(person, field, value.value if hasattr(value, "value") else value)
     await session.flush()
-    await counters.person_regrouped(session, person.id, person.org_unit_id, old_group, person.group)
+    await counters.person_changed(
+        session, person.id, (person.org_unit_id, old_group), (person.org_unit_id, person.group)
+    )
     return person
 
 

@@ -6,13 +6,12 @@ Create Date: 2026-11-21 11:00:00
 """
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0004" if (Path(__file__).parent / "0004_integration.py").exists() else "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -32,7 +31,9 @@ def upgrade() -> None:
             name=op.f("fk_aggregate_counts_org_unit_id_org_units"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("org_unit_id", "year", "kind", "grp", "level", name=op.f("pk_aggregate_counts")),
+        sa.PrimaryKeyConstraint(
+            "org_unit_id", "year", "kind", "grp", "level", name=op.f("pk_aggregate_counts")
+        ),
     )
     # Existing data (people, decisions, attendance) is counted once here; from now on the services keep it.
     op.execute(

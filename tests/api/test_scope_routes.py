@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy import select
 
-from app.auth.models import RoleAssignment
+from app.auth.models import Role, RoleAssignment
 from app.orgs.models import OrgUnit
 from tests.builders import MINIMAL_PDF, Country, Tree, build_country
 
@@ -196,6 +196,8 @@ async def test_every_route_with_an_id_has_a_sibling_subtree_case(app: FastAPI) -
     )
     stale = sorted((CASES.keys() | PUBLIC.keys()) - routes)
     assert not stale, f"CASES/PUBLIC list routes the app no longer has: {stale}"
+    # Reads and every kind of write are exercised, not only GETs.
+    assert {m for m, _ in CASES} >= {"GET", "PUT", "PATCH", "DELETE", "POST"}
 
 
 async def _evaluated(
@@ -311,7 +313,7 @@ def _files(root: Path) -> list[tuple[str, int]]:
     return sorted((str(p), p.stat().st_size) for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
-@pytest.mark.parametrize("role", ["org_admin", "viewer", "assessor"])
+@pytest.mark.parametrize("role", [r.value for r in Role if r != Role.ADMIN])
 async def test_objects_of_a_sibling_subtree_are_404_on_every_id_route(
     client: httpx.AsyncClient, tree: Tree, app: FastAPI, criteria: dict[str | None, int], role: str
 ) -> None:

@@ -1,0 +1,309 @@
+"""``Idempotency-Key`` on POST (the IETF httpapi draft's semantics), as a pure ASGI middleware.
+
+A client that retries a POST with the same key and the same request gets the first response again
+(status, body, and its headers but ``X-Request-ID``, with ``Idempotent-Replayed: true``) and nothing is done
+twice. The same key with another request (method, path with query, or body) is 422; a key whose first
+request is still running is 409.
+
+- Keys belong to the authenticated user (the ``sub`` of the bearer token, checked with the app's
+  ``TokenCodec``): two users may use the same key. A POST without a valid token passes through untouched
+  (it will be 401), and so do the ``/auth`` endpoints: replaying a token response would hand out the same
+  tokens twice, and a login must never be served from a store.
+- The body is buffered (it is capped by ``CDHT_MAX_REQUEST_BYTES`` before it gets here) and hashed. For
+  ``multipart/form-data`` the boundary is taken out before hashing, because a client generates a new one
+  for every attempt of the same upload.
+- Life of a key: claimed as ``in_progress`` in a short transaction of its own (a concurrent claim of the
+  same key loses on the unique constraint and is answered 409); the request runs (its own transaction
+  commits before the response is sent); the response is stored as ``done`` before it is passed on, so a
+  retry that follows the answer always finds it. A 5xx, a 429 or an exception releases the key (the work
+  did not happen or may be retried). Records expire after 24 hours; an ``in_progress`` record older than
+  15 minutes is taken to be abandoned (a crash between the request's commit and the store) and reclaimed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.db import Base, UTCDateTime, unit_of_work, utcnow
+from app.core.errors import AppError, error_body
+
+API_PREFIX = "/api/v1/"
+EXEMPT_PREFIX = "/api/v1/auth/"
+TTL = timedelta(hours=24)
+ABANDONED_AFTER = timedelta(minutes=15)
+MAX_KEY_LENGTH = 255
+MAX_STORED_BODY = 1024 * 1024
+_DROPPED_HEADERS = {b"content-length", b"date", b"server", b"set-cookie", b"x-request-id"}
+
+
+class IdempotencyRecord(Base):
+    """A POST seen with an ``Idempotency-Key``: its fingerprint, and the response once it is done."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (
+        UniqueConstraint("user_id", "key"),
+        Index("ix_idempotency_records_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(2000))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(20), default="in_progress")  # in_progress | done
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    response_headers: Mapped[list[list[str]] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+@dataclass(frozen=True)
+class _Request:
+    user_id: int
+    key: str
+    method: str
+    path: str
+    body_sha256: str
+
+
+class _Refused(AppError):
+    pass
+
+
+class _KeyInUse(_Refused):
+    status_code, code = 409, "conflict"
+    default_message = "A request with this Idempotency-Key is still being processed; retry later."
+
+
+class _KeyMismatch(_Refused):
+    status_code, code = 422, "validation_error"
+    default_message = "This Idempotency-Key was used for a different request."
+
+
+class IdempotencyMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not path.startswith(API_PREFIX)
+            or path.startswith(EXEMPT_PREFIX)
+        ):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        raw_key = headers.get("idempotency-key")
+        user_id = _user_id(scope, headers) if raw_key is not None else None
+        if raw_key is None or user_id is None:
+            await self.app(scope, receive, send)
+            return
+        key = raw_key.strip().strip('"')
+        if not key or len(key) > MAX_KEY_LENGTH or not all(0x20 < ord(c) < 0x7F for c in key):
+            await _send_error(
+                send, 422, "validation_error", "Idempotency-Key must be 1–255 visible ASCII characters."
+            )
+            return
+        body = await _read_body(receive)
+        query = scope.get("query_string", b"").decode("latin-1")
+        request = _Request(
+            user_id=user_id,
+            key=key,
+            method=scope["method"],
+            path=path + (f"?{query}" if query else ""),
+            body_sha256=_fingerprint(headers, body),
+        )
+        sessionmaker = scope["app"].state.sessionmaker
+        try:
+            stored = await _claim(sessionmaker, request)
+        except _Refused as exc:
+            await _send_error(send, exc.status_code, exc.code, exc.message)
+            return
+        if stored is not None:
+            await _replay(send, stored)
+            return
+        await self._run(scope, body, receive, send, sessionmaker, request)
+
+    async def _run(
+        self,
+        scope: Scope,
+        body: bytes,
+        receive: Receive,
+        send: Send,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        request: _Request,
+    ) -> None:
+        delivered = False
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def replay_receive() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if message["type"] != "http.response.body" or start is None:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            await _finish(sessionmaker, request, start, b"".join(chunks))
+            await send(start)
+            await send({"type": "http.response.body", "body": b"".join(chunks)})
+
+        try:
+            await self.app(scope, replay_receive, capture)
+        except BaseException:
+            await _release(sessionmaker, request)
+            raise
+
+
+def _user_id(scope: Scope, headers: Headers) -> int | None:
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    try:
+        claims = scope["app"].state.auth.codec.decode_access(token.strip())
+    except AppError:
+        return None
+    return int(claims.subject) if claims.subject.isdigit() else None
+
+
+async def _read_body(receive: Receive) -> bytes:
+    parts: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)
+
+
+def _fingerprint(headers: Headers, body: bytes) -> str:
+    content_type = headers.get("content-type", "")
+    if content_type.lower().startswith("multipart/"):
+        for param in content_type.split(";")[1:]:
+            name, _, value = param.strip().partition("=")
+            if name.lower() == "boundary" and value:
+                body = body.replace(value.strip('"').encode("latin-1"), b"")
+    return hashlib.sha256(body).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Stored:
+    status: int
+    headers: list[list[str]]
+    body: bytes
+
+
+async def _claim(sessionmaker: async_sessionmaker[AsyncSession], request: _Request) -> _Stored | None:
+    """The stored response to replay, or None once the key is claimed for this request."""
+    try:
+        async with unit_of_work(sessionmaker) as session:
+            now = utcnow()
+            await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - TTL))
+            record = await session.scalar(
+                select(IdempotencyRecord).where(
+                    IdempotencyRecord.user_id == request.user_id, IdempotencyRecord.key == request.key
+                )
+            )
+            if record is None:
+                session.add(IdempotencyRecord(**request.__dict__, state="in_progress", created_at=now))
+                await session.flush()
+                return None
+            if (record.method, record.path, record.body_sha256) != (
+                request.method,
+                request.path,
+                request.body_sha256,
+            ):
+                raise _KeyMismatch()
+            if record.state == "done" and record.status_code is not None:
+                return _Stored(record.status_code, record.response_headers or [], record.response_body or b"")
+            if record.created_at >= now - ABANDONED_AFTER:
+                raise _KeyInUse()
+            record.created_at = now
+            return None
+    except IntegrityError:  # the same key claimed at the same moment by a parallel request
+        raise _KeyInUse() from None
+
+
+async def _finish(
+    sessionmaker: async_sessionmaker[AsyncSession], request: _Request, start: Message, body: bytes
+) -> None:
+    status = int(start["status"])
+    if status >= 500 or status == 429 or len(body) > MAX_STORED_BODY:
+        await _release(sessionmaker, request)
+        return
+    headers = [
+        [k.decode("latin-1"), v.decode("latin-1")]
+        for k, v in start.get("headers", [])
+        if k.lower() not in _DROPPED_HEADERS
+    ]
+    async with unit_of_work(sessionmaker) as session:
+        record = await _record(session, request)
+        if record is not None:
+            record.state, record.status_code = "done", status
+            record.response_body, record.response_headers = body, headers
+
+
+async def _release(sessionmaker: async_sessionmaker[AsyncSession], request: _Request) -> None:
+    async with unit_of_work(sessionmaker) as session:
+        record = await _record(session, request)
+        if record is not None and record.state == "in_progress":
+            await session.delete(record)
+
+
+async def _record(session: AsyncSession, request: _Request) -> IdempotencyRecord | None:
+    return await session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.user_id == request.user_id, IdempotencyRecord.key == request.key
+        )
+    )
+
+
+async def _replay(send: Send, stored: _Stored) -> None:
+    headers: list[tuple[bytes, bytes]] = [
+        (k.encode("latin-1"), v.encode("latin-1")) for k, v in stored.headers
+    ]
+    headers += [
+        (b"content-length", str(len(stored.body)).encode()),
+        (b"idempotent-replayed", b"true"),
+    ]
+    await send({"type": "http.response.start", "status": stored.status, "headers": headers})
+    await send({"type": "http.response.body", "body": stored.body})
+
+
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    body: Any = json.dumps(error_body(None, code, message)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,1 @@
+"""Bulk imports of org units and people from CSV or XLSX files (nhập dữ liệu hàng loạt)."""

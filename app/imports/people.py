@@ -1,0 +1,223 @@
+"""Importing people: ``full_name, unit_code, group, birth_year, citizen_id, gender``, streamed in chunks.
+
+Rules (those of ``POST /people`` and ``PATCH /people/{id}``, row by row):
+
+- A row with a ``citizen_id`` already in the database updates that person (``updated``: name, unit, group,
+  and birth year / gender when the file gives them; an empty cell leaves the stored value) or changes
+  nothing (``unchanged``). A row without a citizen id always creates a person, so only files with
+  citizen ids can be re-run without creating duplicates.
+- ``unit_code`` must name a unit where the caller holds ``import:write`` (org_admin or integration);
+  an out-of-scope code gets the very message of an unknown one. Updating someone needs the same right
+  over their current unit; a citizen id held by a person outside the caller's scope is refused with the
+  message ``POST /people`` gives (it does not say where that person is).
+- A citizen id twice in the file is an error on the later row. A 12-digit CCCD typed into Excel as a
+  number loses its leading zeros: numeric cells are read back as 12 digits.
+
+The file is read 1,000 rows at a time: each chunk's unit codes and citizen ids are looked up in a few
+``IN`` queries, and its new people inserted with one multi-row ``INSERT``. Memory holds one chunk, the
+codes seen and the citizen ids seen (for duplicates), never the file. Once any row has an error nothing
+more is written, and the caller rolls back what was.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.aggregates import counters
+from app.auth.scope import Subject
+from app.core.schemas import Name
+from app.imports import repository as repo
+from app.imports.columns import GENDERS, GROUPS, choices, fold
+from app.imports.parsing import Row
+from app.imports.schemas import AUDIT_ID_CAP, Problems, Tally
+from app.imports.units import unknown
+from app.people.models import Person
+from app.people.schemas import BirthYear, CitizenId
+
+CHUNK_ROWS = 1000
+CCCD_DIGITS = 12
+
+_name = TypeAdapter(Name)
+_citizen_id = TypeAdapter(CitizenId)
+_birth_year = TypeAdapter(BirthYear)
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    number: int
+    full_name: str
+    unit_code: str
+    group: str
+    birth_year: int | None
+    gender: str | None
+    citizen_id: str | None
+
+
+def validate(row: Row, problems: Problems) -> PersonRow | None:
+    if row.formulas:
+        for column in sorted(row.formulas):
+            problems.add(row.number, column, "The cell holds a formula; paste values only.")
+        return None
+    values, ok = row.values, True
+    try:
+        full_name = _name.validate_python(values.get("full_name", ""))
+    except ValidationError as exc:
+        problems.add(row.number, "full_name", f"Not a valid name: {exc.errors()[0]['msg']}.")
+        ok = False
+    unit_code = values.get("unit_code", "")
+    if not unit_code:
+        problems.add(row.number, "unit_code", "The unit code is empty.")
+        ok = False
+    group = GROUPS.get(fold(values.get("group", "")))
+    if group is None:
+        problems.add(row.number, "group", f"Unknown group; one of: {choices(GROUPS)}.")
+        ok = False
+    birth_year = gender = citizen_id = None
+    if raw := values.get("birth_year", ""):
+        try:
+            birth_year = _birth_year.validate_python(int(raw) if raw.isdigit() else raw)
+        except ValidationError:
+            problems.add(row.number, "birth_year", "The birth year must be a year from 1900 to 2100.")
+            ok = False
+    if raw := values.get("gender", ""):
+        gender = GENDERS.get(fold(raw))
+        if gender is None:
+            problems.add(row.number, "gender", f"Unknown gender; one of: {choices(GENDERS)}.")
+            ok = False
+    if raw := values.get("citizen_id", ""):
+        if "citizen_id" in row.numeric and raw.isdigit():
+            raw = raw.zfill(CCCD_DIGITS)
+        try:
+            citizen_id = _citizen_id.validate_python(raw)
+        except ValidationError:
+            problems.add(row.number, "citizen_id", "A citizen id is 9 to 12 digits.")
+            ok = False
+    if not ok or group is None:
+        return None
+    return PersonRow(row.number, full_name, unit_code, group, birth_year, gender, citizen_id)
+
+
+class PeopleImport:
+    """One import's state across chunks: caches of resolved codes and scope, the citizen ids seen."""
+
+    def __init__(self, session: AsyncSession, subject: Subject, problems: Problems, *, write: bool) -> None:
+        self.session, self.subject, self.problems, self.write = session, subject, problems, write
+        self.tally = Tally()
+        self.units: dict[str, int | None] = {}  # code → unit id when importable there, else None
+        self.writable: dict[int, bool] = {}  # an existing person's current unit → importable there
+        self.seen: dict[str, int] = {}  # citizen id → first row
+        self.added: Counter[tuple[int, str]] = Counter()
+        # (person id, (old unit, old group), (new unit, new group)) of updates that move someone
+        self.moved: list[tuple[int, tuple[int, str], tuple[int, str]]] = []
+
+    @property
+    def writing(self) -> bool:
+        return self.write and not self.problems
+
+    async def chunk(self, rows: list[Row]) -> None:
+        valid = [p for p in (validate(r, self.problems) for r in rows) if p is not None]
+        valid = [p for p in valid if self._first_sighting(p)]
+        await self._resolve_units({p.unit_code for p in valid} - self.units.keys())
+        existing = await repo.people_by_citizen_id(
+            self.session, [p.citizen_id for p in valid if p.citizen_id]
+        )
+        await self._resolve_scope({p.org_unit_id for p in existing.values()} - self.writable.keys())
+        inserts: list[dict[str, Any]] = []
+        for p in valid:
+            unit_id = self.units.get(p.unit_code)
+            if unit_id is None:
+                self.problems.add(p.number, "unit_code", unknown(p.unit_code))
+                continue
+            person = existing.get(p.citizen_id or "")
+            if person is None:
+                self.tally.created += 1
+                inserts.append(
+                    {
+                        "full_name": p.full_name,
+                        "org_unit_id": unit_id,
+                        "group": p.group,
+                        "birth_year": p.birth_year,
+                        "gender": p.gender,
+                        "citizen_id": p.citizen_id,
+                    }
+                )
+                self.added[(unit_id, p.group)] += 1
+            elif not self.writable.get(person.org_unit_id):
+                self.problems.add(p.number, "citizen_id", "A person with this citizen id already exists.")
+            else:
+                self._update(person, p, unit_id)
+        if self.writing:
+            want_ids = len(self.tally.created_ids) < AUDIT_ID_CAP
+            ids = await repo.insert_people(self.session, inserts, want_ids=want_ids)
+            self.tally.created_ids.extend(ids[: AUDIT_ID_CAP - len(self.tally.created_ids)])
+            await self.session.flush()
+
+    def _first_sighting(self, p: PersonRow) -> bool:
+        if p.citizen_id is None:
+            return True
+        first = self.seen.setdefault(p.citizen_id, p.number)
+        if first != p.number:
+            self.problems.add(
+                p.number, "citizen_id", f"This citizen id appears again (first on row {first})."
+            )
+            return False
+        return True
+
+    async def _resolve_units(self, codes: set[str]) -> None:
+        if not codes:
+            return
+        ids = await repo.unit_ids_by_code(self.session, codes)
+        allowed = await repo.writable(self.session, self.subject, ids.values())
+        for code in codes:
+            unit_id = ids.get(code)
+            self.units[code] = unit_id if unit_id in allowed else None
+            if unit_id is not None:
+                self.writable[unit_id] = unit_id in allowed
+
+    async def _resolve_scope(self, unit_ids: set[int]) -> None:
+        if unit_ids:
+            allowed = await repo.writable(self.session, self.subject, unit_ids)
+            self.writable.update({u: u in allowed for u in unit_ids})
+
+    def _update(self, person: Person, p: PersonRow, unit_id: int) -> None:
+        changes: dict[str, Any] = {"full_name": p.full_name, "org_unit_id": unit_id, "group": p.group}
+        if p.birth_year is not None:
+            changes["birth_year"] = p.birth_year
+        if p.gender is not None:
+            changes["gender"] = p.gender
+        changes = {k: v for k, v in changes.items() if getattr(person, k) != v}
+        if not changes:
+            self.tally.unchanged += 1
+            return
+        self.tally.updated += 1
+        if not self.writing:
+            return
+        if {"org_unit_id", "group"} & changes.keys():
+            old = (person.org_unit_id, person.group)
+            new = (changes.get("org_unit_id", person.org_unit_id), changes.get("group", person.group))
+            self.moved.append((person.id, old, new))
+        for key, value in changes.items():
+            setattr(person, key, value)
+        if len(self.tally.updated_ids) < AUDIT_ID_CAP:
+            self.tally.updated_ids.append(person.id)
+
+    async def finish(self) -> None:
+        """Bring the aggregate counters along: new people are added where they belong, and whatever a
+        moved or regrouped person counted in follows them."""
+        if not self.writing:
+            return
+        await self.session.flush()
+        for person_id, old, new in self.moved:
+            await counters.person_changed(self.session, person_id, old, new)
+        await counters.add_many(
+            self.session,
+            (
+                (unit_id, (0, counters.PEOPLE, group, counters.NO_LEVEL), n)
+                for (unit_id, group), n in self.added.items()
+            ),
+        )

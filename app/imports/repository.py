@@ -1,0 +1,69 @@
+"""Every query of the imports: look-ups by code and citizen id in chunks, bulk inserts, the record."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.policy import Action
+from app.auth.scope import Subject, unit_filter
+from app.orgs.models import OrgUnit
+from app.people.models import Person
+
+LOOKUP_CHUNK = 500
+T = TypeVar("T")
+
+
+def chunked(items: Sequence[T], size: int = LOOKUP_CHUNK) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def units_by_code(session: AsyncSession, codes: Iterable[str]) -> dict[str, OrgUnit]:
+    found: dict[str, OrgUnit] = {}
+    for part in chunked(sorted(set(codes))):
+        for unit in (await session.scalars(select(OrgUnit).where(OrgUnit.code.in_(part)))).all():
+            found[unit.code or ""] = unit
+    return found
+
+
+async def unit_ids_by_code(session: AsyncSession, codes: Iterable[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for part in chunked(sorted(set(codes))):
+        rows = await session.execute(select(OrgUnit.code, OrgUnit.id).where(OrgUnit.code.in_(part)))
+        found.update({code: unit_id for code, unit_id in rows.all()})
+    return found
+
+
+async def writable(session: AsyncSession, subject: Subject, unit_ids: Iterable[int]) -> set[int]:
+    """Of ``unit_ids``, those where the subject may import (scope.unit_filter with IMPORT_WRITE)."""
+    allowed: set[int] = set()
+    rule = unit_filter(subject, Action.IMPORT_WRITE, OrgUnit.id)
+    for part in chunked(sorted(set(unit_ids))):
+        allowed.update((await session.scalars(select(OrgUnit.id).where(OrgUnit.id.in_(part), rule))).all())
+    return allowed
+
+
+async def people_by_citizen_id(session: AsyncSession, citizen_ids: Iterable[str]) -> dict[str, Person]:
+    found: dict[str, Person] = {}
+    for part in chunked(sorted(set(citizen_ids))):
+        for person in (await session.scalars(select(Person).where(Person.citizen_id.in_(part)))).all():
+            found[person.citizen_id or ""] = person
+    return found
+
+
+async def insert_people(session: AsyncSession, rows: list[dict[str, Any]], *, want_ids: bool) -> list[int]:
+    """One multi-row INSERT (executemany) for the chunk; the new ids only when asked (the audit keeps a
+    capped list)."""
+    if not rows:
+        return []
+    if want_ids:
+        result = await session.scalars(
+            insert(Person).returning(Person.id, sort_by_parameter_order=True), rows
+        )
+        return list(result.all())
+    await session.execute(insert(Person), rows)
+    return []

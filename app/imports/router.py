@@ -1,0 +1,53 @@
+"""Import endpoints: ``POST /imports/org-units`` and ``POST /imports/people`` (multipart ``file``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi.responses import JSONResponse
+
+from app.auth.deps import CurrentSubject
+from app.core.db import DbSession
+from app.imports import service
+from app.imports.schemas import ErrorBody, ImportSummary
+
+router = APIRouter(prefix="/imports", tags=["imports"])
+
+Upload = Annotated[UploadFile, File(description="CSV (UTF-8 or Windows-1258; , ; or tab) or XLSX")]
+DryRun = Annotated[bool, Query(description="Check and count only; write nothing.")]
+_ANSWERS: dict[int | str, dict[str, object]] = {
+    422: {
+        "model": ImportSummary | ErrorBody,
+        "description": "Rows with errors (the summary; nothing was written), or a malformed request.",
+    },
+    413: {"description": "The file is larger than CDHT_MAX_IMPORT_BYTES."},
+    415: {"description": "Neither CSV nor XLSX."},
+}
+
+
+async def _answer(
+    request: Request, session: DbSession, subject: CurrentSubject, kind: str, file: UploadFile, dry_run: bool
+) -> JSONResponse:
+    max_bytes = request.app.state.settings.max_import_bytes
+    summary = await service.run(session, subject, kind, file, max_bytes, dry_run=dry_run)
+    status = 422 if summary.error_count and not dry_run else 200
+    return JSONResponse(summary.model_dump(mode="json"), status_code=status)
+
+
+@router.post("/org-units", response_model=ImportSummary, responses=_ANSWERS)
+async def import_org_units(
+    request: Request, subject: CurrentSubject, session: DbSession, file: Upload, dry_run: DryRun = False
+) -> JSONResponse:
+    """Units keyed by ``code``: columns ``code, name, kind, parent_code`` (Vietnamese headings accepted).
+    All or nothing; ``dry_run=true`` only reports what would happen."""
+    return await _answer(request, session, subject, "org_units", file, dry_run)
+
+
+@router.post("/people", response_model=ImportSummary, responses=_ANSWERS)
+async def import_people(
+    request: Request, subject: CurrentSubject, session: DbSession, file: Upload, dry_run: DryRun = False
+) -> JSONResponse:
+    """People keyed by ``citizen_id`` when given: ``full_name, unit_code, group, birth_year, citizen_id,
+    gender``. All or nothing; ``dry_run=true`` only reports what would happen."""
+    return await _answer(request, session, subject, "people", file, dry_run)

@@ -1,0 +1,70 @@
+"""The import summary (API.md "Integration") and the collector of row problems behind it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+MAX_REPORTED_ERRORS = 1000
+AUDIT_ID_CAP = 1000  # ids created and updated kept in an import's audit entry
+
+
+class RowError(BaseModel):
+    row: int | None = Field(description="The spreadsheet row (the header is row 1); null for the file.")
+    column: str | None = Field(description="The field (code, full_name, …); null for the whole row.")
+    message: str
+
+
+class ImportSummary(BaseModel):
+    """``created``/``updated``/``unchanged`` count the rows that would be (dry run) or were written; with
+    any error nothing is written. ``errors`` lists at most 1000 problems; ``error_count`` counts all."""
+
+    import_id: int
+    dry_run: bool
+    created: int
+    updated: int
+    unchanged: int
+    errors: list[RowError]
+    error_count: int
+    sha256: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """The common error body, which a malformed request (no ``file``) answers with 422."""
+
+    error: ErrorDetail
+
+
+@dataclass
+class Problems:
+    """Row problems, in file order; keeps the first :data:`MAX_REPORTED_ERRORS` and counts the rest."""
+
+    items: list[RowError] = field(default_factory=list)
+    count: int = 0
+
+    def add(self, row: int | None, column: str | None, message: str) -> None:
+        self.count += 1
+        if len(self.items) < MAX_REPORTED_ERRORS:
+            self.items.append(RowError(row=row, column=column, message=message))
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+
+@dataclass
+class Tally:
+    """What the rows do (or would do), and the ids written, for the audit entry."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    created_ids: list[int] = field(default_factory=list)
+    updated_ids: list[int] = field(default_factory=list)

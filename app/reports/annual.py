@@ -1,0 +1,139 @@
+"""The annual report (báo cáo năm) of a unit: for the unit's whole subtree (the totals, first) and for each
+direct child unit, per population group and for all groups, the funnel of the year's evaluations and the
+shares that plans set targets for.
+
+Definitions (people count where their unit lies in the subtree, as in the aggregates):
+
+- ``registered``: people on record (the aggregates' denominator; it does not depend on the year);
+- ``self_assessed``: people whose evaluation of the year has been handed in at least once — status
+  ``submitted``, ``in_review``, ``returned``, ``reviewed`` or ``recognised`` (submitting needs a self score
+  on every indicator, so this is "completed the self-assessment"). ``draft`` and ``withdrawn`` do not count;
+- ``submitted``: with the committee or past it — ``submitted``, ``in_review``, ``reviewed``, ``recognised``
+  (a ``returned`` evaluation is back with the person);
+- ``reviewed``: ``reviewed`` or ``recognised``; ``passed``: of those, the ones whose result passed;
+- ``recognised``, ``digital_skills``, ``digital_proficient``: exactly the aggregates' counts (recognised under
+  a decision that is not revoked; of them, digital level basic or proficient, and proficient).
+
+Percentages: ``recognised_pct`` = recognised / registered of the row's group(s), against the target of the
+metric that covers that group (``resident`` → ``adults_recognised_pct``, ``staff`` and ``worker`` →
+``staff_recognised_pct``, ``student`` → ``students_recognised_pct``; the ``all`` row has none);
+``digital_*_pct`` = digital / recognised against the digital metrics' targets. ``metrics`` repeats, per
+unit, exactly what ``/aggregates/progress`` (the totals) and ``/aggregates/breakdown`` (the children) say:
+the counts, targets and statuses come from ``app.aggregates`` (``repository.count``,
+``repository.applicable_plans``, ``service.measure``), never counted twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.aggregates import metrics
+from app.aggregates import repository as aggregates_repo
+from app.aggregates.metrics import METRICS, Cells, Kind
+from app.aggregates.schemas import MetricProgress
+from app.aggregates.service import Applicable, measure, percent
+from app.auth.policy import Action
+from app.auth.scope import Subject
+from app.evaluations.models import DigitalLevel, Status
+from app.orgs.service import get_visible as get_visible_unit
+from app.people.models import Group
+from app.reports import repository as repo
+from app.reports.schemas import AnnualReport, GroupRow, UnitReport
+
+ALL = "all"
+GROUPS = (Group.RESIDENT.value, Group.WORKER.value, Group.STAFF.value, Group.STUDENT.value)
+GROUP_METRIC = {
+    Group.RESIDENT.value: "adults_recognised_pct",
+    Group.WORKER.value: "staff_recognised_pct",
+    Group.STAFF.value: "staff_recognised_pct",
+    Group.STUDENT.value: "students_recognised_pct",
+}
+S = Status
+SELF_ASSESSED = frozenset({S.SUBMITTED, S.IN_REVIEW, S.RETURNED, S.REVIEWED, S.RECOGNISED})
+SUBMITTED = frozenset({S.SUBMITTED, S.IN_REVIEW, S.REVIEWED, S.RECOGNISED})
+REVIEWED = frozenset({S.REVIEWED, S.RECOGNISED})
+_DIGITAL = frozenset({DigitalLevel.BASIC.value, DigitalLevel.PROFICIENT.value})
+
+
+def _funnel(cells: repo.FunnelCells, root: int, groups: frozenset[str]) -> dict[str, int]:
+    counts = dict.fromkeys(("self_assessed", "submitted", "reviewed", "passed"), 0)
+    for (unit, group, status, passed), n in cells.items():
+        if unit != root or group not in groups:
+            continue
+        counts["self_assessed"] += n if status in SELF_ASSESSED else 0
+        counts["submitted"] += n if status in SUBMITTED else 0
+        counts["reviewed"] += n if status in REVIEWED else 0
+        counts["passed"] += n if status in REVIEWED and passed else 0
+    return counts
+
+
+def _group_row(
+    group: str, cells: dict[Kind, Cells], funnel: dict[str, int], measures: dict[str, MetricProgress]
+) -> GroupRow:
+    groups = metrics.ALL_GROUPS if group == ALL else frozenset({group})
+    registered = metrics.total(metrics.Count(Kind.PEOPLE, groups), cells)
+    recognised = metrics.total(metrics.Count(Kind.RECOGNISED, groups), cells)
+    digital = metrics.total(metrics.Count(Kind.RECOGNISED, groups, _DIGITAL), cells)
+    proficient = metrics.total(
+        metrics.Count(Kind.RECOGNISED, groups, frozenset({DigitalLevel.PROFICIENT.value})), cells
+    )
+    target_metric = GROUP_METRIC.get(group)
+    return GroupRow(
+        group=group,
+        registered=registered,
+        **funnel,
+        recognised=recognised,
+        digital_skills=digital,
+        digital_proficient=proficient,
+        recognised_pct=percent(recognised, registered),
+        recognised_target=measures[target_metric].target if target_metric else None,
+        digital_skills_pct=percent(digital, recognised),
+        digital_skills_target=measures["digital_skills_pct"].target,
+        digital_proficient_pct=percent(proficient, recognised),
+        digital_proficient_target=measures["digital_proficient_pct"].target,
+    )
+
+
+async def annual(session: AsyncSession, subject: Subject, unit_id: int, year: int) -> AnnualReport:
+    await get_visible_unit(session, subject, unit_id, Action.REPORT_READ)
+    children = [c[0] for c in await aggregates_repo.children(session, unit_id)]
+    roots = [unit_id, *children]
+    kinds = frozenset().union(*(m.kinds for m in METRICS))
+    tally = await aggregates_repo.count(session, roots, year, year, kinds)
+    plan_rows: dict[int, list[aggregates_repo.PlanRow]] = defaultdict(list)
+    for row in await aggregates_repo.applicable_plans(session, roots, [m.code for m in METRICS], year):
+        plan_rows[row.unit_id].append(row)
+    funnel = await repo.funnel(session, roots, year)
+    units = await repo.unit_rows(session, roots)
+
+    def unit_report(root: int) -> UnitReport:
+        cells = tally.cells(root, year)
+        plans = Applicable(plan_rows.get(root, []))
+        measures = {m.code: MetricProgress(metric=m.code, **measure(m, cells, plans, year)) for m in METRICS}
+        unit = units[root]
+        return UnitReport(
+            org_unit_id=root,
+            code=unit.code,
+            name=unit.name,
+            kind=unit.kind,
+            groups=[
+                _group_row(
+                    g,
+                    cells,
+                    _funnel(funnel, root, metrics.ALL_GROUPS if g == ALL else frozenset({g})),
+                    measures,
+                )
+                for g in (ALL, *GROUPS)
+            ],
+            metrics=list(measures.values()),
+        )
+
+    return AnnualReport(
+        org_unit_id=unit_id,
+        year=year,
+        plan_id=Applicable(plan_rows.get(unit_id, [])).nearest_plan(year),
+        total=unit_report(unit_id),
+        items=[unit_report(child) for child in children],
+    )

@@ -1,0 +1,1061 @@
+"""Load a synthetic national year (2025) into a PostgreSQL database, for ``bench/run_aggregates.py``.
+
+    .venv/bin/python bench/generate_national.py                      # 5,000,000 people into cdht_bench
+    .venv/bin/python bench/generate_national.py --people 20000       # smoke size, same tree
+
+What it builds (deterministic for a given ``--seed``):
+
+- the tree: 1 nation, 34 provinces (commune counts roughly those of the July 2025 map, scaled to exactly
+  3,321 communes: 2,621 xã, 687 phường, 13 đặc khu), a few legacy districts (dissolved 1 July 2025) still
+  holding their communes in three provinces; under each commune its villages / residential groups
+  (~19 on average, ~63,000 in all), kindergarten, primary and lower-secondary schools, the commune
+  People's Committee and health station, sometimes an enterprise; under each province its upper-secondary
+  schools (each with three subject teams, kind ``unit``), its departments and a few large enterprises.
+  About 98,000 units; depth 0–4.
+- ``--people`` people spread over those units by group: residents in villages (62 %), pupils in schools
+  (20 %), staff in schools, agencies and teams (12 %), workers in enterprises (6 %).
+- one 2025 evaluation per person, criteria set by group (the real seed sets, loaded by the app's
+  loader): about half ``recognised`` under one decision per unit (recognition propensity varies by group
+  and by unit; ~3 % of units have recognised nobody yet), the rest ``reviewed`` (passed or not),
+  ``in_review``, ``submitted``, ``returned``, ``draft`` and ``withdrawn``; reviewed and recognised ones
+  carry a total, a pass flag and a digital level. About 0.3 % of decisions are revoked (their
+  evaluations back to ``reviewed``, as the app leaves them), half of those re-recognised by a
+  replacement decision.
+- one training session per commune and per province in 2025, attended by ~70 % of staff (``trained_pct``).
+- plans: the national plan (677/QĐ-TTg targets), a dozen province plans, the legacy districts' plans,
+  ~5 % of the communes of those provinces and a few upper-secondary schools, with 2025/2030 targets.
+
+Not generated: evaluation scores and evidence rows (``evaluation_scores``, ``evidence``) and audit entries —
+the aggregates never read them; the runner's write-path measurement creates its own complete evaluations.
+
+How: the database is (re)created and migrated with ``app.cli.migrate``; the criteria sets come from
+``criteria_seeds/`` through ``app.criteria.loader``; units, sessions, decisions and plans are COPYed with
+``copy_records_to_table``; people, evaluations, decision items and attendance are streamed as COPY text
+from Python generators (``copy_to_table`` … FREEZE, in the transaction that truncates them), with the keys,
+indexes and foreign keys of those tables dropped before and rebuilt (validated) after; ``org_unit_closure``
+is filled in SQL one depth at a time; the counters by ``app.aggregates.counters.rebuild``; then VACUUM
+ANALYZE. All tables stay ordinary logged tables. A summary (arguments, sizes, step timings) is stored as the
+database's comment, for the runner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from sqlalchemy import text
+
+from app.aggregates import counters
+from app.cli import migrate
+from app.core.config import Settings
+from app.core.db import make_engine, make_sessionmaker, unit_of_work
+from app.criteria.loader import load_criteria
+from app.seeds import SEEDS_DIR
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/cdht_bench"
+YEAR = 2025
+COMMUNES = 3321
+KIND_COUNTS = {"Xã": 2621, "Phường": 687, "Đặc khu": 13}
+GROUP_SHARES = {"resident": 0.62, "student": 0.20, "staff": 0.12, "worker": 0.06}
+GROUP_ORDER = ("staff", "worker", "student", "resident")  # order of people inside a unit
+CRITERIA_CODES = {
+    "resident": "KHVN-324-II",
+    "worker": "KHVN-324-III",
+    "staff": "KHVN-324-IV",
+    "student": "KHVN-324-V",
+}
+# Base recognition propensity by group (unit noise ± 0.2 on top).
+RECOGNITION = {"resident": 0.45, "student": 0.55, "staff": 0.66, "worker": 0.50}
+# How the evaluations that are not recognised spread over the other statuses.
+OTHER_STATUSES = (
+    ("reviewed_passed", 0.16),
+    ("reviewed_failed", 0.14),
+    ("in_review", 0.12),
+    ("submitted", 0.16),
+    ("returned", 0.06),
+    ("draft", 0.28),
+    ("withdrawn", 0.08),
+)
+LAGGING_UNITS = 0.03  # units whose committee has recognised nobody yet
+REVOKE_EVERY = 331  # one decision in this many is revoked
+BIG_TABLES = (
+    "people",
+    "evaluations",
+    "recognition_decisions",
+    "recognition_decision_items",
+    "training_attendance",
+)
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+# (name, is a city, communes): commune counts approximate the 34 provinces of 1 July 2025; scaled to 3,321.
+PROVINCES: tuple[tuple[str, bool, int], ...] = (
+    ("Hà Nội", True, 126),
+    ("Huế", True, 40),
+    ("Lai Châu", False, 38),
+    ("Điện Biên", False, 45),
+    ("Sơn La", False, 75),
+    ("Lạng Sơn", False, 65),
+    ("Quảng Ninh", False, 54),
+    ("Thanh Hóa", False, 166),
+    ("Nghệ An", False, 130),
+    ("Hà Tĩnh", False, 69),
+    ("Cao Bằng", False, 56),
+    ("Tuyên Quang", False, 124),
+    ("Lào Cai", False, 99),
+    ("Thái Nguyên", False, 92),
+    ("Phú Thọ", False, 148),
+    ("Bắc Ninh", False, 99),
+    ("Hưng Yên", False, 104),
+    ("Hải Phòng", True, 114),
+    ("Ninh Bình", False, 129),
+    ("Quảng Trị", False, 78),
+    ("Đà Nẵng", True, 94),
+    ("Quảng Ngãi", False, 96),
+    ("Gia Lai", False, 135),
+    ("Khánh Hòa", False, 65),
+    ("Lâm Đồng", False, 124),
+    ("Đắk Lắk", False, 102),
+    ("Hồ Chí Minh", True, 168),
+    ("Đồng Nai", False, 95),
+    ("Tây Ninh", False, 96),
+    ("Cần Thơ", True, 103),
+    ("Vĩnh Long", False, 124),
+    ("Đồng Tháp", False, 102),
+    ("Cà Mau", False, 64),
+    ("An Giang", False, 102),
+)
+# Legacy districts (abolished 1 July 2025) still holding communes: province → district names.
+LEGACY_DISTRICTS = {
+    "Quảng Ngãi": ("Kon Rẫy", "Kon Plông", "Đăk Hà"),
+    "Hà Nội": ("Thanh Oai", "Ứng Hòa"),
+    "Ninh Bình": ("Gia Viễn", "Nho Quan", "Kim Sơn"),
+}
+PROVINCE_AGENCIES = (
+    "Sở Giáo dục và Đào tạo",
+    "Sở Nội vụ",
+    "Sở Y tế",
+    "Sở Tài chính",
+    "Sở Văn hóa, Thể thao và Du lịch",
+    "Sở Khoa học và Công nghệ",
+    "Sở Nông nghiệp và Môi trường",
+    "Sở Xây dựng",
+    "Sở Công Thương",
+    "Sở Tư pháp",
+    "Hội Khuyến học tỉnh",
+    "Văn phòng UBND tỉnh",
+    "Bệnh viện Đa khoa tỉnh",
+    "Trường Cao đẳng Sư phạm",
+    "Thư viện tỉnh",
+)
+SYLLABLES = _words(
+    "An Bình Tân Phú Hòa Long Thạnh Đông Tây Nam Bắc Hưng Phước Vĩnh Mỹ Thuận Quang Đức Hiệp "
+    "Thành Trung Lộc Xuân Sơn Hải Minh Thái Yên Cẩm Kim"
+)
+SUBJECT_TEAMS = ("Tổ Toán – Tin", "Tổ Ngữ văn – Ngoại ngữ", "Tổ Văn phòng")
+
+SURNAMES = (
+    ["Nguyễn"] * 38
+    + ["Trần"] * 11
+    + ["Lê"] * 10
+    + ["Phạm"] * 7
+    + ["Hoàng"] * 5
+    + ["Huỳnh", "Phan", "Vũ"] * 4
+    + ["Võ"] * 3
+    + ["Đặng", "Bùi", "Đỗ"] * 2
+    + ["Hồ", "Ngô", "Dương", "Lý", "Đinh", "Trương", "Mai", "Hà"]
+)
+MIDDLE = {
+    "male": ("Văn", "Đức", "Minh", "Quang", "Hữu", "Công", "Thành", "Xuân"),
+    "female": ("Thị", "Thu", "Ngọc", "Thanh", "Hồng", "Mai", "Phương", "Kim"),
+}
+GIVEN = {
+    "male": _words(
+        "An Bảo Cường Dũng Duy Hải Hiếu Hoàng Hùng Huy Khang Khoa Long Nam Phong Phúc Quân Sơn Tài "
+        "Thắng Thịnh Trung Tuấn Việt"
+    ),
+    "female": _words(
+        "Anh Châu Dung Giang Hà Hạnh Hằng Hiền Hoa Hương Lan Linh Loan Mai My Nga Ngân Nhung Oanh "
+        "Phương Quỳnh Thảo Trang Tuyết Vân Yến"
+    ),
+}
+BIRTH_YEARS = {
+    "resident": (1945, 2005),
+    "student": (2007, 2016),
+    "staff": (1965, 2002),
+    "worker": (1968, 2006),
+}
+
+NOW = datetime(2025, 12, 31, 9, 0, tzinfo=UTC)
+NOW_TEXT = "2025-12-31 09:00:00+00"
+
+
+# ---------------------------------------------------------------------------------------------- the tree
+
+
+@dataclass
+class Unit:
+    id: int
+    name: str
+    kind: str
+    code: str
+    parent_id: int | None
+    depth: int
+    province: int  # 1-based province number (0 for the nation)
+    session_area: int | None = None  # the unit whose training session its staff attend
+    dissolved_on: date | None = None
+    weights: dict[str, float] = field(default_factory=dict)
+    people: dict[str, int] = field(default_factory=dict)
+
+
+class Tree:
+    def __init__(self) -> None:
+        self.units: list[Unit] = []
+
+    def add(self, name: str, kind: str, code: str, parent: Unit | None, **kw: object) -> Unit:
+        unit = Unit(
+            id=len(self.units) + 1,
+            name=name,
+            kind=kind,
+            code=code,
+            parent_id=parent.id if parent else None,
+            depth=parent.depth + 1 if parent else 0,
+            province=parent.province if parent else 0,
+            **kw,  # type: ignore[arg-type]
+        )
+        self.units.append(unit)
+        return unit
+
+
+def _scaled_communes() -> list[int]:
+    total = sum(n for _, _, n in PROVINCES)
+    counts = [max(20, round(n * COMMUNES / total)) for _, _, n in PROVINCES]
+    counts[counts.index(max(counts))] += COMMUNES - sum(counts)
+    return counts
+
+
+def build_tree(rng: random.Random) -> Tree:
+    tree = Tree()
+    nation = tree.add("Việt Nam", "nation", "VN", None)
+    kinds = [k for k, n in KIND_COUNTS.items() for _ in range(n)]
+    rng.shuffle(kinds)
+    commune_no = 0
+    for p_no, ((pname, city, _), n_communes) in enumerate(zip(PROVINCES, _scaled_communes(), strict=True), 1):
+        title = "Thành phố" if city else "Tỉnh"
+        province = tree.add(f"{title} {pname}", "province", f"P{p_no:02d}", nation)
+        province.province = p_no
+        province.session_area = province.id
+        for name in PROVINCE_AGENCIES:
+            agency = tree.add(f"{name} {pname}", "agency", f"P{p_no:02d}-A{len(tree.units)}", province)
+            agency.session_area = province.id
+            agency.weights = {"staff": rng.uniform(30, 120), "worker": rng.uniform(0, 5)}
+        for e in range(1, 11):
+            firm = tree.add(
+                f"Công ty Cổ phần {rng.choice(SYLLABLES)} {rng.choice(SYLLABLES)} {pname} {e}",
+                "enterprise",
+                f"P{p_no:02d}-E{e}",
+                province,
+            )
+            firm.session_area = province.id
+            firm.weights = {"worker": rng.uniform(200, 2000), "staff": rng.uniform(10, 40)}
+        for s in range(1, round(n_communes * 0.7) + 1):
+            school = tree.add(
+                f"Trường THPT {rng.choice(SYLLABLES)} {rng.choice(SYLLABLES)} số {s}",
+                "school",
+                f"P{p_no:02d}-T{s}",
+                province,
+            )
+            school.session_area = province.id
+            school.weights = {"student": rng.uniform(350, 900)}
+            for t, team in enumerate(SUBJECT_TEAMS, 1):
+                sub = tree.add(team, "unit", f"P{p_no:02d}-T{s}-{t}", school)
+                sub.session_area = province.id
+                sub.weights = {"staff": rng.uniform(8, 20)}
+        # The legacy districts take the province's first communes (5–8 each).
+        parents: list[Unit] = []
+        for d_no, dname in enumerate(LEGACY_DISTRICTS.get(pname, ()), 1):
+            district = tree.add(
+                f"Huyện {dname} (cũ)",
+                "district",
+                f"P{p_no:02d}-D{d_no}",
+                province,
+                dissolved_on=date(2025, 7, 1),
+            )
+            parents += [district] * rng.randint(5, 8)
+        names_used: set[str] = set()
+        for c in range(n_communes):
+            commune_no += 1
+            prefix = kinds[commune_no - 1]
+            base = f"{rng.choice(SYLLABLES)} {rng.choice(SYLLABLES)}"
+            cname = base if base not in names_used else f"{base} {c}"
+            names_used.add(cname)
+            parent = parents[c] if c < len(parents) else province
+            commune = tree.add(f"{prefix} {cname}", "commune", f"C{commune_no:04d}", parent)
+            _commune_units(tree, rng, commune, prefix, cname)
+    return tree
+
+
+def _commune_units(tree: Tree, rng: random.Random, commune: Unit, prefix: str, cname: str) -> None:
+    commune.session_area = commune.id
+    code = commune.code
+
+    def add(name: str, kind: str, suffix: str, weights: dict[str, float]) -> None:
+        unit = tree.add(name, kind, f"{code}-{suffix}", commune, session_area=commune.id)
+        unit.weights = weights
+
+    village = "Tổ dân phố" if prefix == "Phường" else "Thôn"
+    for v in range(1, max(4, round(rng.gauss(19, 6))) + 1):
+        add(f"{village} {v}", "village", f"V{v}", {"resident": rng.uniform(15, 95)})
+    for k in range(1, rng.randint(1, 2) + 1):
+        add(f"Trường Mầm non {cname} {k}", "school", f"MN{k}", {"staff": rng.uniform(12, 30)})
+    for k in range(1, rng.randint(1, 2) + 1):
+        add(
+            f"Trường Tiểu học {cname} {k}",
+            "school",
+            f"TH{k}",
+            {"staff": rng.uniform(20, 40), "student": rng.uniform(80, 260)},
+        )
+    add(
+        f"Trường THCS {cname}",
+        "school",
+        "THCS",
+        {"staff": rng.uniform(25, 45), "student": rng.uniform(150, 400)},
+    )
+    add(f"UBND {prefix.lower()} {cname}", "agency", "UB", {"staff": rng.uniform(18, 30)})
+    add(f"Trạm Y tế {prefix.lower()} {cname}", "agency", "YT", {"staff": rng.uniform(6, 14)})
+    if rng.random() < 0.5:
+        add(
+            f"Công ty TNHH {rng.choice(SYLLABLES)} {cname}",
+            "enterprise",
+            "DN",
+            {"worker": rng.uniform(20, 300), "staff": rng.uniform(2, 10)},
+        )
+
+
+def allocate_people(tree: Tree, total: int) -> None:
+    """Spread ``total`` people over the units: each group's share over its units, by weight (exact sums)."""
+    for group, share in GROUP_SHARES.items():
+        wanted = round(total * share) if group != "resident" else 0
+        if group == "resident":
+            wanted = total - sum(round(total * s) for g, s in GROUP_SHARES.items() if g != "resident")
+        holders = [u for u in tree.units if u.weights.get(group, 0) > 0]
+        weight = sum(u.weights[group] for u in holders)
+        cumulative, given = 0.0, 0
+        for unit in holders:
+            cumulative += unit.weights[group]
+            upto = int(cumulative / weight * wanted) if unit is not holders[-1] else wanted
+            unit.people[group] = upto - given
+            given = upto
+
+
+# ---------------------------------------------------------------------------------------------- rows
+
+
+def _names() -> dict[str, list[str]]:
+    return {
+        gender: [f"{s} {m} {g}" for s in SURNAMES for m in MIDDLE[gender] for g in GIVEN[gender]]
+        for gender in ("male", "female")
+    }
+
+
+def _status_table() -> list[str]:
+    """1,000 slots of the non-recognised statuses in their proportions (index by a random number)."""
+    slots: list[str] = []
+    for status, share in OTHER_STATUSES:
+        slots += [status] * round(share * 1000)
+    return (slots + ["draft"] * 1000)[:1000]
+
+
+@dataclass
+class Generated:
+    people: int = 0
+    evaluations: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    decisions: list[tuple] = field(default_factory=list)  # type: ignore[type-arg]
+    items: list[str] = field(default_factory=list)
+    attendance: list[str] = field(default_factory=list)
+    sessions: dict[int, int] = field(default_factory=dict)  # area unit id → session id
+
+
+CHUNK = 20_000
+
+
+def people_rows(tree: Tree, seed: int, out: Generated) -> Iterator[bytes]:
+    """COPY text rows of ``people``; also the attendance lines of the staff who were trained."""
+    names = _names()
+    male, female = names["male"], names["female"]
+    n_male, n_female = len(male), len(female)
+    lines: list[str] = []
+    pid = 0
+    for unit in tree.units:
+        if not unit.people:
+            continue
+        rng = random.Random(seed * 1_000_003 + unit.id)
+        session = out.sessions.get(unit.session_area or 0)
+        prov = unit.province
+        for group in GROUP_ORDER:
+            lo, hi = BIRTH_YEARS[group]
+            span = hi - lo + 1
+            attend = 0.7 if group == "staff" else 0.0
+            for _ in range(unit.people.get(group, 0)):
+                pid += 1
+                bits = rng.getrandbits(40)
+                if bits & 1:
+                    gender, name = "male", male[(bits >> 1) % n_male]
+                else:
+                    gender, name = "female", female[(bits >> 1) % n_female]
+                birth = lo + (bits >> 20) % span
+                lines.append(
+                    f"{pid}\t{name}\t{unit.id}\t{group}\t{birth}\t{gender}\t{prov:03d}{pid:09d}\t\\N\t1\t"
+                    f"{NOW_TEXT}\t{NOW_TEXT}\n"
+                )
+                if attend and session and rng.random() < attend:
+                    out.attendance.append(f"{session}\t{pid}\n")
+                if len(lines) >= CHUNK:
+                    yield "".join(lines).encode()
+                    lines.clear()
+    out.people = pid
+    if lines:
+        yield "".join(lines).encode()
+
+
+def evaluation_rows(tree: Tree, seed: int, criteria: dict[str, int], out: Generated) -> Iterator[bytes]:
+    """COPY text rows of ``evaluations`` (id = person id); collects decisions and decision items."""
+    others = _status_table()
+    stamps = {
+        "submitted": [f"2025-{m:02d}-{d:02d} 08:{d:02d}:00+00" for m in (9, 10, 11) for d in range(1, 29)],
+        "reviewed": [f"2025-{m:02d}-{d:02d} 14:{d:02d}:00+00" for m in (11, 12) for d in range(1, 29)],
+    }
+    n_sub, n_rev = len(stamps["submitted"]), len(stamps["reviewed"])
+    lines: list[str] = []
+    counts: dict[str, int] = {}
+    eid = 0
+    decision_id = 0
+    decisions_made = 0
+    for unit in tree.units:
+        if not unit.people:
+            continue
+        rng = random.Random(seed * 7_000_003 + unit.id)
+        lagging = rng.random() < LAGGING_UNITS
+        p_prof, p_basic = rng.uniform(0.15, 0.55), rng.uniform(0.25, 0.5)
+        # (eid, group, status, level, passed) for every person of the unit, then the decisions.
+        rows: list[list] = []  # type: ignore[type-arg]
+        for group in GROUP_ORDER:
+            rate = 0.0 if lagging else min(0.95, max(0.05, RECOGNITION[group] + rng.uniform(-0.2, 0.2)))
+            for _ in range(unit.people.get(group, 0)):
+                eid += 1
+                x = rng.random()
+                status = "recognised" if x < rate else others[int(rng.random() * 1000)]
+                passed = None
+                level = None
+                if status in ("recognised", "reviewed_passed"):
+                    passed = True
+                elif status == "reviewed_failed":
+                    passed = False
+                if passed is not None:
+                    y = rng.random()
+                    level = "proficient" if y < p_prof else "basic" if y < p_prof + p_basic else "none"
+                rows.append([eid, group, status, level, passed, None])
+        recognised = [r for r in rows if r[2] == "recognised"]
+        if recognised:
+            decisions_made += 1
+            decision_id += 1
+            signed = date(2025, 12, rng.randint(10, 28))
+            number = f"{rng.randint(1, 300)}/QĐ-{unit.code}"
+            revoked = decisions_made % REVOKE_EVERY == 7
+            out.decisions.append(
+                (
+                    decision_id,
+                    unit.id,
+                    YEAR,
+                    number,
+                    signed,
+                    None,
+                    "revoked" if revoked else "active",
+                    NOW if revoked else None,
+                    None,
+                    "Phát hiện sai sót trong hồ sơ minh chứng; ban hành quyết định thay thế."
+                    if revoked
+                    else None,
+                    NOW,
+                )
+            )
+            out.items += [f"{decision_id}\t{r[0]}\n" for r in recognised]
+            if revoked:
+                for r in recognised:
+                    r[2] = "reviewed_passed"
+                again = recognised[::2]
+                decision_id += 1
+                out.decisions.append(
+                    (
+                        decision_id,
+                        unit.id,
+                        YEAR,
+                        f"{number}-TT",
+                        signed,
+                        None,
+                        "active",
+                        None,
+                        None,
+                        None,
+                        NOW,
+                    )
+                )
+                out.items += [f"{decision_id}\t{r[0]}\n" for r in again]
+                for r in again:
+                    r[2], r[5] = "recognised", decision_id
+            else:
+                for r in recognised:
+                    r[5] = decision_id
+        for e, group, status, level, passed, decision in rows:
+            bits = rng.getrandbits(32)
+            sub = stamps["submitted"][bits % n_sub] if status not in ("draft", "withdrawn") else None
+            rev = stamps["reviewed"][(bits >> 8) % n_rev] if passed is not None else None
+            if passed:
+                total, failing = 160 + (bits >> 16) % 41, "[]"
+            elif passed is False:
+                total, failing = 90 + (bits >> 16) % 80, "[6]" if bits & 2 else "[6, 7]"
+            else:
+                total, failing = None, None
+            real = "reviewed" if status.startswith("reviewed") else status
+            counts[status] = counts.get(status, 0) + 1
+            version = {"draft": 2, "withdrawn": 3, "submitted": 3, "returned": 4, "in_review": 4}.get(real, 5)
+            lines.append(
+                "\t".join(
+                    (
+                        str(e),
+                        str(e),
+                        str(unit.id),
+                        str(YEAR),
+                        str(criteria[group]),
+                        real,
+                        _n(total),
+                        "\\N" if passed is None else ("t" if passed else "f"),
+                        _n(failing),
+                        _n(level),
+                        _n(decision),
+                        "Bổ sung minh chứng chỉ tiêu 5." if real == "returned" else "\\N",
+                        "\\N",
+                        _n(sub),
+                        _n(rev),
+                        str(version),
+                        NOW_TEXT,
+                        NOW_TEXT,
+                    )
+                )
+                + "\n"
+            )
+            if len(lines) >= CHUNK:
+                yield "".join(lines).encode()
+                lines.clear()
+    out.evaluations = eid
+    out.statuses = counts
+    if lines:
+        yield "".join(lines).encode()
+
+
+def _n(value: object) -> str:
+    return "\\N" if value is None else str(value)
+
+
+async def _aiter(rows: Iterator[bytes]) -> AsyncIterator[bytes]:
+    for chunk in rows:
+        yield chunk
+
+
+# ---------------------------------------------------------------------------------------------- plans
+
+NATIONAL_TARGETS = {  # 677/QĐ-TTg (DOMAIN.md §6): metric → (2025, 2030)
+    "adults_recognised_pct": (40, 60),
+    "staff_recognised_pct": (60, 80),
+    "digital_skills_pct": (70, 90),
+    "digital_proficient_pct": (60, 80),
+    "trained_pct": (100, 100),
+}
+NINH_BINH_TARGETS = {
+    "adults_recognised_pct": (65, 70),
+    "staff_recognised_pct": (75, 85),
+    "digital_skills_pct": (75, 90),
+    "digital_proficient_pct": (65, 80),
+}
+PLANNED_PROVINCES = (
+    "Ninh Bình",
+    "Hà Nội",
+    "Hồ Chí Minh",
+    "Thanh Hóa",
+    "Nghệ An",
+    "Quảng Ngãi",
+    "Hải Phòng",
+    "Đà Nẵng",
+    "Gia Lai",
+    "Cần Thơ",
+    "Lâm Đồng",
+    "Phú Thọ",
+)
+
+
+def build_plans(tree: Tree, rng: random.Random) -> tuple[list[tuple], list[tuple]]:  # type: ignore[type-arg]
+    plans: list[tuple] = []  # type: ignore[type-arg]
+    targets: list[tuple] = []  # type: ignore[type-arg]
+
+    def plan(unit: Unit, title: str, doc: str, issued: date, parent: int | None, values: dict) -> int:  # type: ignore[type-arg]
+        plan_id = len(plans) + 1
+        plans.append((plan_id, unit.id, title, doc, issued, 2021, 2030, parent, None, None, 1, NOW, NOW))
+        for metric, (v2025, v2030) in values.items():
+            for year, value in ((2025, v2025), (2030, v2030)):
+                targets.append((len(targets) + 1, plan_id, metric, year, value))
+        return plan_id
+
+    nation = tree.units[0]
+    national = plan(
+        nation,
+        "Chương trình “Xây dựng mô hình Công dân học tập giai đoạn 2021 - 2030”",
+        "677/QĐ-TTg",
+        date(2022, 6, 3),
+        None,
+        NATIONAL_TARGETS,
+    )
+    by_parent: dict[int, list[Unit]] = {}
+    for unit in tree.units:
+        if unit.parent_id is not None:
+            by_parent.setdefault(unit.parent_id, []).append(unit)
+    for unit in tree.units:
+        if unit.kind != "province":
+            continue
+        pname = PROVINCES[unit.province - 1][0]
+        if pname not in PLANNED_PROVINCES:
+            continue
+        values = (
+            NINH_BINH_TARGETS
+            if pname == "Ninh Bình"
+            else {
+                m: (min(100, v + rng.choice((0, 5, 10))), max(v2, min(100, v2 + 5)))
+                for m, (v, v2) in NINH_BINH_TARGETS.items()
+            }
+        )
+        province_plan = plan(
+            unit,
+            f"Kế hoạch thực hiện Chương trình CDHT – {unit.name}",
+            f"{rng.randint(50, 200)}/KH-UBND",
+            date(2022, rng.randint(7, 12), rng.randint(1, 28)),
+            national,
+            values,
+        )
+        stack = list(by_parent.get(unit.id, []))
+        while stack:
+            child = stack.pop()
+            if child.kind == "district":
+                plan(
+                    child,
+                    f"Kế hoạch CDHT – {child.name}",
+                    f"{rng.randint(10, 99)}/KH-UBND",
+                    date(2022, 9, 15),
+                    province_plan,
+                    NATIONAL_TARGETS,
+                )
+                stack += by_parent.get(child.id, [])
+            elif child.kind == "commune" and rng.random() < 0.05:
+                plan(
+                    child,
+                    f"Kế hoạch CDHT – {child.name}",
+                    f"{rng.randint(1, 99)}/KH-UBND",
+                    date(2023, 1, 10),
+                    province_plan,
+                    {m: (min(100, v + 5), min(100, v2 + 5)) for m, (v, v2) in values.items()},
+                )
+            elif child.kind == "school" and child.code.split("-")[1].startswith("T") and rng.random() < 0.1:
+                plan(
+                    child,
+                    f"Kế hoạch CDHT – {child.name}",
+                    f"{rng.randint(1, 99)}/KH-THPT",
+                    date(2023, 2, 1),
+                    province_plan,
+                    {
+                        "staff_recognised_pct": (100, 100),
+                        "digital_skills_pct": (100, 100),
+                        "digital_proficient_pct": (70, 100),
+                    },
+                )
+    return plans, targets
+
+
+# ---------------------------------------------------------------------------------------------- loading
+
+
+class Steps:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self.started = time.perf_counter()
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        print(f"→ {name} …", flush=True)
+        t0 = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - t0, 2)
+        print(f"  {name}: {self.timings[name]:.1f} s", flush=True)
+
+    @property
+    def total(self) -> float:
+        return round(time.perf_counter() - self.started, 1)
+
+
+def _database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+async def recreate_database(url: str) -> None:
+    parts = urlsplit(url)
+    name = _database_name(url)
+    maintenance = urlunsplit(parts._replace(path="/postgres"))
+    conn = await asyncpg.connect(maintenance)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def _constraints(conn: asyncpg.Connection) -> tuple[list, list, list]:  # type: ignore[type-arg]
+    """Keys and indexes of the big tables (and foreign keys pointing at them), to drop and rebuild."""
+    keys = await conn.fetch(
+        """
+        SELECT conrelid::regclass::text AS tbl, conname, pg_get_constraintdef(oid) AS def,
+               contype::text AS contype
+        FROM pg_constraint
+        WHERE contype IN ('p', 'u', 'f')
+          AND (conrelid = ANY($1::regclass[]) OR (contype = 'f' AND confrelid = ANY($1::regclass[])))
+        ORDER BY conname
+        """,
+        list(BIG_TABLES),
+    )
+    indexes = await conn.fetch(
+        """
+        SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS def
+        FROM pg_index i
+        WHERE i.indrelid = ANY($1::regclass[])
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint c
+                          WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid)
+        ORDER BY 1
+        """,
+        list(BIG_TABLES),
+    )
+    return (
+        [k for k in keys if k["contype"] in ("p", "u")],
+        list(indexes),
+        [k for k in keys if k["contype"] == "f"],
+    )
+
+
+async def generate(args: argparse.Namespace) -> None:
+    steps = Steps()
+    url: str = args.url
+    name = _database_name(url)
+    if not name.startswith("cdht_bench") and not args.recreate:
+        raise SystemExit(f"refusing to recreate {name!r}: pass --recreate (it is dropped first)")
+    rng = random.Random(args.seed)
+
+    with steps.step("create and migrate the database"):
+        await recreate_database(url)
+        await asyncio.to_thread(migrate, Settings(database_url=url))
+
+    engine = make_engine(url, pool=False)
+    with steps.step("criteria sets (app.criteria.loader)"):
+        async with unit_of_work(make_sessionmaker(engine)) as session:
+            await load_criteria(session, SEEDS_DIR / "criteria")
+            rows = await session.execute(
+                text("SELECT code, id FROM criteria_sets WHERE code = ANY(:codes) ORDER BY version"),
+                {"codes": list(CRITERIA_CODES.values())},
+            )
+            by_code = dict(rows.all())
+            criteria = {group: by_code[code] for group, code in CRITERIA_CODES.items()}
+            await session.execute(
+                text("UPDATE criteria_sets SET frozen = true WHERE id = ANY(:ids)"),
+                {"ids": list(criteria.values())},
+            )
+
+    with steps.step("build the tree in memory"):
+        tree = build_tree(rng)
+        allocate_people(tree, args.people)
+    kinds: dict[str, int] = {}
+    for unit in tree.units:
+        kinds[unit.kind] = kinds.get(unit.kind, 0) + 1
+    print(f"  {len(tree.units):,} units: " + ", ".join(f"{k} {n:,}" for k, n in kinds.items()), flush=True)
+
+    conn = await asyncpg.connect(url)
+    await conn.execute(
+        "SET maintenance_work_mem = '1GB'; SET work_mem = '256MB'; SET synchronous_commit = off"
+    )
+    out = Generated()
+    try:
+        with steps.step("org_units (COPY) and org_unit_closure (SQL per depth)"):
+            await conn.copy_records_to_table(
+                "org_units",
+                records=[
+                    (u.id, u.name, u.kind, u.code, u.parent_id, u.depth, u.dissolved_on, 1, NOW, NOW)
+                    for u in tree.units
+                ],
+                columns=[
+                    "id",
+                    "name",
+                    "kind",
+                    "code",
+                    "parent_id",
+                    "depth",
+                    "dissolved_on",
+                    "version",
+                    "created_at",
+                    "updated_at",
+                ],
+            )
+            await conn.execute(
+                "INSERT INTO org_unit_closure (ancestor_id, descendant_id, depth) "
+                "SELECT id, id, 0 FROM org_units"
+            )
+            for depth in range(1, max(u.depth for u in tree.units) + 1):
+                await conn.execute(
+                    """
+                    INSERT INTO org_unit_closure (ancestor_id, descendant_id, depth)
+                    SELECT c.ancestor_id, u.id, c.depth + 1
+                    FROM org_units u JOIN org_unit_closure c ON c.descendant_id = u.parent_id
+                    WHERE u.depth = $1
+                    """,
+                    depth,
+                )
+            sessions = []
+            for unit in tree.units:
+                if unit.kind in ("province", "commune"):
+                    sid = len(sessions) + 1
+                    out.sessions[unit.id] = sid
+                    held = date(2025, rng.randint(2, 5), rng.randint(1, 28))
+                    sessions.append(
+                        (
+                            sid,
+                            unit.id,
+                            f"Hội nghị quán triệt tiêu chí Công dân học tập năm {YEAR}",
+                            held,
+                            YEAR,
+                            None,
+                            1,
+                            NOW,
+                            NOW,
+                        )
+                    )
+            await conn.copy_records_to_table(
+                "training_sessions",
+                records=sessions,
+                columns=[
+                    "id",
+                    "org_unit_id",
+                    "title",
+                    "held_on",
+                    "year",
+                    "created_by",
+                    "version",
+                    "created_at",
+                    "updated_at",
+                ],
+            )
+
+        with steps.step("drop keys and indexes of the big tables"):
+            keys, indexes, fkeys = await _constraints(conn)
+            for fk in fkeys:
+                await conn.execute(f'ALTER TABLE {fk["tbl"]} DROP CONSTRAINT "{fk["conname"]}"')
+            for key in keys:
+                await conn.execute(f'ALTER TABLE {key["tbl"]} DROP CONSTRAINT "{key["conname"]}"')
+            for index in indexes:
+                await conn.execute(f"DROP INDEX {index['name']}")
+
+        async with conn.transaction():
+            await conn.execute("TRUNCATE " + ", ".join(BIG_TABLES))
+            with steps.step(f"people (COPY FREEZE, {args.people:,} rows)"):
+                await conn.copy_to_table(
+                    "people",
+                    source=_aiter(people_rows(tree, args.seed, out)),
+                    columns=[
+                        "id",
+                        "full_name",
+                        "org_unit_id",
+                        "grp",
+                        "birth_year",
+                        "gender",
+                        "citizen_id",
+                        "user_id",
+                        "version",
+                        "created_at",
+                        "updated_at",
+                    ],
+                    format="text",
+                    freeze=True,
+                )
+            with steps.step(f"evaluations (COPY FREEZE, {args.people:,} rows)"):
+                await conn.copy_to_table(
+                    "evaluations",
+                    source=_aiter(evaluation_rows(tree, args.seed, criteria, out)),
+                    columns=[
+                        "id",
+                        "person_id",
+                        "org_unit_id",
+                        "year",
+                        "criteria_set_id",
+                        "status",
+                        "total_halves",
+                        "passed",
+                        "failing_indicators",
+                        "digital_level",
+                        "decision_id",
+                        "return_reason",
+                        "created_by",
+                        "submitted_at",
+                        "reviewed_at",
+                        "version",
+                        "created_at",
+                        "updated_at",
+                    ],
+                    format="text",
+                    freeze=True,
+                )
+            with steps.step("decisions, decision items, attendance (COPY FREEZE)"):
+                await conn.copy_records_to_table(
+                    "recognition_decisions",
+                    records=out.decisions,
+                    columns=[
+                        "id",
+                        "org_unit_id",
+                        "year",
+                        "number",
+                        "signed_on",
+                        "signed_by",
+                        "status",
+                        "revoked_at",
+                        "revoked_by",
+                        "revoke_reason",
+                        "created_at",
+                    ],
+                )
+                for table, lines, columns in (
+                    ("recognition_decision_items", out.items, ["decision_id", "evaluation_id"]),
+                    ("training_attendance", out.attendance, ["session_id", "person_id"]),
+                ):
+                    chunks = ("".join(lines[i : i + CHUNK]).encode() for i in range(0, len(lines), CHUNK))
+                    await conn.copy_to_table(
+                        table, source=_aiter(chunks), columns=columns, format="text", freeze=True
+                    )
+
+        with steps.step("rebuild keys, indexes and foreign keys (validated)"):
+            for key in keys:
+                await conn.execute(f'ALTER TABLE {key["tbl"]} ADD CONSTRAINT "{key["conname"]}" {key["def"]}')
+            for index in indexes:
+                await conn.execute(index["def"])
+            for fk in fkeys:
+                await conn.execute(f'ALTER TABLE {fk["tbl"]} ADD CONSTRAINT "{fk["conname"]}" {fk["def"]}')
+
+        with steps.step("plans and targets"):
+            plans, targets = build_plans(tree, rng)
+            await conn.copy_records_to_table(
+                "plans",
+                records=plans,
+                columns=[
+                    "id",
+                    "org_unit_id",
+                    "title",
+                    "document_no",
+                    "issued_on",
+                    "start_year",
+                    "end_year",
+                    "parent_plan_id",
+                    "key",
+                    "created_by",
+                    "version",
+                    "created_at",
+                    "updated_at",
+                ],
+            )
+            await conn.copy_records_to_table(
+                "plan_targets", records=targets, columns=["id", "plan_id", "metric", "year", "value"]
+            )
+            for table in (
+                "org_units",
+                "people",
+                "evaluations",
+                "recognition_decisions",
+                "plans",
+                "plan_targets",
+                "training_sessions",
+            ):
+                await conn.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
+                )
+
+        with steps.step("counters (app.aggregates.counters.rebuild)"):
+            async with unit_of_work(make_sessionmaker(engine)) as session:
+                await session.execute(text("SET LOCAL work_mem = '512MB'"))
+                await counters.rebuild(session)
+
+        with steps.step("VACUUM ANALYZE"):
+            await conn.execute("VACUUM (ANALYZE)")
+
+        sizes = {
+            "units": len(tree.units),
+            "units_by_kind": kinds,
+            "closure_rows": await conn.fetchval("SELECT count(*) FROM org_unit_closure"),
+            "people": out.people,
+            "evaluations": out.evaluations,
+            "evaluation_statuses": dict(sorted(out.statuses.items())),
+            "decisions": len(out.decisions),
+            "revoked_decisions": sum(1 for d in out.decisions if d[6] == "revoked"),
+            "decision_items": len(out.items),
+            "training_sessions": len(out.sessions),
+            "attendance": len(out.attendance),
+            "plans": len(plans),
+            "targets": len(targets),
+            "counter_rows": await conn.fetchval("SELECT count(*) FROM aggregate_counts"),
+            "database_size": await conn.fetchval(
+                "SELECT pg_size_pretty(pg_database_size(current_database()))"
+            ),
+        }
+        summary = {
+            "command": f"bench/generate_national.py --people {args.people} --seed {args.seed}"
+            + (f" --url {url}" if url != DEFAULT_URL else ""),
+            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "seconds": steps.total,
+            "steps": steps.timings,
+            "sizes": sizes,
+        }
+        await conn.execute(f'COMMENT ON DATABASE "{name}" IS $json${json.dumps(summary)}$json$')
+    finally:
+        await conn.close()
+        await engine.dispose()
+    print(json.dumps(sizes, indent=2, ensure_ascii=False))
+    print(f"done in {steps.total:.1f} s: {url}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", default=DEFAULT_URL, help=f"PostgreSQL URL (default {DEFAULT_URL})")
+    parser.add_argument("--people", type=int, default=5_000_000, help="number of people (default 5,000,000)")
+    parser.add_argument("--seed", type=int, default=2025)
+    parser.add_argument(
+        "--recreate",
+        action="store_true",
+        help="allow dropping a database whose name does not start with cdht_bench",
+    )
+    args = parser.parse_args()
+    asyncio.run(generate(args))
+
+
+if __name__ == "__main__":
+    main()
