@@ -630,30 +630,43 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "load_before": os.getloadavg(),
         "args": args,
     }
-    env = {
-        **os.environ,
-        "CDHT_DATABASE_URL": args.url,
-        "CDHT_ENV": "development",
-        "CDHT_SECRET_KEY": secrets.token_urlsafe(48),
-        "CDHT_VAR_DIR": tempfile.mkdtemp(prefix="cdht-bench-"),
-    }
-    created = subprocess.run(
-        [sys.executable, "-m", "app.cli", "create-admin", "--username", ADMIN, "--password", ADMIN_PASSWORD],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if created.returncode != 0 and "already exists" not in created.stderr:
-        raise BenchFailure(f"cdht create-admin failed: {created.stderr}")
-    levels = asyncio.run(inspect(args.url, report))
-    report["full_scale"] = report["generator"].get("sizes", {}).get("evaluations", 0) >= FULL_SCALE
-    if args.quiet_wait is None:
-        args.quiet_wait = 180.0 if report["full_scale"] else 0.0
-    with server(env, args.port or _free_port()) as base, httpx.Client(base_url=base, timeout=120) as client:
-        report["series"] = measure_reads(client, levels, args)
-        asyncio.run(measure_db(args, report, levels, client))
+    with tempfile.TemporaryDirectory(prefix="cdht-bench-") as var:  # the server's var dir, removed after
+        env = {
+            **os.environ,
+            "CDHT_DATABASE_URL": args.url,
+            "CDHT_ENV": "development",
+            "CDHT_SECRET_KEY": secrets.token_urlsafe(48),
+            "CDHT_VAR_DIR": var,
+        }
+        created = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "create-admin",
+                "--username",
+                ADMIN,
+                "--password",
+                ADMIN_PASSWORD,
+            ],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if created.returncode != 0 and "already exists" not in created.stderr:
+            raise BenchFailure(f"cdht create-admin failed: {created.stderr}")
+        levels = asyncio.run(inspect(args.url, report))
+        report["full_scale"] = report["generator"].get("sizes", {}).get("evaluations", 0) >= FULL_SCALE
+        if args.quiet_wait is None:
+            args.quiet_wait = 180.0 if report["full_scale"] else 0.0
+        with (
+            server(env, args.port or _free_port()) as base,
+            httpx.Client(base_url=base, timeout=120) as client,
+        ):
+            report["series"] = measure_reads(client, levels, args)
+            asyncio.run(measure_db(args, report, levels, client))
     report["load_after"] = os.getloadavg()
     report["seconds"] = time.perf_counter() - started
     return report
