@@ -9,7 +9,7 @@ from collections import defaultdict
 from datetime import date
 
 from fastapi import UploadFile
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.scope import Subject
@@ -136,7 +136,6 @@ async def load_demo_evaluations(
                 evaluation_ids=list(passed),
             )
             await decisions.create(session, actor, data)
-    counts = defaultdict(int)
-    for (status,) in (await session.execute(select(Evaluation.status))).all():
-        counts[status] += 1
-    return [f"Demo evaluations {YEAR}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))]
+    stmt = select(Evaluation.status, func.count()).group_by(Evaluation.status).order_by(Evaluation.status)
+    counts = (await session.execute(stmt)).all()
+    return [f"Demo evaluations {YEAR}: " + ", ".join(f"{status} {n}" for status, n in counts)]

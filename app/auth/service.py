@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import repository as repo
@@ -225,20 +225,23 @@ async def create_service_account(
             )
         )
     await session.flush()
-    read = await _service_account_read(session, user)
+    read = (await _service_account_reads(session, [user]))[0]
     return ServiceAccountCreated(**read.model_dump(), client_secret=client_secret)
 
 
-async def _service_account_read(session: AsyncSession, user: User) -> ServiceAccountRead:
-    assignments = (await repo.assignments_for(session, [user.id]))[user.id]
-    return ServiceAccountRead(
-        id=user.id,
-        name=user.full_name,
-        org_unit_id=user.org_unit_id or 0,
-        client_id=user.username,
-        roles=[RoleAssignmentRead.model_validate(a) for a in assignments],
-        is_active=user.is_active,
-    )
+async def _service_account_reads(session: AsyncSession, users: Sequence[User]) -> list[ServiceAccountRead]:
+    assignments = await repo.assignments_for(session, [u.id for u in users])
+    return [
+        ServiceAccountRead(
+            id=user.id,
+            name=user.full_name,
+            org_unit_id=user.org_unit_id or 0,
+            client_id=user.username,
+            roles=[RoleAssignmentRead.model_validate(a) for a in assignments[user.id]],
+            is_active=user.is_active,
+        )
+        for user in users
+    ]
 
 
 async def list_service_accounts(
@@ -246,12 +249,12 @@ async def list_service_accounts(
 ) -> tuple[list[ServiceAccountRead], int]:
     where = [User.is_service.is_(True), unit_filter(subject, Action.USER_READ, User.org_unit_id)]
     users, total = await repo.page_users(session, where, params)
-    return [await _service_account_read(session, u) for u in users], total
+    return await _service_account_reads(session, users), total
 
 
 async def me(session: AsyncSession, subject: Subject) -> MeRead:
     user = await repo.get_user(session, subject.user_id)
     assert user is not None
     read = (await _to_reads(session, [user]))[0]
-    person = await session.scalar(select(Person).where(Person.user_id == user.id))
+    person = await session.get(Person, read.person_id) if read.person_id is not None else None
     return MeRead(user=read, person=PersonBrief.model_validate(person) if person else None, roles=read.roles)
