@@ -8,7 +8,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     CDHT_ENV=production \
     CDHT_VAR_DIR=/srv/cdht/var \
-    CDHT_EVIDENCE_DIR=/srv/cdht/var/evidence
+    CDHT_EVIDENCE_DIR=/srv/cdht/var/evidence \
+    CDHT_IMPORT_JOBS_DIR=/srv/cdht/var/import-jobs
 
 RUN groupadd --system --gid 10001 cdht \
     && useradd --system --uid 10001 --gid cdht --home-dir /srv/cdht --no-create-home \
@@ -28,9 +29,9 @@ COPY migrations ./migrations
 COPY criteria_seeds ./criteria_seeds
 COPY app ./app
 
-# Code stays root-owned and read-only for the service; only var/ (SQLite fallback, evidence) is writable.
-# A named volume mounted on var/evidence starts with this ownership.
-RUN mkdir -p /srv/cdht/var/evidence && chown -R cdht:cdht /srv/cdht/var
+# Code stays root-owned and read-only for the service; only var/ (SQLite fallback, evidence, queued import
+# uploads) is writable. A named volume mounted on var/evidence or var/import-jobs starts with this ownership.
+RUN mkdir -p /srv/cdht/var/evidence /srv/cdht/var/import-jobs && chown -R cdht:cdht /srv/cdht/var
 
 USER cdht
 EXPOSE 8000

@@ -64,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         default=60,
         help="only files older than this (default 60): uploads still in flight are never touched",
     )
+    worker = sub.add_parser(
+        "import-worker",
+        help="run queued import jobs (for deployments that set CDHT_IMPORT_WORKER=false on the API)",
+    )
+    worker.add_argument("--once", action="store_true", help="run the jobs waiting now, then exit")
     args = parser.parse_args(argv)
 
     try:
@@ -108,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 settings,
             ):
+                print(line)
+        elif args.command == "import-worker":
+            migrate(settings)
+            _log_to_stderr()
+            for line in _run(lambda s: commands.import_worker(s, once=args.once), settings):
                 print(line)
         elif args.command == "serve":
             migrate(settings)

@@ -108,3 +108,17 @@ async def rebuild_aggregates(settings: Settings) -> list[str]:
         await rebuild(session)
         rows = await session.scalar(select(func.count()).select_from(AggregateCount))
     return [f"Aggregate counters rebuilt: {rows} rows."]
+
+
+async def import_worker(settings: Settings, *, once: bool) -> list[str]:
+    """Run queued import jobs: those waiting now (``once``), or until stopped."""
+    from app.imports.runner import ImportJobRunner
+
+    engine = make_engine(settings.effective_database_url, settings=settings)
+    try:
+        runner = ImportJobRunner(settings, make_sessionmaker(engine))
+        if not once:
+            await runner.run_forever()
+        return [f"{await runner.run_pending()} import job(s) run."]
+    finally:
+        await engine.dispose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,7 +14,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.aggregates.router import router as aggregates_router
 from app.auth.login import AuthContext
@@ -30,6 +32,7 @@ from app.evaluations.decisions_router import router as decisions_router
 from app.evaluations.router import router as evaluations_router
 from app.evaluations.storage import EvidenceStore
 from app.imports.router import router as imports_router
+from app.imports.runner import ImportJobRunner
 from app.orgs.router import router as orgs_router
 from app.people.router import router as people_router
 from app.plans.router import router as plans_router
@@ -39,14 +42,28 @@ from app.trainings.router import router as trainings_router
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings | None = None, engine: AsyncEngine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    engine: AsyncEngine | None = None,
+    sessionmaker: async_sessionmaker[AsyncSession] | None = None,
+) -> FastAPI:
+    """The app; ``sessionmaker`` replaces the engine's own (the tests bind it to a rolled-back connection)."""
     settings = settings or get_settings()
     owns_engine = engine is None
     engine = engine or make_engine(settings.effective_database_url, settings=settings)
+    sessionmaker = sessionmaker or make_sessionmaker(engine)
+    import_jobs = ImportJobRunner(settings, sessionmaker)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if settings.import_worker:
+            worker = asyncio.create_task(import_jobs.run_forever(), name="cdht-import-jobs")
         yield
+        if worker is not None:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
         if owns_engine:
             await engine.dispose()
 
@@ -60,7 +77,8 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.sessionmaker = sessionmaker
+    app.state.import_jobs = import_jobs
     app.state.evidence_store = EvidenceStore(settings.effective_evidence_dir)
     app.state.auth = AuthContext(
         codec=TokenCodec(

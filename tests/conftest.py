@@ -104,9 +104,7 @@ async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterat
 
 @pytest.fixture
 def app(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]):  # type: ignore[no-untyped-def]
-    application = create_app(settings)
-    application.state.sessionmaker = sessionmaker
-    return application
+    return create_app(settings, sessionmaker=sessionmaker)
 
 
 @pytest.fixture

@@ -123,3 +123,53 @@ def test_rebuild_aggregates_recounts_what_the_services_kept(
     capsys.readouterr()
     assert main(["rebuild-aggregates"]) == 0
     assert f"rebuilt: {before} rows" in capsys.readouterr().out
+
+
+async def _queue_people_import(username: str, password: str, rows: int) -> int:
+    """Through HTTP, as an API process with CDHT_IMPORT_WORKER=false: a unit, then a file big enough to
+    be queued; the job's id."""
+    app = create_app(get_settings())
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            token = await client.post(
+                "/api/v1/auth/token",
+                data={"grant_type": "password", "username": username, "password": password},
+            )
+            h = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            unit = await client.post(
+                "/api/v1/org-units", json={"name": "Việt Nam", "kind": "nation", "code": "VN"}, headers=h
+            )
+            assert unit.status_code == 201, unit.text
+            lines = ["full_name,unit_code,group"] + [f"Người {i},VN,resident" for i in range(rows)]
+            r = await client.post(
+                "/api/v1/imports/people",
+                files={"file": ("people.csv", "\n".join(lines).encode(), "text/csv")},
+                headers=h,
+            )
+            assert r.status_code == 202, r.text
+            return int(r.json()["job_id"])
+    finally:
+        await app.state.engine.dispose()
+
+
+def test_import_worker_runs_the_jobs_the_api_queued(
+    cli_env: tuple[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, var = cli_env
+    monkeypatch.setenv("CDHT_IMPORT_JOB_BYTES", "100")
+    monkeypatch.setenv("CDHT_IMPORT_WORKER", "false")
+    get_settings.cache_clear()
+    assert main(["create-admin", "--username", "quan.tri", "--password", "admin-password-1"]) == 0
+    job_id = asyncio.run(_queue_people_import("quan.tri", "admin-password-1", 20))
+    assert _count(url, "people") == 0  # queued, not run: this API process has no runner
+    capsys.readouterr()
+
+    assert main(["import-worker", "--once"]) == 0
+    assert "1 import job(s) run." in capsys.readouterr().out
+    assert _count(url, "people") == 20
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+        assert db.execute("SELECT status FROM import_jobs WHERE id = ?", (job_id,)).fetchone() == ("done",)
+    assert list((var / "import-jobs").iterdir()) == []  # the upload is gone
+    assert main(["import-worker", "--once"]) == 0
+    assert "0 import job(s) run." in capsys.readouterr().out

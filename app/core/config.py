@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     max_evidence_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     max_request_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     max_import_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    # Imports larger than this run as background jobs (202 + GET /imports/jobs/{id}); about 130,000 people
+    # rows by default. 0 sends every import to a job.
+    import_job_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
+    import_job_timeout_seconds: int = Field(default=30 * 60, gt=0)
+    import_jobs_dir: Path | None = None
+    # Whether this process runs queued import jobs (false where a separate `cdht import-worker` does).
+    import_worker: bool = True
+    import_worker_poll_seconds: float = Field(default=5.0, gt=0)
 
     jwt_issuer: str = "cdht"
     jwt_audience: str = "cdht-api"
@@ -68,6 +76,10 @@ class Settings(BaseSettings):
     @property
     def effective_evidence_dir(self) -> Path:
         return self.evidence_dir or self.var_dir / "evidence"
+
+    @property
+    def effective_import_jobs_dir(self) -> Path:
+        return self.import_jobs_dir or self.var_dir / "import-jobs"
 
     def signing_key(self) -> str:
         """The JWT signing key; in development one is generated once and kept under ``var/``."""

@@ -1,4 +1,5 @@
-"""Import endpoints: ``POST /imports/org-units`` and ``POST /imports/people`` (multipart ``file``)."""
+"""Import endpoints: ``POST /imports/org-units`` and ``POST /imports/people`` (multipart ``file``), and
+``GET /imports/jobs/{job_id}`` for the files too large to import inside their request."""
 
 from __future__ import annotations
 
@@ -9,14 +10,19 @@ from fastapi.responses import JSONResponse
 
 from app.auth.deps import CurrentSubject
 from app.core.db import DbSession
-from app.imports import service
-from app.imports.schemas import ErrorBody, ImportSummary
+from app.core.schemas import Id
+from app.imports import jobs, service
+from app.imports.schemas import ErrorBody, ImportJobRead, ImportSummary
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
 Upload = Annotated[UploadFile, File(description="CSV (UTF-8 or Windows-1258; , ; or tab) or XLSX")]
 DryRun = Annotated[bool, Query(description="Check and count only; write nothing.")]
 _ANSWERS: dict[int | str, dict[str, object]] = {
+    202: {
+        "model": ImportJobRead,
+        "description": "A file larger than CDHT_IMPORT_JOB_BYTES: queued; follow `Location` (status_url).",
+    },
     422: {
         "model": ImportSummary | ErrorBody,
         "description": "Rows with errors (the summary; nothing was written), or a malformed request.",
@@ -29,10 +35,16 @@ _ANSWERS: dict[int | str, dict[str, object]] = {
 async def _answer(
     request: Request, session: DbSession, subject: CurrentSubject, kind: str, file: UploadFile, dry_run: bool
 ) -> JSONResponse:
-    max_bytes = request.app.state.settings.max_import_bytes
-    summary = await service.run(session, subject, kind, file, max_bytes, dry_run=dry_run)
-    status = 422 if summary.error_count and not dry_run else 200
-    return JSONResponse(summary.model_dump(mode="json"), status_code=status)
+    state = request.app.state
+    outcome = await service.submit(
+        session, subject, kind, file, state.settings, state.import_jobs, dry_run=dry_run
+    )
+    if not isinstance(outcome, ImportSummary):
+        job = jobs.to_read(outcome)
+        headers = {"Location": job.status_url}
+        return JSONResponse(job.model_dump(mode="json"), status_code=202, headers=headers)
+    status = 422 if outcome.error_count and not dry_run else 200
+    return JSONResponse(outcome.model_dump(mode="json"), status_code=status)
 
 
 @router.post("/org-units", response_model=ImportSummary, responses=_ANSWERS)
@@ -40,7 +52,8 @@ async def import_org_units(
     request: Request, subject: CurrentSubject, session: DbSession, file: Upload, dry_run: DryRun = False
 ) -> JSONResponse:
     """Units keyed by ``code``: columns ``code, name, kind, parent_code`` (Vietnamese headings accepted).
-    All or nothing; ``dry_run=true`` only reports what would happen."""
+    All or nothing; ``dry_run=true`` only reports what would happen. A file larger than
+    ``CDHT_IMPORT_JOB_BYTES`` answers 202: follow ``Location`` to the job."""
     return await _answer(request, session, subject, "org_units", file, dry_run)
 
 
@@ -49,5 +62,13 @@ async def import_people(
     request: Request, subject: CurrentSubject, session: DbSession, file: Upload, dry_run: DryRun = False
 ) -> JSONResponse:
     """People keyed by ``citizen_id`` when given: ``full_name, unit_code, group, birth_year, citizen_id,
-    gender``. All or nothing; ``dry_run=true`` only reports what would happen."""
+    gender``. All or nothing; ``dry_run=true`` only reports what would happen. A file larger than
+    ``CDHT_IMPORT_JOB_BYTES`` answers 202: follow ``Location`` to the job."""
     return await _answer(request, session, subject, "people", file, dry_run)
+
+
+@router.get("/jobs/{job_id}", response_model=ImportJobRead)
+async def get_import_job(job_id: Id, subject: CurrentSubject, session: DbSession) -> ImportJobRead:
+    """A queued import: its status, then the summary the request would have answered (or the error).
+    Visible to the account that sent the file."""
+    return jobs.to_read(await jobs.get(session, subject, job_id))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -68,3 +69,24 @@ class Tally:
     unchanged: int = 0
     created_ids: list[int] = field(default_factory=list)
     updated_ids: list[int] = field(default_factory=list)
+
+
+class ImportJobRead(BaseModel):
+    """An import running as a background job. ``status``: ``queued`` → ``running`` → ``done`` (``summary``
+    is what the request would have answered: nothing was written when it lists errors) or ``failed``
+    (``error``: the file could not be imported at all, e.g. the account lost its role)."""
+
+    job_id: int
+    status: Literal["queued", "running", "done", "failed"]
+    kind: Literal["org_units", "people"]
+    dry_run: bool
+    filename: str
+    size: int = Field(description="Bytes uploaded.")
+    sha256: str
+    submitted_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempts: int = Field(description="Runs started; a run lost with its process is started again.")
+    summary: ImportSummary | None
+    error: ErrorDetail | None
+    status_url: str = Field(description="Where to ask again (also the 202's Location).")

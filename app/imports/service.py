@@ -8,6 +8,9 @@
   would double the size of a 100,000-row import and slow it several-fold; the record keeps the file's
   SHA-256, so the sender's copy of the file can be matched to the import exactly, row by row.
 - Parsing runs in a worker thread a chunk at a time so a large file never blocks the event loop for long.
+- A file larger than ``CDHT_IMPORT_JOB_BYTES`` is not run in its request: :func:`submit` queues it
+  (app/imports/jobs.py) and a runner (app/imports/runner.py) calls :func:`run` on it later, in a
+  transaction of its own, exactly as the request would have.
 """
 
 from __future__ import annotations
@@ -23,47 +26,66 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.policy import Action
 from app.auth.scope import Subject, require_any_role
 from app.core import audit
-from app.imports import parsing, units
+from app.core.config import Settings
+from app.imports import jobs, parsing, units
 from app.imports.columns import PEOPLE, UNITS
-from app.imports.models import ImportRecord
+from app.imports.models import ImportJob, ImportRecord
 from app.imports.people import CHUNK_ROWS, PeopleImport
 from app.imports.schemas import AUDIT_ID_CAP, ImportSummary, Problems, Tally
 
 KEPT_ERRORS = 100
 
 
-async def run(
-    session: AsyncSession, subject: Subject, kind: str, upload: UploadFile, max_bytes: int, *, dry_run: bool
-) -> ImportSummary:
+async def submit(
+    session: AsyncSession,
+    subject: Subject,
+    kind: str,
+    upload: UploadFile,
+    settings: Settings,
+    queue: jobs.Queue,
+    *,
+    dry_run: bool,
+) -> ImportSummary | ImportJob:
+    """Run the import now, or — a file larger than ``CDHT_IMPORT_JOB_BYTES`` — queue it as a job."""
     require_any_role(subject, Action.IMPORT_WRITE)
-    spooled = await anyio.to_thread.run_sync(parsing.spool, upload, max_bytes)
+    spooled = await anyio.to_thread.run_sync(parsing.spool, upload, settings.max_import_bytes)
     try:
-        if session.get_bind().dialect.name == "postgresql":
-            # Every chunk's look-up is the same prepared statement; a generic plan made while the table was
-            # small would stay a sequential scan as the import fills it (quadratic time). Custom plans see
-            # the table grow. SET LOCAL: for this transaction only.
-            await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-        problems = Problems()
-        tally = Tally()
-        savepoint = await session.begin_nested()
-        try:
-            spec = UNITS if kind == "org_units" else PEOPLE
-            table = await anyio.to_thread.run_sync(parsing.open_table, spooled, spec, problems)
-            if table is not None and kind == "org_units":
-                rows = await anyio.to_thread.run_sync(list, table.rows)
-                tally = await units.run(session, subject, rows, problems, write=not dry_run)
-            elif table is not None:
-                tally = await _people(session, subject, table.rows, problems, write=not dry_run)
-        except BaseException:
-            await savepoint.rollback()
-            raise
-        applied = not dry_run and not problems
-        if applied:
-            await savepoint.commit()
-        else:
-            await savepoint.rollback()
+        if spooled.size > settings.import_job_bytes:
+            return await jobs.enqueue(session, subject, kind, spooled, queue, dry_run=dry_run)
+        return await run(session, subject, kind, spooled, dry_run=dry_run)
     finally:
         spooled.close()
+
+
+async def run(
+    session: AsyncSession, subject: Subject, kind: str, spooled: parsing.Spooled, *, dry_run: bool
+) -> ImportSummary:
+    """Apply a spooled file all or nothing (in a savepoint), record the attempt and answer the summary."""
+    require_any_role(subject, Action.IMPORT_WRITE)
+    if session.get_bind().dialect.name == "postgresql":
+        # Every chunk's look-up is the same prepared statement; a generic plan made while the table was
+        # small would stay a sequential scan as the import fills it (quadratic time). Custom plans see
+        # the table grow. SET LOCAL: for this transaction only.
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    problems = Problems()
+    tally = Tally()
+    savepoint = await session.begin_nested()
+    try:
+        spec = UNITS if kind == "org_units" else PEOPLE
+        table = await anyio.to_thread.run_sync(parsing.open_table, spooled, spec, problems)
+        if table is not None and kind == "org_units":
+            rows = await anyio.to_thread.run_sync(list, table.rows)
+            tally = await units.run(session, subject, rows, problems, write=not dry_run)
+        elif table is not None:
+            tally = await _people(session, subject, table.rows, problems, write=not dry_run)
+    except BaseException:
+        await savepoint.rollback()
+        raise
+    applied = not dry_run and not problems
+    if applied:
+        await savepoint.commit()
+    else:
+        await savepoint.rollback()
     record = ImportRecord(
         kind=kind,
         actor_user_id=subject.user_id or None,

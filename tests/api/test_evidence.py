@@ -37,11 +37,8 @@ def evidence_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def app(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], evidence_dir: Path) -> FastAPI:
-    application = create_app(
-        settings.model_copy(update={"evidence_dir": evidence_dir, "max_evidence_bytes": LIMIT})
-    )
-    application.state.sessionmaker = sessionmaker
-    return application
+    overrides = {"evidence_dir": evidence_dir, "max_evidence_bytes": LIMIT}
+    return create_app(settings.model_copy(update=overrides), sessionmaker=sessionmaker)
 
 
 def files_on_disk(root: Path) -> list[Path]:

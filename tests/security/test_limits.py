@@ -28,9 +28,8 @@ pytestmark = pytest.mark.anyio
 
 
 def _app(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], **overrides: Any) -> FastAPI:
-    app = create_app(settings.model_copy(update=overrides))
-    app.state.sessionmaker = sessionmaker  # the test's rolled-back transaction
-    return app
+    # The test's rolled-back transaction.
+    return create_app(settings.model_copy(update=overrides), sessionmaker=sessionmaker)
 
 
 def _client(app: FastAPI, address: str = "127.0.0.1") -> httpx.AsyncClient:
