@@ -117,8 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "import-worker":
             migrate(settings)
             _log_to_stderr()
-            for line in _run(lambda s: commands.import_worker(s, once=args.once), settings):
-                print(line)
+            try:
+                for line in _run(lambda s: commands.import_worker(s, once=args.once), settings):
+                    print(line)
+            except KeyboardInterrupt:  # Ctrl-C or SIGINT: a running job went back to the queue
+                print("Import worker stopped.")
         elif args.command == "serve":
             migrate(settings)
             import uvicorn

@@ -12,6 +12,7 @@ from app.auth.deps import CurrentSubject
 from app.core.db import DbSession
 from app.core.schemas import Id
 from app.imports import jobs, service
+from app.imports.models import ImportJob
 from app.imports.schemas import ErrorBody, ImportJobRead, ImportSummary
 
 router = APIRouter(prefix="/imports", tags=["imports"])
@@ -39,7 +40,7 @@ async def _answer(
     outcome = await service.submit(
         session, subject, kind, file, state.settings, state.import_jobs, dry_run=dry_run
     )
-    if not isinstance(outcome, ImportSummary):
+    if isinstance(outcome, ImportJob):
         job = jobs.to_read(outcome)
         headers = {"Location": job.status_url}
         return JSONResponse(job.model_dump(mode="json"), status_code=202, headers=headers)

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.auth.deps import load_subject
 from app.core.config import Settings
 from app.core.db import on_commit, unit_of_work, utcnow
-from app.core.errors import AppError, Forbidden
+from app.core.errors import AppError, Forbidden, NotFound
 from app.imports import jobs, service
 from app.imports.models import ImportJob
 
@@ -101,29 +101,33 @@ class ImportJobRunner:
             await self._fail(job, "internal_error", message)
             return
         log.info("import job %s: %s, %s bytes, attempt %s", job.id, job.kind, job.file_size, job.attempts)
+        deadline = asyncio.timeout(self.settings.import_job_timeout_seconds)
         try:
-            async with asyncio.timeout(self.settings.import_job_timeout_seconds):
-                async with unit_of_work(self.sessionmaker) as session:
-                    await self._import(session, job)
-        except AppError as exc:
-            await self._fail(job, exc.code, exc.message)
-        except TimeoutError:
-            minutes = self.settings.import_job_timeout_seconds // 60
-            await self._fail(
-                job, "timeout", f"The import took longer than {minutes} minutes and was stopped."
-            )
+            async with deadline, unit_of_work(self.sessionmaker) as session:
+                await self._import(session, job)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._requeue(job))
             raise
-        except Exception:
-            log.exception("import job %s failed", job.id)
-            await self._fail(job, "internal_error", "The import failed; nothing was written.")
+        except Exception as exc:
+            await self._fail(job, *self._failure(job, exc, deadline.expired()))
+
+    def _failure(self, job: ImportJob, exc: Exception, overran: bool) -> tuple[str, str]:
+        """The job's ``error`` for what stopped it (called inside the ``except``: the trace is logged)."""
+        if isinstance(exc, AppError):
+            return exc.code, exc.message
+        if isinstance(exc, TimeoutError) and overran:
+            seconds = self.settings.import_job_timeout_seconds
+            return "timeout", f"The import took longer than {seconds} s and was stopped; nothing was written."
+        log.exception("import job %s failed", job.id)
+        return "internal_error", "The import failed; nothing was written."
 
     async def _import(self, session: AsyncSession, job: ImportJob) -> None:
         subject = await load_subject(session, job.actor_user_id) if job.actor_user_id else None
         if subject is None:
             raise Forbidden("The account that sent this file is no longer active.")
+        if not self.files.path(job.stored_name).is_file():
+            raise NotFound("The uploaded file is no longer on the server; send it again.")
         spooled = self.files.open(job)
         try:
             summary = await service.run(session, subject, job.kind, spooled, dry_run=job.dry_run)

@@ -204,6 +204,19 @@ async def test_a_sender_who_lost_the_role_gets_a_failed_job(
     assert files_in(jobs_dir) == []
 
 
+async def test_a_job_whose_upload_is_gone_fails_with_a_clear_error(
+    client: httpx.AsyncClient, tree: Tree, app: FastAPI, jobs_dir: Path
+) -> None:
+    _, h, _ = await _school(tree)
+    r = await send(client, h, "people", csv_file(people(30)))
+    for name in files_in(jobs_dir):  # e.g. a new server without the old one's folder
+        (jobs_dir / name).unlink()
+    await run_jobs(app)
+    failed = await job_of(client, h, r)
+    assert (failed["status"], failed["error"]["code"]) == ("failed", "not_found")
+    assert "send it again" in failed["error"]["message"]
+
+
 async def test_a_job_lost_with_its_process_is_taken_again(
     client: httpx.AsyncClient, tree: Tree, app: FastAPI
 ) -> None:
