@@ -70,7 +70,7 @@ async def demo(settings: Settings) -> list[str]:
     lines = [line for line in await seed(settings) if not line.startswith("plan ")]
     try:
         async with unit_of_work(settings) as session:
-            lines += await load_demo(session, EvidenceStore(settings.effective_evidence_dir))
+            lines += await load_demo(session, EvidenceStore(settings.effective_evidence_dir), settings)
             return lines + await load_plans(session, SEEDS_DIR / "plans")
     except SeedError as exc:
         raise CommandError(f"{exc}\nThe demo was not loaded.") from exc

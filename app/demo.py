@@ -1,4 +1,6 @@
-"""``cdht demo``: the organisations of the seed plans, a few users per role, and people to evaluate.
+"""``cdht demo``: the organisations of the seed plans as they stood in 2024, people evaluated in 2024, the
+real 2025 reform applied to them (``criteria_seeds/reorganisations/``), a few users per role on the new
+tree, and the 2025 evaluations.
 
 Everything goes through the domain services with a system-administrator subject, so the demo obeys the
 same rules as the API. Running it twice changes nothing.
@@ -10,62 +12,76 @@ import random
 from dataclasses import dataclass
 from datetime import date
 
+from fastapi import UploadFile
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import repository as auth_repo
 from app.auth.models import Role, RoleAssignment, User
 from app.auth.scope import Subject, subtree_ids
+from app.core.config import Settings
 from app.core.security import hash_password
-from app.demo_evaluations import load_demo_evaluations
+from app.demo_evaluations import CLOSED_YEAR_MIX, load_demo_evaluations
 from app.evaluations.storage import EvidenceStore
 from app.orgs import repository as orgs_repo
 from app.orgs import service as orgs
 from app.orgs.models import OrgKind, OrgUnit
-from app.orgs.schemas import OrgUnitCreate, OrgUnitUpdate
+from app.orgs.schemas import OrgUnitCreate
 from app.people import service as people
 from app.people.models import Group, Person
 from app.people.schemas import PersonCreate
+from app.reorganisations import from_file
+from app.seeds import SEEDS_DIR
 from app.trainings import service as trainings
 from app.trainings.schemas import TrainingSessionCreate
 
 DEMO_PASSWORD = "demo-password"
 SYSTEM = Subject(user_id=0, username="cdht-demo", is_admin=True)
-DISTRICTS_ABOLISHED_ON = date(2025, 7, 1)
+REFORM_ON = date(2025, 7, 1)
+REFORM_FILE = SEEDS_DIR / "reorganisations" / "2025-07-01-sap-xep-don-vi-hanh-chinh.csv"
 
-# (code, name, kind, parent code)
+# The tree as it stood in 2024 (code, name, kind, parent code): official codes for provinces, districts
+# (<province>-<district>) and communes; descriptive ones for schools. The reform file reshapes it.
 TREE: list[tuple[str, str, OrgKind, str | None]] = [
     ("VN", "Việt Nam", OrgKind.NATION, None),
     ("37", "Tỉnh Ninh Bình", OrgKind.PROVINCE, "VN"),
-    ("37-HOALU", "Phường Hoa Lư", OrgKind.COMMUNE, "37"),
-    ("37-HOALU-THCS", "Trường THCS Hoa Lư", OrgKind.SCHOOL, "37-HOALU"),
+    ("37-374", "Thành phố Hoa Lư", OrgKind.DISTRICT, "37"),
+    ("14329", "Phường Vân Giang", OrgKind.COMMUNE, "37-374"),
+    ("37-HOALU-THCS", "Trường THCS Hoa Lư", OrgKind.SCHOOL, "14329"),
+    ("35", "Tỉnh Hà Nam", OrgKind.PROVINCE, "VN"),
+    ("36", "Tỉnh Nam Định", OrgKind.PROVINCE, "VN"),
     ("62", "Tỉnh Kon Tum", OrgKind.PROVINCE, "VN"),
-    ("62-616", "Huyện Kon Rẫy", OrgKind.DISTRICT, "62"),
-    ("62-616-DAKRUONG", "Xã Đăk Ruồng", OrgKind.COMMUNE, "62-616"),
-    ("62-616-TANLAP", "Xã Tân Lập", OrgKind.COMMUNE, "62-616"),
+    ("62-614", "Huyện Kon Rẫy", OrgKind.DISTRICT, "62"),
+    ("23488", "Xã Đăk Ruồng", OrgKind.COMMUNE, "62-614"),
+    ("23497", "Xã Tân Lập", OrgKind.COMMUNE, "62-614"),
+    ("23494", "Xã Đăk Tờ Re", OrgKind.COMMUNE, "62-614"),
+    ("51", "Tỉnh Quảng Ngãi", OrgKind.PROVINCE, "VN"),
     ("01", "Thành phố Hà Nội", OrgKind.PROVINCE, "VN"),
     ("01-278", "Huyện Thanh Oai", OrgKind.DISTRICT, "01"),
     ("01-278-MN-TAMHUNGA", "Trường Mầm non Tam Hưng A", OrgKind.SCHOOL, "01-278"),
     ("01-278-MN-TAMHUNGA-TCM", "Tổ chuyên môn", OrgKind.UNIT, "01-278-MN-TAMHUNGA"),
+    ("54", "Tỉnh Phú Yên", OrgKind.PROVINCE, "VN"),
     ("66", "Tỉnh Đắk Lắk", OrgKind.PROVINCE, "VN"),
     ("66-THPT-NCT", "Trường THPT Nguyễn Chí Thanh", OrgKind.SCHOOL, "66"),
+    ("30", "Tỉnh Hải Dương", OrgKind.PROVINCE, "VN"),
     ("31", "Thành phố Hải Phòng", OrgKind.PROVINCE, "VN"),
-    ("31-315", "Huyện Vĩnh Bảo", OrgKind.DISTRICT, "31"),
-    ("31-315-MN-THANHLUONG", "Trường Mầm non Thanh Lương", OrgKind.SCHOOL, "31-315"),
+    ("31-316", "Huyện Vĩnh Bảo", OrgKind.DISTRICT, "31"),
+    ("31-316-MN-THANHLUONG", "Trường Mầm non Thanh Lương", OrgKind.SCHOOL, "31-316"),
 ]
 
-# (username, full name, role, unit code, person group or None)
+# (username, full name, role, unit code, person group or None): made after the reform, on the new tree.
 USERS: list[tuple[str, str, Role, str, Group | None]] = [
     ("ninhbinh.admin", "Cán bộ Hội Khuyến học tỉnh Ninh Bình", Role.ORG_ADMIN, "37", None),
     ("ninhbinh.viewer", "Sở GD&ĐT Ninh Bình", Role.VIEWER, "37", None),
-    ("konray.admin", "Hội Khuyến học huyện Kon Rẫy", Role.ORG_ADMIN, "62-616", None),
-    ("konray.viewer", "Phòng GD&ĐT Kon Rẫy", Role.VIEWER, "62-616", None),
+    ("quangngai.admin", "Hội Khuyến học tỉnh Quảng Ngãi", Role.ORG_ADMIN, "51", None),
+    ("quangngai.viewer", "Sở GD&ĐT Quảng Ngãi", Role.VIEWER, "51", None),
+    ("konbraih.admin", "Hội Khuyến học xã Kon Braih", Role.ORG_ADMIN, "23497", None),
     ("tamhunga.admin", "Văn thư Trường MN Tam Hưng A", Role.ORG_ADMIN, "01-278-MN-TAMHUNGA", None),
     ("tamhunga.assessor", "Nguyễn Thị Hoa (Tổ đánh giá)", Role.ASSESSOR, "01-278-MN-TAMHUNGA", Group.STAFF),
     ("tamhunga.approver", "Trần Thị Lan (Hiệu trưởng)", Role.APPROVER, "01-278-MN-TAMHUNGA", Group.STAFF),
     ("tamhunga.teacher", "Lê Thị Mai (Giáo viên)", Role.MEMBER, "01-278-MN-TAMHUNGA-TCM", Group.STAFF),
     ("nct.admin", "Văn thư Trường THPT Nguyễn Chí Thanh", Role.ORG_ADMIN, "66-THPT-NCT", None),
-    ("thanhluong.admin", "Văn thư Trường MN Thanh Lương", Role.ORG_ADMIN, "31-315-MN-THANHLUONG", None),
+    ("thanhluong.admin", "Văn thư Trường MN Thanh Lương", Role.ORG_ADMIN, "31-316-MN-THANHLUONG", None),
 ]
 
 FAMILY_NAMES = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Đỗ", "Hồ"]
@@ -77,10 +93,11 @@ PEOPLE: list[tuple[str, Group, int]] = [
     ("01-278-MN-TAMHUNGA-TCM", Group.STAFF, 7),
     ("66-THPT-NCT", Group.STAFF, 20),
     ("66-THPT-NCT", Group.STUDENT, 30),
-    ("31-315-MN-THANHLUONG", Group.STAFF, 12),
-    ("62-616-DAKRUONG", Group.RESIDENT, 25),
-    ("62-616-TANLAP", Group.RESIDENT, 15),
-    ("37-HOALU", Group.RESIDENT, 20),
+    ("31-316-MN-THANHLUONG", Group.STAFF, 12),
+    ("23488", Group.RESIDENT, 25),
+    ("23497", Group.RESIDENT, 15),
+    ("23494", Group.RESIDENT, 10),
+    ("14329", Group.RESIDENT, 20),
     ("37-HOALU-THCS", Group.STAFF, 15),
 ]
 
@@ -94,7 +111,7 @@ TRAININGS: list[tuple[str, str, date, int]] = [
         date(2025, 3, 14),
         1,
     ),
-    ("62-616", "Tập huấn bộ tiêu chí đánh giá Công dân học tập (324/QĐ-KHVN)", date(2025, 4, 10), 2),
+    ("62-614", "Tập huấn bộ tiêu chí đánh giá Công dân học tập (324/QĐ-KHVN)", date(2025, 4, 10), 2),
 ]
 
 
@@ -110,10 +127,7 @@ async def _unit(
     if existing is not None:
         return existing
     data = OrgUnitCreate(name=name, kind=kind, code=code, parent_id=parent.id if parent else None)
-    unit = await orgs.create(session, SYSTEM, data)
-    if kind == OrgKind.DISTRICT:
-        await orgs.update(session, SYSTEM, unit.id, OrgUnitUpdate(dissolved_on=DISTRICTS_ABOLISHED_ON), None)
-    return unit
+    return await orgs.create(session, SYSTEM, data)
 
 
 async def _user(
@@ -133,7 +147,9 @@ async def _user(
     return user, True
 
 
-async def load_demo(session: AsyncSession, store: EvidenceStore) -> list[str]:
+async def load_demo(session: AsyncSession, store: EvidenceStore, settings: Settings) -> list[str]:
+    """The 2024 tree, its people and their 2024 evaluations; the 2025 reform (from its file); then the
+    users of the new tree and the 2025 evaluations."""
     units: dict[str, OrgUnit] = {}
     for code, name, kind, parent_code in TREE:
         units[code] = await _unit(session, code, name, kind, units[parent_code] if parent_code else None)
@@ -143,21 +159,6 @@ async def load_demo(session: AsyncSession, store: EvidenceStore) -> list[str]:
     if not created:
         return ["The demo is already loaded.", *_logins()]
     session.add(RoleAssignment(user_id=admin.id, role=Role.ADMIN.value, org_unit_id=None))
-
-    left_in_draft: set[int] = set()
-    for username, full_name, role, unit_code, group in USERS:
-        unit = units[unit_code]
-        user, _ = await _user(session, username, full_name, password_hash, unit)
-        session.add(
-            RoleAssignment(user_id=user.id, role=role.value, org_unit_id=unit.id, granted_by=admin.id)
-        )
-        if group is not None:
-            person = await people.create(
-                session,
-                SYSTEM,
-                PersonCreate(full_name=full_name, org_unit_id=unit.id, group=group, user_id=user.id),
-            )
-            left_in_draft.add(person.id)  # the demo users open their own 2025 evaluation themselves
 
     rng = random.Random(2025)  # noqa: S311 — demo names, not secrets
     for unit_code, group, count in PEOPLE:
@@ -170,7 +171,7 @@ async def load_demo(session: AsyncSession, store: EvidenceStore) -> list[str]:
                 PersonCreate(full_name=name, org_unit_id=units[unit_code].id, group=group, birth_year=birth),
             )
     await session.flush()
-    summary = await load_demo_evaluations(session, SYSTEM, store, units, left_in_draft)
+    summary = await load_demo_evaluations(session, SYSTEM, store, set(), 2024, CLOSED_YEAR_MIX)
     for code, title, day, every in TRAININGS:
         unit_id = units[code].id
         stmt = select(Person.id).where(Person.org_unit_id.in_(subtree_ids([unit_id]))).order_by(Person.id)
@@ -178,6 +179,41 @@ async def load_demo(session: AsyncSession, store: EvidenceStore) -> list[str]:
         data = TrainingSessionCreate(org_unit_id=unit_id, title=title, held_on=day, attendee_ids=attendees)
         await trainings.create(session, SYSTEM, data)
     summary.append(f"Training sessions: {len(TRAININGS)}.")
+
+    with REFORM_FILE.open("rb") as handle:
+        reform = await from_file.apply_file(
+            session,
+            SYSTEM,
+            UploadFile(handle, filename=REFORM_FILE.name),
+            settings,
+            effective_on=REFORM_ON,
+            dry_run=False,
+            title="Sắp xếp đơn vị hành chính từ 01/7/2025 (tỉnh, bỏ cấp huyện, xã)",
+            document_no="202/2025/QH15",
+        )
+    done = reform.summary
+    summary.append(
+        f"Reorganisation of {REFORM_ON.isoformat()}: {done.units_created} units created, "
+        f"{done.units_ended} ended, {done.units_moved} moved, {done.people_moved} people moved."
+    )
+
+    left_in_draft: set[int] = set()
+    for username, full_name, role, unit_code, group in USERS:
+        unit = await orgs_repo.get_by_code(session, unit_code)
+        assert unit is not None
+        user, _ = await _user(session, username, full_name, password_hash, unit)
+        session.add(
+            RoleAssignment(user_id=user.id, role=role.value, org_unit_id=unit.id, granted_by=admin.id)
+        )
+        if group is not None:
+            person = await people.create(
+                session,
+                SYSTEM,
+                PersonCreate(full_name=full_name, org_unit_id=unit.id, group=group, user_id=user.id),
+            )
+            left_in_draft.add(person.id)  # the demo users open their own 2025 evaluation themselves
+    await session.flush()
+    summary += await load_demo_evaluations(session, SYSTEM, store, left_in_draft, 2025)
     return ["Demo loaded.", *summary, *_logins()]
 
 

@@ -28,11 +28,12 @@ from app.evaluations.storage import EvidenceStore
 from app.orgs.models import OrgUnit
 from app.people.models import Person
 
-YEAR = 2025
 DEMO_PDF = b"%PDF-1.4\n% CDHT demo evidence\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
+Mix = list[tuple[Status, float]]
+
 # Share of each status per unit (the rest stay draft): most recognised, a few in every other state.
-MIX = [
+MIX: Mix = [
     (Status.RECOGNISED, 0.55),
     (Status.REVIEWED, 0.1),
     (Status.IN_REVIEW, 0.07),
@@ -42,9 +43,13 @@ MIX = [
 ]
 
 
-def _plan(count: int) -> list[Status]:
+# A closed year: everyone's evaluation was reviewed, fewer were recognised than now.
+CLOSED_YEAR_MIX: Mix = [(Status.RECOGNISED, 0.45), (Status.REVIEWED, 0.55)]
+
+
+def _plan(count: int, mix: Mix) -> list[Status]:
     statuses: list[Status] = []
-    for status, share in MIX:
+    for status, share in mix:
         statuses += [status] * max(1, round(count * share))
     return (statuses + [Status.DRAFT] * count)[:count]
 
@@ -56,8 +61,9 @@ async def _prepare(
     person: Person,
     rng: random.Random,
     strong: bool,
+    year: int,
 ) -> EvaluationRead:
-    evaluation = await service.create(session, actor, EvaluationCreate(person_id=person.id, year=YEAR))
+    evaluation = await service.create(session, actor, EvaluationCreate(person_id=person.id, year=year))
     low = 8 if strong else 4
     scores = [
         ScoreInput(indicator_id=s.indicator_id, score=rng.randint(low * 2, 20) / 2) for s in evaluation.scores
@@ -100,10 +106,11 @@ async def load_demo_evaluations(
     session: AsyncSession,
     actor: Subject,
     store: EvidenceStore,
-    units: dict[str, OrgUnit],
     skip_person_ids: set[int],
+    year: int,
+    mix: Mix = MIX,
 ) -> list[str]:
-    rng = random.Random(677)  # noqa: S311 — demo data, not secrets
+    rng = random.Random(677 + year)  # noqa: S311 — demo data, not secrets
     people = (
         await session.scalars(select(Person).where(Person.id.not_in(skip_person_ids)).order_by(Person.id))
     ).all()
@@ -112,30 +119,35 @@ async def load_demo_evaluations(
         by_unit[person.org_unit_id].append(person)
     to_recognise: dict[int, list[int]] = defaultdict(list)
     for unit_id, members in by_unit.items():
-        for person, target in zip(members, _plan(len(members)), strict=True):
+        for person, target in zip(members, _plan(len(members), mix), strict=True):
             # Recognised ones must pass; about half of the merely reviewed ones fail the 80/5 rule.
             strong = target == Status.RECOGNISED or (target == Status.REVIEWED and rng.random() > 0.5)
-            evaluation = await _prepare(session, actor, store, person, rng, strong)
+            evaluation = await _prepare(session, actor, store, person, rng, strong, year)
             if target == Status.DRAFT:
                 continue
             await _drive(session, actor, evaluation, target)
             if target == Status.RECOGNISED:
                 to_recognise[unit_id].append(evaluation.id)
-    by_id = {u.id: u for u in units.values()}
+    codes = dict((await session.execute(select(OrgUnit.id, OrgUnit.code))).tuples().all())
     for number, (unit_id, ids) in enumerate(sorted(to_recognise.items()), start=1):
         passed = (
             await session.scalars(select(Evaluation.id).where(Evaluation.id.in_(ids), Evaluation.passed))
         ).all()
         if passed:
-            code = by_id[unit_id].code or str(unit_id)
+            code = codes.get(unit_id) or str(unit_id)
             data = DecisionCreate(
                 org_unit_id=unit_id,
-                year=YEAR,
+                year=year,
                 number=f"{number}/QĐ-{code}",
-                signed_on=date(YEAR, 12, 20),
+                signed_on=date(year, 12, 20),
                 evaluation_ids=list(passed),
             )
             await decisions.create(session, actor, data)
-    stmt = select(Evaluation.status, func.count()).group_by(Evaluation.status).order_by(Evaluation.status)
+    stmt = (
+        select(Evaluation.status, func.count())
+        .where(Evaluation.year == year)
+        .group_by(Evaluation.status)
+        .order_by(Evaluation.status)
+    )
     counts = (await session.execute(stmt)).all()
-    return [f"Demo evaluations {YEAR}: " + ", ".join(f"{status} {n}" for status, n in counts)]
+    return [f"Demo evaluations {year}: " + ", ".join(f"{status} {n}" for status, n in counts)]

@@ -36,6 +36,7 @@ from app.imports.runner import ImportJobRunner
 from app.orgs.router import router as orgs_router
 from app.people.router import router as people_router
 from app.plans.router import router as plans_router
+from app.reorganisations.router import router as reorganisations_router
 from app.reports.router import exports_router, reports_router
 from app.trainings.router import router as trainings_router
 
@@ -101,6 +102,7 @@ def create_app(
         auth_router,
         users_router,
         orgs_router,
+        reorganisations_router,
         people_router,
         criteria_router,
         evaluations_router,

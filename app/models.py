@@ -10,6 +10,7 @@ from app.imports import models as imports_models
 from app.orgs import models as orgs_models
 from app.people import models as people_models
 from app.plans import models as plans_models
+from app.reorganisations import models as reorganisations_models
 from app.trainings import models as trainings_models
 
 __all__ = [
@@ -23,5 +24,6 @@ __all__ = [
     "orgs_models",
     "people_models",
     "plans_models",
+    "reorganisations_models",
     "trainings_models",
 ]

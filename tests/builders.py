@@ -21,9 +21,9 @@ from app.core.security import hash_password_sync
 from app.core.tokens import TokenCodec
 from app.criteria.models import CriteriaSet
 from app.evaluations.models import DecisionItem, Evaluation, RecognitionDecision, Status
-from app.orgs import repository as orgs_repo
+from app.orgs import history
 from app.orgs.models import OrgUnit
-from app.people.models import Person
+from app.people.models import Membership, Person
 
 PASSWORD = "correct-horse-battery"
 _counter = itertools.count(1)
@@ -58,7 +58,7 @@ class Tree:
         )
         self.session.add(unit)
         await self.session.flush()
-        await orgs_repo.link_new_unit(self.session, unit)
+        await history.link_new_unit(self.session, unit)
         await self.session.commit()
         return unit
 
@@ -102,7 +102,8 @@ class Tree:
         )
         self.session.add(person)
         await self.session.flush()
-        await counters.person_added(self.session, unit.id, group)
+        self.session.add(Membership(person_id=person.id, org_unit_id=unit.id, group=group))
+        await counters.people_counted(self.session, [person.id], +1)
         await self.session.commit()
         return person
 
@@ -131,6 +132,7 @@ class Tree:
         )
         self.session.add(evaluation)
         await self.session.flush()
+        await counters.evaluation_created(self.session, evaluation.id)
         if status == Status.RECOGNISED:
             unit = await self.session.get(OrgUnit, person.org_unit_id)
             assert unit is not None

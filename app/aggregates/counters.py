@@ -1,44 +1,53 @@
 """Keeping ``aggregate_counts`` equal to a recount, in the transaction of every change it depends on.
 
-Each unit's row holds its whole subtree, so the dashboards read a handful of rows whatever the size of
-the tree (the nation's progress is one unit's cells; a breakdown is one row set per child). A change to
-one person adds ±1 to the cells of every ancestor of their unit (≤ 7 rows: one statement per cell,
-``INSERT … SELECT ancestors … ON CONFLICT DO UPDATE n = n + delta``). Who calls what:
+What a cell means (API.md "Counting through time"): year Y of unit U counts each person where they
+belonged, with the group they had, on U's reference day — 31 December of Y, or U's last day if U ended
+during Y (the current year's 31 December stands for today: nothing is dated after today) — rolled up
+through the tree as it stood that day (``org_unit_links``), with their recognition, training and
+evaluation of Y.
 
-- a person is created → :func:`person_added`; their unit or group changes → :func:`person_changed`;
-- a decision recognises or is revoked → :func:`recognition_changed` (before the evaluations change);
-- training attendance changes → :func:`attendance_changed`;
-- a subtree moves → :func:`subtree_detached` before the closure rewrite, :func:`subtree_attached` after;
-- bulk loads (imports, the benchmark generator) and repairs → :func:`rebuild` (``cdht rebuild-aggregates``).
+How it is stored, so that a year never needs to be "opened" and a past year never moves:
 
-Concurrent writers meet on the ancestors' rows (the nation's above all); each takes its row locks in the
-same order (sorted cells), so they queue rather than deadlock.
+- ``people`` cells are **changes**: the people of (U, Y) are the sum of U's people cells of every year
+  ≤ Y (year 0 stands for "since always"). A membership or tree link that starts in 2025 adds +1 at 2025;
+  one that ends before the 31 December of 2026 adds −1 at 2026.
+- ``recognised``, ``trained`` and ``evaluated`` cells hold the year's own count.
+
+The definition lives in two SELECTs (:func:`_people_rows`, :func:`_fact_rows`) that derive the cells of
+any set of people from their memberships and facts; every change applies them with −1 before and +1
+after (or, for facts, once for the facts that changed), and :func:`rebuild` applies them to everyone.
+A subtree that moves is the exception (a province holds millions of people): its own cells are shifted
+from the ancestors it leaves to those it joins, from the move's year on (:func:`subtree_moved`).
+
+Concurrent writers meet on the ancestors' rows (the nation's above all); each statement's rows come in
+key order, so they queue rather than deadlock.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, literal, select, union_all
+from sqlalchemy import ColumnElement, Select, and_, case, delete, func, literal, or_, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.aggregates.models import AggregateCount
+from app.core.dates import covers, dec31, earlier_of, is_year_end, later_of, year_of
 from app.evaluations.models import Evaluation, RecognitionDecision, Status
-from app.orgs.models import OrgUnitClosure
-from app.people.models import Person
+from app.orgs.models import OrgUnit, OrgUnitLink
+from app.people.models import Membership
 from app.trainings.models import Attendance, TrainingSession
 
-PEOPLE, RECOGNISED, TRAINED = "people", "recognised", "trained"
+PEOPLE, RECOGNISED, TRAINED, EVALUATED = "people", "recognised", "trained", "evaluated"
+FACT_KINDS = (RECOGNISED, TRAINED, EVALUATED)
 NO_LEVEL = ""
 COLUMNS = ["org_unit_id", "year", "kind", "grp", "level", "n"]
-
-# (year, kind, group, level) → change in the number of people
-Cell = tuple[int, str, str, str]
+CHUNK = 5000  # people per statement: well under the drivers' bound-parameter limits
 
 
-def _upsert(session: AsyncSession, rows: Select) -> object:  # type: ignore[type-arg]
+def _upsert(session: AsyncSession, rows: Select[Any]) -> Any:
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(AggregateCount).from_select(COLUMNS, rows)
     return stmt.on_conflict_do_update(
@@ -47,208 +56,238 @@ def _upsert(session: AsyncSession, rows: Select) -> object:  # type: ignore[type
     )
 
 
-async def add(session: AsyncSession, unit_id: int, cells: Mapping[Cell, int]) -> None:
-    """Add each cell's delta to ``unit_id`` and every unit above it."""
-    for (year, kind, group, level), delta in sorted(cells.items()):
-        if not delta:
-            continue
-        rows = select(
-            OrgUnitClosure.ancestor_id,
-            literal(year),
-            literal(kind),
-            literal(group),
-            literal(level),
-            literal(delta),
-        ).where(OrgUnitClosure.descendant_id == unit_id)
-        await session.execute(_upsert(session, rows))
+def _inline(value: str) -> Any:
+    # Rendered inline, not bound: PostgreSQL matches SELECT and GROUP BY expressions only when they are
+    # identical, and two bound parameters are not.
+    return literal(value, literal_execute=True)
 
 
-async def add_many(session: AsyncSession, changes: Iterable[tuple[int, Cell, int]]) -> None:
-    """Group (unit, cell, delta) changes by unit and cell, then apply them."""
-    totals: Counter[tuple[int, Cell]] = Counter()
-    for unit_id, cell, delta in changes:
-        totals[(unit_id, cell)] += delta
-    by_unit: dict[int, dict[Cell, int]] = {}
-    for (unit_id, cell), delta in totals.items():
-        by_unit.setdefault(unit_id, {})[cell] = delta
-    for unit_id in sorted(by_unit):
-        await add(session, unit_id, by_unit[unit_id])
+def _people_rows(where: Sequence[ColumnElement[bool]]) -> list[Select[Any]]:
+    """The ``people`` change cells of the memberships selected by ``where`` (ungrouped)."""
+    m, link, above = Membership, OrgUnitLink, aliased(OrgUnit)
+    start, end = later_of(m.valid_from, link.valid_from), earlier_of(m.valid_to, link.valid_to)
+    joined = (
+        select()
+        .select_from(m)
+        .join(link, link.descendant_id == m.org_unit_id)
+        .join(above, above.id == link.ancestor_id)
+        .where(*where, or_(start.is_(None), end.is_(None), start <= end))
+    )
+    begins = joined.add_columns(
+        link.ancestor_id.label("unit"),
+        case((start.is_(None), 0), else_=year_of(start)).label("year"),
+        _inline(PEOPLE).label("kind"),
+        m.group.label("grp"),
+        _inline(NO_LEVEL).label("level"),
+        literal(1).label("n"),
+    )
+    # Gone from the first 31 December after the period ends — except from a unit that ended with it,
+    # which counts its people as they were on its own last day.
+    ends = joined.add_columns(
+        link.ancestor_id,
+        year_of(end) + case((is_year_end(end), 1), else_=0),
+        _inline(PEOPLE),
+        m.group,
+        _inline(NO_LEVEL),
+        literal(-1),
+    ).where(end.is_not(None), or_(above.valid_to.is_(None), end < above.valid_to))
+    return [begins, ends]
 
 
-async def person_added(session: AsyncSession, unit_id: int, group: str, count: int = 1) -> None:
-    await add(session, unit_id, {(0, PEOPLE, group, NO_LEVEL): count})
-
-
-async def _contribution(session: AsyncSession, person_id: int, group: str) -> dict[Cell, int]:
-    """Every cell one person counts in (as a member of ``group``)."""
-    cells: Counter[Cell] = Counter({(0, PEOPLE, group, NO_LEVEL): 1})
-    recognised = (
-        select(Evaluation.year, Evaluation.digital_level)
-        .join(RecognitionDecision, RecognitionDecision.id == Evaluation.decision_id)
-        .where(
-            Evaluation.person_id == person_id,
-            Evaluation.status == Status.RECOGNISED.value,
-            RecognitionDecision.status == "active",
+def _facts(
+    evaluation_where: Sequence[ColumnElement[bool]] | None = None,
+    attendance_where: Sequence[ColumnElement[bool]] | None = None,
+) -> Any:
+    """(person_id, year, kind, level) of the facts counted per year: a recognition under a decision that
+    is not revoked, an evaluation of any status, an attendance of a training held in the year."""
+    parts: list[Select[Any]] = []
+    if evaluation_where is not None:
+        parts.append(
+            select(
+                Evaluation.person_id.label("person_id"),
+                Evaluation.year.label("year"),
+                _inline(RECOGNISED).label("kind"),
+                func.coalesce(Evaluation.digital_level, _inline(NO_LEVEL)).label("level"),
+            )
+            .join(RecognitionDecision, RecognitionDecision.id == Evaluation.decision_id)
+            .where(
+                *evaluation_where,
+                Evaluation.status == Status.RECOGNISED.value,
+                RecognitionDecision.status == "active",
+            )
         )
-    )
-    for year, level in (await session.execute(recognised)).all():
-        cells[(year, RECOGNISED, group, level or NO_LEVEL)] += 1
-    trained = (
-        select(TrainingSession.year)
-        .join(Attendance, Attendance.session_id == TrainingSession.id)
-        .where(Attendance.person_id == person_id)
-        .distinct()
-    )
-    for year in (await session.scalars(trained)).all():
-        cells[(year, TRAINED, group, NO_LEVEL)] += 1
-    return dict(cells)
+    if evaluation_where is not None:
+        parts.append(
+            select(
+                Evaluation.person_id.label("person_id"),
+                Evaluation.year.label("year"),
+                _inline(EVALUATED).label("kind"),
+                _inline(NO_LEVEL).label("level"),
+            ).where(*evaluation_where)
+        )
+    if attendance_where is not None:
+        parts.append(
+            select(
+                Attendance.person_id.label("person_id"),
+                TrainingSession.year.label("year"),
+                _inline(TRAINED).label("kind"),
+                _inline(NO_LEVEL).label("level"),
+            )
+            .join(TrainingSession, TrainingSession.id == Attendance.session_id)
+            .where(*attendance_where)
+            .distinct()
+        )
+    return union_all(*parts).subquery("facts") if parts else None
 
 
-async def person_changed(
-    session: AsyncSession, person_id: int, old: tuple[int, str], new: tuple[int, str]
-) -> None:
-    """Move everything a person counts in from their old (unit, group) to the new one."""
-    if old == new:
+def _fact_rows(facts: Any, membership_where: Sequence[ColumnElement[bool]] = ()) -> list[Select[Any]]:
+    """The per-year cells of ``facts``: each counts in every unit above the one its person belonged to
+    on that unit's reference day, with the person's group of that day."""
+    m, link, above = Membership, OrgUnitLink, aliased(OrgUnit)
+    day = case(
+        (and_(above.valid_to.is_not(None), above.valid_to < dec31(facts.c.year)), above.valid_to),
+        else_=dec31(facts.c.year),
+    )
+    return [
+        select(
+            link.ancestor_id.label("unit"),
+            facts.c.year.label("year"),
+            facts.c.kind.label("kind"),
+            m.group.label("grp"),
+            facts.c.level.label("level"),
+            literal(1).label("n"),
+        )
+        .select_from(facts)
+        .join(m, m.person_id == facts.c.person_id)
+        .join(link, link.descendant_id == m.org_unit_id)
+        .join(above, above.id == link.ancestor_id)
+        .where(
+            *membership_where,
+            or_(above.valid_to.is_(None), year_of(above.valid_to) >= facts.c.year),
+            covers(m.valid_from, m.valid_to, day),
+            covers(link.valid_from, link.valid_to, day),
+        )
+    ]
+
+
+async def _apply(session: AsyncSession, parts: Sequence[list[Select[Any]]], sign: int) -> None:
+    selects = [part for group in parts for part in group]
+    if not selects:
         return
-    await add_many(
-        session,
-        [(old[0], cell, -n) for cell, n in (await _contribution(session, person_id, old[1])).items()]
-        + [(new[0], cell, n) for cell, n in (await _contribution(session, person_id, new[1])).items()],
-    )
+    rows = union_all(*selects).subquery("cells")
+    keys = (rows.c.unit, rows.c.year, rows.c.kind, rows.c.grp, rows.c.level)
+    grouped = select(*keys, func.sum(rows.c.n) * sign).where(literal(True)).group_by(*keys).order_by(*keys)
+    await session.execute(_upsert(session, grouped))
+
+
+async def people_counted(session: AsyncSession, person_ids: Sequence[int], sign: int) -> None:
+    """Add (+1) or remove (−1) everything ``person_ids`` count in: call with −1 before changing their
+    memberships and +1 after."""
+    await session.flush()
+    everyone = sorted(set(person_ids))
+    for start in range(0, len(everyone), CHUNK):
+        ids = everyone[start : start + CHUNK]
+        facts = _facts([Evaluation.person_id.in_(ids)], [Attendance.person_id.in_(ids)])
+        await _apply(session, [_people_rows([Membership.person_id.in_(ids)]), _fact_rows(facts)], sign)
+
+
+async def memberships_added(session: AsyncSession, after_id: int) -> None:
+    """Count the memberships with an id above ``after_id`` (people just created in bulk: no facts yet)."""
+    await session.flush()
+    await _apply(session, [_people_rows([Membership.id > after_id])], +1)
 
 
 async def recognition_changed(session: AsyncSession, evaluation_ids: Sequence[int], sign: int) -> None:
-    """+1 (recognised) or −1 (recognition withdrawn) for each evaluation, in its person's unit and group.
-    Call it while the evaluations still hold the year and digital level being counted."""
+    """+1 (recognised) or −1 (recognition withdrawn) for each evaluation. Call it while the evaluations
+    are recognised under an active decision (after recognising, before revoking)."""
     if not evaluation_ids:
         return
-    stmt = (
-        select(Person.org_unit_id, Person.group, Evaluation.year, Evaluation.digital_level)
-        .join(Person, Person.id == Evaluation.person_id)
-        .where(Evaluation.id.in_(list(evaluation_ids)))
+    await session.flush()
+    # The evaluations as they are named, whatever their status at this instant: the caller counts them in
+    # (or out) around the change of status.
+    facts = (
+        select(
+            Evaluation.person_id.label("person_id"),
+            Evaluation.year.label("year"),
+            _inline(RECOGNISED).label("kind"),
+            func.coalesce(Evaluation.digital_level, _inline(NO_LEVEL)).label("level"),
+        )
+        .where(Evaluation.id.in_(sorted(evaluation_ids)))
+        .subquery("facts")
     )
-    await add_many(
-        session,
-        (
-            (unit, (year, RECOGNISED, group, level or NO_LEVEL), sign)
-            for unit, group, year, level in await session.execute(stmt)
-        ),
-    )
+    await _apply(session, [_fact_rows(facts)], sign)
 
 
-async def trained_people(session: AsyncSession, person_ids: Sequence[int], year: int) -> set[int]:
-    """Of ``person_ids``, those who attended at least one session held in ``year``."""
+async def evaluation_created(session: AsyncSession, evaluation_id: int) -> None:
+    await session.flush()
+    facts = select(
+        Evaluation.person_id.label("person_id"),
+        Evaluation.year.label("year"),
+        _inline(EVALUATED).label("kind"),
+        _inline(NO_LEVEL).label("level"),
+    ).where(Evaluation.id == evaluation_id)
+    await _apply(session, [_fact_rows(facts.subquery("facts"))], +1)
+
+
+async def training_counted(
+    session: AsyncSession, session_id: int, person_ids: Sequence[int], sign: int
+) -> None:
+    """Add or remove the ``trained`` cells of ``person_ids`` for the year of training ``session_id``
+    (call with the people whose "trained that year" changes, once before and once after)."""
     if not person_ids:
-        return set()
-    stmt = (
-        select(Attendance.person_id)
-        .join(TrainingSession, TrainingSession.id == Attendance.session_id)
-        .where(Attendance.person_id.in_(list(person_ids)), TrainingSession.year == year)
-        .distinct()
-    )
-    return set((await session.scalars(stmt)).all())
-
-
-async def attendance_changed(session: AsyncSession, year: int, before: set[int], after: set[int]) -> None:
-    """``before``/``after``: who among the affected people counted as trained in ``year``."""
-    changed = (after - before) | (before - after)
-    if not changed:
         return
-    stmt = select(Person.id, Person.org_unit_id, Person.group).where(Person.id.in_(changed))
-    await add_many(
-        session,
-        (
-            (unit, (year, TRAINED, group, NO_LEVEL), 1 if pid in after else -1)
-            for pid, unit, group in await session.execute(stmt)
-        ),
-    )
+    await session.flush()
+    year = select(TrainingSession.year).where(TrainingSession.id == session_id).scalar_subquery()
+    facts = _facts(None, [Attendance.person_id.in_(sorted(set(person_ids))), TrainingSession.year == year])
+    await _apply(session, [_fact_rows(facts)], sign)
 
 
-async def _shift(session: AsyncSession, unit_id: int, sign: int) -> None:
-    """Add (sign=+1) or remove (−1) the subtree's own cells to/from every unit strictly above it."""
-    own = select(AggregateCount).where(AggregateCount.org_unit_id == unit_id).subquery("own")
-    rows = (
-        select(OrgUnitClosure.ancestor_id, own.c.year, own.c.kind, own.c.grp, own.c.level, own.c.n * sign)
-        .select_from(OrgUnitClosure)
-        .join(own, literal(True))
-        .where(OrgUnitClosure.descendant_id == unit_id, OrgUnitClosure.depth > 0)
-        .order_by(OrgUnitClosure.ancestor_id)
-    )
-    await session.execute(_upsert(session, rows))
+async def subtree_moved(
+    session: AsyncSession, unit_id: int, left: Sequence[int], joined: Sequence[int], year: int
+) -> None:
+    """``unit_id``'s subtree leaves the units ``left`` and comes under ``joined`` from ``year`` on: each
+    loses (and gains) the subtree's counts of every year ≥ ``year``."""
+    for targets, sign in ((left, -1), (joined, +1)):
+        if not targets:
+            continue
+        await session.flush()
+        own = (
+            select(AggregateCount)
+            .where(
+                AggregateCount.org_unit_id == unit_id,
+                or_(AggregateCount.kind == PEOPLE, AggregateCount.year >= year),
+            )
+            .subquery("own")
+        )
+        # People cells before the year are folded into the year: the subtree's whole count at the year.
+        at = case((own.c.year < year, year), else_=own.c.year)
+        keys = (OrgUnit.id, at, own.c.kind, own.c.grp, own.c.level)
+        rows = (
+            select(*keys, func.sum(own.c.n) * sign)
+            .select_from(OrgUnit)
+            .join(own, literal(True))
+            .where(OrgUnit.id.in_(sorted(targets)))
+            .group_by(*keys)
+            .order_by(*keys)
+        )
+        await session.execute(_upsert(session, rows))
 
 
-async def subtree_detached(session: AsyncSession, unit_id: int) -> None:
-    await _shift(session, unit_id, -1)
-
-
-async def subtree_attached(session: AsyncSession, unit_id: int) -> None:
-    await _shift(session, unit_id, +1)
+async def recount_units(session: AsyncSession, unit_ids: Sequence[int]) -> None:
+    """Recompute the cells of ``unit_ids`` alone from the definition (a unit that just ended: its last
+    year is counted on its last day)."""
+    if not unit_ids:
+        return
+    await session.flush()
+    ids = sorted(unit_ids)
+    await session.execute(delete(AggregateCount).where(AggregateCount.org_unit_id.in_(ids)))
+    mine = [OrgUnitLink.ancestor_id.in_(ids)]
+    facts = _facts([], [])
+    await _apply(session, [_people_rows(mine), _fact_rows(facts, mine)], +1)
 
 
 async def rebuild(session: AsyncSession) -> None:
-    """Recompute every counter from the tables: per unit first (small), then rolled up the closure."""
+    """Recompute every counter from the tables (``cdht rebuild-aggregates``, bulk loads, repairs)."""
     await session.flush()
     await session.execute(delete(AggregateCount))
-    # The '' is rendered inline, not bound: PostgreSQL matches the SELECT and GROUP BY expressions only when
-    # they are identical, and two bound parameters ($2, $5) are not.
-    level = func.coalesce(Evaluation.digital_level, literal(NO_LEVEL, literal_execute=True))
-    direct = [
-        select(
-            Person.org_unit_id.label("unit"),
-            literal(0).label("year"),
-            literal(PEOPLE).label("kind"),
-            Person.group.label("grp"),
-            literal(NO_LEVEL).label("level"),
-            func.count().label("n"),
-        ).group_by(Person.org_unit_id, Person.group),
-        select(
-            Person.org_unit_id,
-            Evaluation.year,
-            literal(RECOGNISED),
-            Person.group,
-            level,
-            func.count(),
-        )
-        .select_from(Evaluation)
-        .join(Person, Person.id == Evaluation.person_id)
-        .join(RecognitionDecision, RecognitionDecision.id == Evaluation.decision_id)
-        .where(and_(Evaluation.status == Status.RECOGNISED.value, RecognitionDecision.status == "active"))
-        .group_by(
-            Person.org_unit_id,
-            Evaluation.year,
-            Person.group,
-            level,
-        ),
-    ]
-    trained_pairs = (
-        select(Attendance.person_id.label("person_id"), TrainingSession.year.label("year"))
-        .join(TrainingSession, TrainingSession.id == Attendance.session_id)
-        .distinct()
-        .subquery("trained_pairs")
-    )
-    direct.append(
-        select(
-            Person.org_unit_id,
-            trained_pairs.c.year,
-            literal(TRAINED),
-            Person.group,
-            literal(NO_LEVEL),
-            func.count(),
-        )
-        .select_from(trained_pairs)
-        .join(Person, Person.id == trained_pairs.c.person_id)
-        .group_by(Person.org_unit_id, trained_pairs.c.year, Person.group)
-    )
-    # One statement, in key order: each unit's cells land together on a page or two of the heap, so the
-    # dashboards' reads (one unit's cells, or those of each child) touch few pages.
-    d = union_all(*direct).subquery("direct")
-    cells = (d.c.year, d.c.kind, d.c.grp, d.c.level)
-    rolled = (
-        select(OrgUnitClosure.ancestor_id, *cells, func.sum(d.c.n))
-        .select_from(d)
-        .join(OrgUnitClosure, OrgUnitClosure.descendant_id == d.c.unit)
-        .where(literal(True))
-        .group_by(OrgUnitClosure.ancestor_id, *cells)
-        .order_by(OrgUnitClosure.ancestor_id, *cells)
-    )
-    await session.execute(_upsert(session, rolled))
+    await _apply(session, [_people_rows([]), _fact_rows(_facts([], []))], +1)

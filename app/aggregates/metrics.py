@@ -6,9 +6,10 @@ recognised — which digital levels. The aggregate queries count every kind once
 group and digital level; each metric then sums the cells its counts select. Adding a metric is adding an
 entry to ``METRICS`` (and, for a new kind of fact, one counting query in ``repository.py``).
 
-Definitions (DOMAIN.md §6, API.md "Plans and targets"):
+Definitions (DOMAIN.md §6, API.md "Plans and targets" and "Counting through time"):
 
-- *people*: people whose unit (``people.org_unit_id``) lies in the subtree, whatever their evaluation.
+- *people*: people who belonged to a unit of the subtree on the year's reference day (31 December, or the
+  unit's last day if it ended that year), with the group they had that day, whatever their evaluation.
 - *recognised*: of those, the ones whose evaluation of the year is ``recognised`` under a recognition
   decision that is not revoked.
 - *digital level*: ``evaluations.digital_level`` of that recognised evaluation (``none``/``basic``/
@@ -33,6 +34,8 @@ class Kind(StrEnum):
     PEOPLE = "people"
     RECOGNISED = "recognised"
     TRAINED = "trained"
+    # People with an evaluation of the year, any status: no metric has data in a year without one.
+    EVALUATED = "evaluated"
 
 
 ALL_GROUPS = frozenset(g.value for g in Group)

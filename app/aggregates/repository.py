@@ -14,60 +14,84 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, case, exists, func, literal, or_, select
+from sqlalchemy import and_, case, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.aggregates import metrics as _metrics
 from app.aggregates.metrics import Cells, Kind
 from app.aggregates.models import AggregateCount
+from app.core.dates import covers, year_end
 from app.evaluations.models import DigitalLevel, Evaluation, RecognitionDecision, Status
-from app.orgs.models import OrgUnit, OrgUnitClosure
-from app.people.models import Group, Person
+from app.orgs import history
+from app.orgs.models import OrgUnit, OrgUnitClosure, OrgUnitLink
+from app.people.models import Group, Membership
 from app.plans.models import Plan, Target
 from app.trainings.models import Attendance, TrainingSession
 
-Roots = Sequence[int] | Select[tuple[int]]
 _KINDS = {k.value: k for k in Kind}
 
 
-async def children(session: AsyncSession, unit_id: int) -> list[tuple[int, str, str]]:
+async def children_on(session: AsyncSession, unit_id: int, day: date) -> list[tuple[int, str, str]]:
+    """The unit's children as the tree stood on ``day``."""
     stmt = (
         select(OrgUnit.id, OrgUnit.name, OrgUnit.kind)
-        .where(OrgUnit.parent_id == unit_id)
+        .where(history.children_on(unit_id, day))
         .order_by(OrgUnit.name, OrgUnit.id)
     )
     return [(r[0], r[1], r[2]) for r in (await session.execute(stmt)).all()]
 
 
+def _merge(into: Cells, cells: Cells) -> None:
+    for key, n in cells.items():
+        into[key] = into.get(key, 0) + n
+
+
 @dataclass
 class Tally:
-    """The counted cells: people per root (they do not depend on the year), the rest per (root, year)."""
+    """The counted cells: ``people`` as changes per (root, year) (their running sum is the year's count,
+    ``counters.py``), the other kinds per (root, year)."""
 
-    people: dict[int, Cells] = field(default_factory=lambda: defaultdict(dict))
+    people: dict[int, dict[int, Cells]] = field(default_factory=lambda: defaultdict(dict))
     by_year: dict[tuple[int, int], dict[Kind, Cells]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(dict))
     )
 
     def cells(self, root: int, year: int) -> dict[Kind, Cells]:
-        return {Kind.PEOPLE: self.people.get(root, {}), **self.by_year.get((root, year), {})}
+        people: Cells = {}
+        for change_year, cells in self.people.get(root, {}).items():
+            if change_year <= year:
+                _merge(people, cells)
+        return {Kind.PEOPLE: people, **self.by_year.get((root, year), {})}
+
+    def combined(self, roots: Sequence[int], year: int) -> dict[Kind, Cells]:
+        """The cells of several roots added up (a unit and its predecessors, for ``basis=lineage``)."""
+        total: dict[Kind, Cells] = defaultdict(dict)
+        for root in roots:
+            for kind, cells in self.cells(root, year).items():
+                _merge(total[kind], cells)
+        return total
 
 
 async def count(
     session: AsyncSession,
-    roots: Roots,
+    roots: Sequence[int],
     from_year: int,
     to_year: int,
     kinds: frozenset[Kind],
     groups: frozenset[str] | None = None,
 ) -> Tally:
     """The cells of ``kinds`` (of ``groups`` only, when given) for each of ``roots``: one indexed read of
-    the rolled-up counters."""
+    the counters (``evaluated`` is always read: it decides whether a year has data)."""
     tally = Tally()
-    wanted = [k.value for k in kinds if k != Kind.PEOPLE]
+    if not roots:
+        return tally
+    wanted = sorted({k.value for k in kinds | {Kind.EVALUATED}} - {Kind.PEOPLE.value})
     cond = [and_(AggregateCount.kind.in_(wanted), AggregateCount.year.between(from_year, to_year))]
     if Kind.PEOPLE in kinds:
-        cond.append(and_(AggregateCount.kind == Kind.PEOPLE.value, AggregateCount.year == 0))
+        cond.append(and_(AggregateCount.kind == Kind.PEOPLE.value, AggregateCount.year <= to_year))
     stmt = select(
         AggregateCount.org_unit_id,
         AggregateCount.year,
@@ -75,12 +99,14 @@ async def count(
         AggregateCount.grp,
         AggregateCount.level,
         AggregateCount.n,
-    ).where(AggregateCount.org_unit_id.in_(roots), or_(*cond), AggregateCount.n != 0)
+    ).where(AggregateCount.org_unit_id.in_(list(roots)), or_(*cond), AggregateCount.n != 0)
     if groups is not None:
-        stmt = stmt.where(AggregateCount.grp.in_(sorted(groups)))
+        stmt = stmt.where(
+            or_(AggregateCount.grp.in_(sorted(groups)), AggregateCount.kind == Kind.EVALUATED.value)
+        )
     for unit_id, year, kind, group, level, n in (await session.execute(stmt)).all():
         if kind == Kind.PEOPLE.value:
-            tally.people[unit_id][(group, None)] = n
+            tally.people[unit_id].setdefault(year, {})[(group, None)] = n
         else:
             cell = (group, level or None)
             tally.by_year[(unit_id, year)][_KINDS[kind]][cell] = n
@@ -103,7 +129,7 @@ class PlanRow(NamedTuple):
 
 
 async def applicable_plans(
-    session: AsyncSession, units: Roots, metric_codes: Sequence[str], from_year: int
+    session: AsyncSession, units: Sequence[int], metric_codes: Sequence[str], from_year: int
 ) -> list[PlanRow]:
     """Every plan at or above each of ``units``, with its targets for ``metric_codes`` from
     ``from_year`` on: one query for any number of units."""
@@ -128,7 +154,7 @@ async def applicable_plans(
                 Target.year >= from_year,
             ),
         )
-        .where(OrgUnitClosure.descendant_id.in_(units))
+        .where(OrgUnitClosure.descendant_id.in_(list(units)))
     )
     return [PlanRow(*row) for row in (await session.execute(stmt)).all()]
 
@@ -163,44 +189,70 @@ async def plans_at(
     return [PlanRow(*row) for row in (await session.execute(stmt)).all()]
 
 
-def _subtree_by_parent_links(unit_id: int) -> Any:
-    """The subtree by walking ``org_units.parent_id`` (a recursive CTE, not the closure table)."""
-    tree = select(OrgUnit.id).where(OrgUnit.id == unit_id).cte("naive_subtree", recursive=True)
-    return tree.union_all(select(OrgUnit.id).join(tree, OrgUnit.parent_id == tree.c.id))
+def _subtree_on(unit_id: int, day: date) -> Any:
+    """The subtree as it stood on ``day``, walked through the parent links of that day (a recursive CTE
+    over the depth-1 rows, not the closure's other rows)."""
+    link = OrgUnitLink
+    tree = select(literal(unit_id).label("id")).cte("naive_subtree", recursive=True)
+    return tree.union_all(
+        select(link.descendant_id)
+        .join(tree, link.ancestor_id == tree.c.id)
+        .where(link.depth == 1, history.link_on(day))
+    )
 
 
 async def naive_recount(session: AsyncSession, unit_id: int, year: int) -> dict[str, tuple[int, int]]:
-    """(numerator, denominator) of each metric of API.md plus ``trained_pct``, by a plain GROUP BY over
-    people left-joined to their evaluation of the year, with the subtree found through the parent links
-    and each metric written out by hand: independent of the closure table and of the metric registry."""
-    tree = _subtree_by_parent_links(unit_id)
+    """(numerator, denominator) of each metric, by :func:`naive_counts`."""
+    return (await naive_counts(session, unit_id, year))[0]
+
+
+async def naive_counts(
+    session: AsyncSession, unit_id: int, year: int
+) -> tuple[dict[str, tuple[int, int]], int]:
+    """(numerator, denominator) of each metric of API.md plus ``trained_pct``, and the number of people
+    with an evaluation of the year, straight from the definition: the unit's reference day, its subtree
+    that day through the parent links, the memberships that day, and each person's evaluation,
+    recognition and training of the year, with each metric written out by hand — independent of the
+    counters, the closure and the metric registry."""
+    # Read the columns afresh: the caller's session may hold the unit as it was before a change.
+    lifetime = select(OrgUnit.valid_from, OrgUnit.valid_to).where(OrgUnit.id == unit_id)
+    valid_from, valid_to = (await session.execute(lifetime)).one()
+    day = year_end(year) if valid_to is None else min(year_end(year), valid_to)
+    zero = {m.code: (0, 0) for m in _metrics.METRICS}
+    if (valid_from is not None and valid_from > day) or (valid_to is not None and valid_to.year < year):
+        return zero, 0
+    tree = _subtree_on(unit_id, day)
     recognised = and_(Evaluation.status == Status.RECOGNISED.value, RecognitionDecision.status == "active")
     levels = (DigitalLevel.BASIC.value, DigitalLevel.PROFICIENT.value)
     trained = exists().where(
-        Attendance.person_id == Person.id,
+        Attendance.person_id == Membership.person_id,
         Attendance.session_id == TrainingSession.id,
         TrainingSession.year == year,
     )
     stmt = (
         select(
-            Person.group,
-            func.count(Person.id),
+            Membership.group,
+            func.count(Membership.person_id),
             func.sum(case((recognised, 1), else_=0)),
             func.sum(case((and_(recognised, Evaluation.digital_level.in_(levels)), 1), else_=0)),
             func.sum(case((and_(recognised, Evaluation.digital_level == levels[1]), 1), else_=0)),
             func.sum(case((trained, 1), else_=0)),
+            func.sum(case((Evaluation.id.is_not(None), 1), else_=0)),
         )
-        .select_from(Person)
-        .outerjoin(Evaluation, and_(Evaluation.person_id == Person.id, Evaluation.year == year))
+        .select_from(Membership)
+        .outerjoin(Evaluation, and_(Evaluation.person_id == Membership.person_id, Evaluation.year == year))
         .outerjoin(RecognitionDecision, RecognitionDecision.id == Evaluation.decision_id)
-        .where(Person.org_unit_id.in_(select(tree.c.id)))
-        .group_by(Person.group)
+        .where(
+            Membership.org_unit_id.in_(select(tree.c.id)),
+            covers(Membership.valid_from, Membership.valid_to, day),
+        )
+        .group_by(Membership.group)
     )
     rows = {g: [int(v or 0) for v in rest] for g, *rest in (await session.execute(stmt)).all()}
-    zero = [0, 0, 0, 0, 0]
+    nothing = [0, 0, 0, 0, 0, 0]
 
     def col(groups: Sequence[str], i: int) -> int:
-        return sum(rows.get(g, zero)[i] for g in groups)
+        return sum(rows.get(g, nothing)[i] for g in groups)
 
     everyone = [g.value for g in Group]
     return {
@@ -210,4 +262,4 @@ async def naive_recount(session: AsyncSession, unit_id: int, year: int) -> dict[
         "digital_skills_pct": (col(everyone, 2), col(everyone, 1)),
         "digital_proficient_pct": (col(everyone, 3), col(everyone, 1)),
         "trained_pct": (col(everyone, 4), col(everyone, 0)),
-    }
+    }, col(everyone, 5)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.aggregates import service
-from app.aggregates.schemas import Breakdown, MetricRead, Progress, Trend
+from app.aggregates.schemas import Basis, Breakdown, MetricRead, Progress, Trend
 from app.auth.deps import CurrentSubject
 from app.core.db import DbSession
 from app.core.schemas import MAX_ID
@@ -16,6 +16,10 @@ router = APIRouter(tags=["aggregates"])
 
 UnitId = Annotated[int, Query(ge=1, le=MAX_ID, description="The unit whose subtree is counted.")]
 Year = Annotated[int, Query(ge=2000, le=2100)]
+BasisQuery = Annotated[
+    Basis,
+    Query(description="as_was: the tree as it stood that year; lineage: re-based on today's units."),
+]
 MetricCode = Annotated[str, Query(min_length=1, max_length=64, description="A code from GET /metrics.")]
 
 
@@ -26,17 +30,28 @@ async def list_metrics(subject: CurrentSubject) -> list[MetricRead]:
 
 
 @router.get("/aggregates/progress", response_model=Progress)
-async def progress(org_unit_id: UnitId, year: Year, subject: CurrentSubject, session: DbSession) -> Progress:
+async def progress(
+    org_unit_id: UnitId,
+    year: Year,
+    subject: CurrentSubject,
+    session: DbSession,
+    basis: BasisQuery = Basis.AS_WAS,
+) -> Progress:
     """Every metric of the unit's subtree for the year against its effective target."""
-    return await service.progress(session, subject, org_unit_id, year)
+    return await service.progress(session, subject, org_unit_id, year, basis)
 
 
 @router.get("/aggregates/breakdown", response_model=Breakdown)
 async def breakdown(
-    org_unit_id: UnitId, year: Year, metric: MetricCode, subject: CurrentSubject, session: DbSession
+    org_unit_id: UnitId,
+    year: Year,
+    metric: MetricCode,
+    subject: CurrentSubject,
+    session: DbSession,
+    basis: BasisQuery = Basis.AS_WAS,
 ) -> Breakdown:
     """One row per direct child unit, each against its own effective target."""
-    return await service.breakdown(session, subject, org_unit_id, year, metric)
+    return await service.breakdown(session, subject, org_unit_id, year, metric, basis)
 
 
 @router.get("/aggregates/trend", response_model=Trend)
@@ -47,6 +62,7 @@ async def trend(
     to_year: Year,
     subject: CurrentSubject,
     session: DbSession,
+    basis: BasisQuery = Basis.AS_WAS,
 ) -> Trend:
     """One row per year from ``from_year`` to ``to_year`` (at most 50 years)."""
-    return await service.trend(session, subject, org_unit_id, metric, from_year, to_year)
+    return await service.trend(session, subject, org_unit_id, metric, from_year, to_year, basis)

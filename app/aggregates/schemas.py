@@ -10,6 +10,14 @@ from pydantic import BaseModel
 from app.plans.schemas import Percent
 
 
+class Basis(StrEnum):
+    """How a year is read: on the tree as it was that year, or re-based on today's units (a unit's
+    years before it existed, or before it took over its predecessors, count its predecessors)."""
+
+    AS_WAS = "as_was"
+    LINEAGE = "lineage"
+
+
 class ProgressStatus(StrEnum):
     MET = "met"
     BEHIND = "behind"
@@ -59,6 +67,7 @@ class MetricProgress(Measure, _MetricKey):
 class Progress(BaseModel):
     org_unit_id: int
     year: int
+    basis: Basis
     plan_id: int | None
     metrics: list[MetricProgress]
 
@@ -71,6 +80,7 @@ class Breakdown(BaseModel):
     org_unit_id: int
     year: int
     metric: str
+    basis: Basis
     items: list[BreakdownRow]
 
 
@@ -83,4 +93,5 @@ class Trend(BaseModel):
     metric: str
     from_year: int
     to_year: int
+    basis: Basis
     items: list[TrendRow]

@@ -1,13 +1,16 @@
 """Target versus actual for a unit, its children and the years: the rules of the dashboards.
 
-- Counting: ``repository.count`` (people whose unit lies in the subtree; see ``metrics.py`` for what
-  each metric counts). Percentages are numerator / denominator of summed counts, never averages,
-  rounded half up to 2 decimals.
+- Counting: ``repository.count`` over the counters (see ``metrics.py`` for what each metric counts and
+  ``counters.py`` for how a year is counted on its 31 December); ``through_time.py`` decides which units'
+  counts make a (unit, year): the unit itself in the years it existed (``basis=as_was``), or with its
+  predecessors for the years before it took them over (``basis=lineage``). Percentages are
+  numerator / denominator of summed counts, never averages, rounded half up to 2 decimals.
 - The effective target of a metric for a unit and a year: among the plans at the unit or above it that
   set a target for the metric in that year or later, the nearest one (fewest levels up; at one unit, the
   plan whose period covers the year, then the latest-starting one), and of that plan the target of the
   first year ≥ the year asked. The top-level ``plan_id`` is the nearest plan at or above the unit.
-- Status: ``no_data`` when the denominator is 0, else ``no_target`` when no target applies, else
+- Status: ``no_data`` when the unit did not exist that year, nobody in the subtree was evaluated that
+  year, or the denominator is 0; else ``no_target`` when no target applies, else
   ``met`` when actual ≥ target, else ``behind``.
 - Scope: ``AGGREGATE_READ`` on the unit (404 outside the caller's subtrees, 403 for a member).
 """
@@ -21,10 +24,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.aggregates import metrics
+from app.aggregates import metrics, through_time
 from app.aggregates import repository as repo
 from app.aggregates.metrics import METRICS, Cells, Kind, Metric
 from app.aggregates.schemas import (
+    Basis,
     Breakdown,
     BreakdownRow,
     MetricProgress,
@@ -36,6 +40,7 @@ from app.aggregates.schemas import (
 )
 from app.auth.policy import Action
 from app.auth.scope import Subject
+from app.core.dates import today
 from app.core.errors import ValidationFailed
 from app.orgs.service import get_visible as get_visible_unit
 
@@ -73,13 +78,18 @@ class Applicable:
         return min(found, key=lambda r: (*_plan_rank(r, year), r.year))
 
 
-def measure(metric: Metric, cells: dict[Kind, Cells], plans: Applicable, year: int) -> dict[str, Any]:
+def measure(
+    metric: Metric, cells: dict[Kind, Cells], plans: Applicable, year: int, *, has_data: bool = True
+) -> dict[str, Any]:
+    """One metric's numbers. ``has_data`` false (the unit did not exist that year, or nobody in its
+    subtree was evaluated) makes it ``no_data`` whatever the counts: a lack of evaluations never reads
+    as "behind"."""
     numerator = metrics.total(metric.count_numerator, cells)
     denominator = metrics.total(metric.count_denominator, cells)
-    actual = percent(numerator, denominator)
+    actual = percent(numerator, denominator) if has_data else None
     found = plans.target(metric.code, year)
     target = Decimal(found.value).quantize(CENT) if found is not None else None
-    if denominator == 0:
+    if denominator == 0 or not has_data:
         status = ProgressStatus.NO_DATA
     elif target is None:
         status = ProgressStatus.NO_TARGET
@@ -116,31 +126,48 @@ def registry() -> list[MetricRead]:
     ]
 
 
-async def progress(session: AsyncSession, subject: Subject, unit_id: int, year: int) -> Progress:
-    await get_visible_unit(session, subject, unit_id, Action.AGGREGATE_READ)
+async def progress(
+    session: AsyncSession, subject: Subject, unit_id: int, year: int, basis: Basis = Basis.AS_WAS
+) -> Progress:
+    unit = await get_visible_unit(session, subject, unit_id, Action.AGGREGATE_READ)
     kinds = frozenset().union(*(m.kinds for m in METRICS))
-    tally = await repo.count(session, [unit_id], year, year, kinds)
+    sources = await through_time.sources(session, [unit], range(year, year + 1), basis)
+    tally = await repo.count(session, sources.unit_ids(), year, year, kinds)
     rows = await repo.applicable_plans(session, [unit_id], [m.code for m in METRICS], year)
     plans = Applicable(rows)
-    cells = tally.cells(unit_id, year)
+    cells, has_data = sources.cells(tally, unit_id, year)
     return Progress(
         org_unit_id=unit_id,
         year=year,
+        basis=basis,
         plan_id=plans.nearest_plan(year),
-        metrics=[MetricProgress(metric=m.code, **measure(m, cells, plans, year)) for m in METRICS],
+        metrics=[
+            MetricProgress(metric=m.code, **measure(m, cells, plans, year, has_data=has_data))
+            for m in METRICS
+        ],
     )
 
 
 async def breakdown(
-    session: AsyncSession, subject: Subject, unit_id: int, year: int, metric_code: str
+    session: AsyncSession,
+    subject: Subject,
+    unit_id: int,
+    year: int,
+    metric_code: str,
+    basis: Basis = Basis.AS_WAS,
 ) -> Breakdown:
+    """The children as the tree stood on the unit's reference day of the year (``as_was``), or the
+    children it has today, each re-based on its predecessors (``lineage``)."""
     metric = _metric(metric_code)
-    await get_visible_unit(session, subject, unit_id, Action.AGGREGATE_READ)
-    children = await repo.children(session, unit_id)
+    unit = await get_visible_unit(session, subject, unit_id, Action.AGGREGATE_READ)
+    day = today() if basis == Basis.LINEAGE else through_time.reference_day(unit, year)
+    children = await repo.children_on(session, unit_id, day) if day is not None else []
     # The ids themselves, not a subquery: PostgreSQL then reads each child's counters by primary key
     # instead of planning a (parallel) scan of org_units for them.
     child_ids = [child_id for child_id, _, _ in children]
-    tally = await repo.count(session, child_ids, year, year, metric.kinds, metric.groups)
+    units = await through_time.units(session, child_ids)
+    sources = await through_time.sources(session, [units[c] for c in child_ids], range(year, year + 1), basis)
+    tally = await repo.count(session, sources.unit_ids(), year, year, metric.kinds, metric.groups)
     # The plans at or above the unit apply to every child, one level further up; only the children's own
     # plans differ (two small reads instead of the whole chain once per child).
     above = [
@@ -150,21 +177,30 @@ async def breakdown(
     own: dict[int, list[repo.PlanRow]] = defaultdict(list)
     for row in await repo.plans_at(session, child_ids, [metric.code], year):
         own[row.unit_id].append(row)
-    items = [
-        BreakdownRow(
-            org_unit_id=child_id,
-            name=name,
-            kind=kind,
-            metric=metric.code,
-            **measure(metric, tally.cells(child_id, year), Applicable(own.get(child_id, []) + above), year),
+    items = []
+    for child_id, name, kind in children:
+        cells, has_data = sources.cells(tally, child_id, year)
+        plans = Applicable(own.get(child_id, []) + above)
+        items.append(
+            BreakdownRow(
+                org_unit_id=child_id,
+                name=name,
+                kind=kind,
+                metric=metric.code,
+                **measure(metric, cells, plans, year, has_data=has_data),
+            )
         )
-        for child_id, name, kind in children
-    ]
-    return Breakdown(org_unit_id=unit_id, year=year, metric=metric.code, items=items)
+    return Breakdown(org_unit_id=unit_id, year=year, metric=metric.code, basis=basis, items=items)
 
 
 async def trend(
-    session: AsyncSession, subject: Subject, unit_id: int, metric_code: str, from_year: int, to_year: int
+    session: AsyncSession,
+    subject: Subject,
+    unit_id: int,
+    metric_code: str,
+    from_year: int,
+    to_year: int,
+    basis: Basis = Basis.AS_WAS,
 ) -> Trend:
     metric = _metric(metric_code)
     if from_year > to_year:
@@ -173,11 +209,20 @@ async def trend(
         raise ValidationFailed(
             f"A trend spans at most {MAX_TREND_YEARS} years.", details={"field": "to_year"}
         )
-    await get_visible_unit(session, subject, unit_id, Action.AGGREGATE_READ)
-    tally = await repo.count(session, [unit_id], from_year, to_year, metric.kinds, metric.groups)
+    unit = await get_visible_unit(session, subject, unit_id, Action.AGGREGATE_READ)
+    years = range(from_year, to_year + 1)
+    sources = await through_time.sources(session, [unit], years, basis)
+    tally = await repo.count(session, sources.unit_ids(), from_year, to_year, metric.kinds, metric.groups)
     plans = Applicable(await repo.applicable_plans(session, [unit_id], [metric.code], from_year))
-    items = [
-        TrendRow(year=year, **measure(metric, tally.cells(unit_id, year), plans, year))
-        for year in range(from_year, to_year + 1)
-    ]
-    return Trend(org_unit_id=unit_id, metric=metric.code, from_year=from_year, to_year=to_year, items=items)
+    items = []
+    for year in years:
+        cells, has_data = sources.cells(tally, unit_id, year)
+        items.append(TrendRow(year=year, **measure(metric, cells, plans, year, has_data=has_data)))
+    return Trend(
+        org_unit_id=unit_id,
+        metric=metric.code,
+        from_year=from_year,
+        to_year=to_year,
+        basis=basis,
+        items=items,
+    )

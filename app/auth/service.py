@@ -29,6 +29,7 @@ from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.schemas import check_version
 from app.core.security import digest, hash_password
+from app.orgs.service import ensure_open
 from app.orgs.service import get_visible as get_visible_unit
 from app.people.models import Person
 
@@ -89,7 +90,7 @@ async def _link_person(session: AsyncSession, subject: Subject, user: User, pers
 
 
 async def create_user(session: AsyncSession, subject: Subject, data: UserCreate) -> UserRead:
-    await get_visible_unit(session, subject, data.org_unit_id, Action.USER_WRITE)
+    ensure_open(await get_visible_unit(session, subject, data.org_unit_id, Action.USER_WRITE), "a user")
     if await repo.get_user_by_username(session, data.username) is not None:
         raise Conflict(f"Username {data.username!r} is taken.", details={"field": "username"})
     if data.password.lower() == data.username.lower():
@@ -173,7 +174,8 @@ async def grant_role(
     else:
         if data.org_unit_id is None:
             raise ValidationFailed("org_unit_id is required for this role.")
-        await get_visible_unit(session, subject, data.org_unit_id, Action.USER_WRITE)
+        unit = await get_visible_unit(session, subject, data.org_unit_id, Action.USER_WRITE)
+        ensure_open(unit, "a role")
     if user.is_service and data.role not in SERVICE_ACCOUNT_ROLES:
         raise ValidationFailed("Service accounts hold only integration or viewer roles.")
     if await repo.find_assignment(session, user.id, data.role.value, data.org_unit_id) is not None:
@@ -203,7 +205,7 @@ async def revoke_role(session: AsyncSession, subject: Subject, user_id: int, ass
 async def create_service_account(
     session: AsyncSession, subject: Subject, data: ServiceAccountCreate
 ) -> ServiceAccountCreated:
-    await get_visible_unit(session, subject, data.org_unit_id, Action.USER_WRITE)
+    ensure_open(await get_visible_unit(session, subject, data.org_unit_id, Action.USER_WRITE), "an account")
     roles = sorted(set(data.roles))
     if any(role not in SERVICE_ACCOUNT_ROLES for role in roles):
         raise ValidationFailed("Service accounts hold only integration or viewer roles.")

@@ -4,6 +4,7 @@ their subtree in one all-or-nothing act, and may later revoke it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,8 +13,9 @@ from app.aggregates import counters
 from app.auth.policy import Action
 from app.auth.scope import Subject, authorize, require_any_role, subtree_ids, unit_filter
 from app.core import audit
+from app.core.dates import today
 from app.core.db import utcnow
-from app.core.errors import Conflict, Forbidden, InvalidTransition, NotFound
+from app.core.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from app.core.pagination import PageParams
 from app.evaluations import repository as repo
 from app.evaluations.models import DecisionItem, Evaluation, RecognitionDecision, Status
@@ -55,7 +57,16 @@ def _problems(data: DecisionCreate, in_subtree: list[Evaluation]) -> list[dict[s
     return problems
 
 
+def check_signed_on(data: DecisionCreate) -> None:
+    """A decision of year Y is signed from 1 January of Y, and not in the future."""
+    if not date(data.year, 1, 1) <= data.signed_on <= today():
+        raise ValidationFailed(
+            f"signed_on must lie between {data.year}-01-01 and today.", details={"field": "signed_on"}
+        )
+
+
 async def create(session: AsyncSession, subject: Subject, data: DecisionCreate) -> DecisionRead:
+    check_signed_on(data)
     await orgs.get_visible(session, subject, data.org_unit_id, Action.DECISION_SIGN)
     if len(set(data.evaluation_ids)) != len(data.evaluation_ids):
         raise Conflict("An evaluation is listed twice.")

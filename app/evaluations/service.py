@@ -8,8 +8,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.aggregates import counters
 from app.auth.policy import Action
 from app.auth.scope import Subject, authorize
+from app.core.dates import today
 from app.core.db import utcnow
 from app.core.errors import Conflict, ValidationFailed
 from app.criteria import repository as criteria_repo
@@ -20,7 +22,22 @@ from app.evaluations.reads import to_read
 from app.evaluations.schemas import EvaluationCreate, EvaluationRead, ScoreInput, SelfAssessment
 from app.evaluations.scoring import to_halves, to_points
 from app.evaluations.workflow import EDITABLE, begin, log, move, require_editable, require_version
+from app.orgs import repository as orgs_repo
+from app.orgs.service import ensure_open
 from app.people import service as people
+
+# The first criteria set of the programme (244/QĐ-KHVN, 2022, which 324/QĐ-KHVN of 2023 replaced) was in
+# force from 2022: no evaluation is of an earlier year, nor of a year that has not begun.
+FIRST_EVALUATION_YEAR = 2022
+
+
+def check_year(year: int) -> None:
+    if not FIRST_EVALUATION_YEAR <= year <= today().year:
+        raise ValidationFailed(
+            f"The year must lie between {FIRST_EVALUATION_YEAR} (the first criteria set in force) and "
+            f"the current year {today().year}.",
+            details={"field": "year"},
+        )
 
 
 async def create(session: AsyncSession, subject: Subject, data: EvaluationCreate) -> EvaluationRead:
@@ -33,6 +50,10 @@ async def create(session: AsyncSession, subject: Subject, data: EvaluationCreate
         own=person.id == subject.person_id,
         missing=f"Person {person.id} not found.",
     )
+    check_year(data.year)
+    unit = await orgs_repo.get(session, person.org_unit_id)
+    assert unit is not None
+    ensure_open(unit, "an evaluation of that year", data.year)
     if await repo.get_for_person_year(session, person.id, data.year) is not None:
         raise Conflict(f"Person {person.id} already has an evaluation for {data.year}.")
     criteria_set = await criteria.set_for_person(session, person.group, person.org_unit_id)
@@ -50,6 +71,7 @@ async def create(session: AsyncSession, subject: Subject, data: EvaluationCreate
     for indicator in await criteria_repo.indicators_of(session, criteria_set.id):
         session.add(Score(evaluation_id=evaluation.id, indicator_id=indicator.id))
     await session.flush()
+    await counters.evaluation_created(session, evaluation.id)
     await log(
         session,
         subject,

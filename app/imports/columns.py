@@ -17,6 +17,11 @@ removed, ``_ - .`` read as spaces, runs of spaces collapsed, a trailing ``*`` or
 | people: ``birth_year`` | birth_year | Năm sinh |
 | people: ``citizen_id`` | citizen_id | Số CCCD, CCCD, Số căn cước, Số định danh (cá nhân), Mã định danh |
 | people: ``gender`` | gender | Giới tính |
+| reorganisation: ``old_code`` | old_code | Mã cũ, Mã đơn vị cũ, Mã ĐVHC cũ |
+| reorganisation: ``new_code`` | new_code | Mã mới, Mã đơn vị mới, Mã ĐVHC mới |
+| reorganisation: ``new_name`` | new_name | Tên mới, Tên đơn vị mới |
+| reorganisation: ``new_kind`` | new_kind | Loại mới, Cấp mới |
+| reorganisation: ``new_parent_code`` | new_parent_code | Mã cấp trên mới, Mã đơn vị cấp trên mới |
 
 Any other column (``STT``, notes) is ignored.
 """
@@ -70,6 +75,17 @@ UNITS = Spec(
         Column("name", True, ("Tên đơn vị", "Tên")),
         Column("kind", True, ("Loại", "Loại đơn vị", "Cấp")),
         Column("parent_code", False, ("parent code", "Mã đơn vị cấp trên", "Mã cấp trên", "Mã đơn vị cha")),
+    ),
+)
+
+REORGANISATION = Spec(
+    "reorganisation",
+    (
+        Column("old_code", False, ("Mã cũ", "Mã đơn vị cũ", "Mã ĐVHC cũ")),
+        Column("new_code", False, ("Mã mới", "Mã đơn vị mới", "Mã ĐVHC mới")),
+        Column("new_name", False, ("Tên mới", "Tên đơn vị mới")),
+        Column("new_kind", False, ("Loại mới", "Cấp mới")),
+        Column("new_parent_code", False, ("Mã cấp trên mới", "Mã đơn vị cấp trên mới")),
     ),
 )
 

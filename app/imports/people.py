@@ -21,8 +21,8 @@ more is written, and the caller rolls back what was.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -30,12 +30,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import counters
 from app.auth.scope import Subject
+from app.core.dates import today
 from app.core.schemas import Name
 from app.imports import repository as repo
 from app.imports.columns import GENDERS, GROUPS, choices, fold
 from app.imports.parsing import Row
 from app.imports.schemas import AUDIT_ID_CAP, Problems, Tally
 from app.imports.units import unknown
+from app.people import repository as people_repo
+from app.people import transfers
 from app.people.models import Person
 from app.people.schemas import BirthYear, CitizenId
 
@@ -111,9 +114,10 @@ class PeopleImport:
         self.units: dict[str, int | None] = {}  # code → unit id when importable there, else None
         self.writable: dict[int, bool] = {}  # an existing person's current unit → importable there
         self.seen: dict[str, int] = {}  # citizen id → first row
-        self.added: Counter[tuple[int, str]] = Counter()
-        # (person id, (old unit, old group), (new unit, new group)) of updates that move someone
-        self.moved: list[tuple[int, tuple[int, str], tuple[int, str]]] = []
+        self.ended: dict[str, date] = {}  # code → last day, for units that have ended
+        self.first_new_id: int | None = None  # people inserted by this import have greater ids
+        # (person, new unit, new group) of updates that move someone: transfers effective today
+        self.moved: list[tuple[Person, int, str]] = []
 
     @property
     def writing(self) -> bool:
@@ -130,6 +134,10 @@ class PeopleImport:
         inserts: list[dict[str, Any]] = []
         for p in valid:
             unit_id = self.units.get(p.unit_code)
+            if p.unit_code in self.ended:
+                ended = self.ended[p.unit_code].isoformat()
+                self.problems.add(p.number, "unit_code", f"Unit {p.unit_code!r} ended on {ended}.")
+                continue
             if unit_id is None:
                 self.problems.add(p.number, "unit_code", unknown(p.unit_code))
                 continue
@@ -146,12 +154,13 @@ class PeopleImport:
                         "citizen_id": p.citizen_id,
                     }
                 )
-                self.added[(unit_id, p.group)] += 1
             elif not self.writable.get(person.org_unit_id):
                 self.problems.add(p.number, "citizen_id", "A person with this citizen id already exists.")
             else:
                 self._update(person, p, unit_id)
         if self.writing:
+            if self.first_new_id is None:
+                self.first_new_id = await repo.max_person_id(self.session)
             want_ids = len(self.tally.created_ids) < AUDIT_ID_CAP
             ids = await repo.insert_people(self.session, inserts, want_ids=want_ids)
             self.tally.created_ids.extend(ids[: AUDIT_ID_CAP - len(self.tally.created_ids)])
@@ -173,6 +182,8 @@ class PeopleImport:
             return
         ids = await repo.unit_ids_by_code(self.session, codes)
         allowed = await repo.writable(self.session, self.subject, ids.values())
+        ended = await repo.ended_units(self.session, ids.values())
+        self.ended.update({code: ended[ids[code]] for code in codes if ids.get(code) in ended})
         for code in codes:
             unit_id = ids.get(code)
             self.units[code] = unit_id if unit_id in allowed else None
@@ -197,27 +208,27 @@ class PeopleImport:
         self.tally.updated += 1
         if not self.writing:
             return
-        if {"org_unit_id", "group"} & changes.keys():
-            old = (person.org_unit_id, person.group)
-            new = (changes.get("org_unit_id", person.org_unit_id), changes.get("group", person.group))
-            self.moved.append((person.id, old, new))
+        moves = {k: changes.pop(k) for k in ("org_unit_id", "group") if k in changes}
+        if moves:
+            self.moved.append(
+                (person, moves.get("org_unit_id", person.org_unit_id), moves.get("group", person.group))
+            )
         for key, value in changes.items():
             setattr(person, key, value)
         if len(self.tally.updated_ids) < AUDIT_ID_CAP:
             self.tally.updated_ids.append(person.id)
 
     async def finish(self) -> None:
-        """Bring the aggregate counters along: new people are added where they belong, and whatever a
-        moved or regrouped person counted in follows them."""
+        """Bring history and the counters along: new people get an open membership and are counted
+        where they belong; a moved or regrouped person is transferred as of today (past years keep
+        them where they were)."""
         if not self.writing:
             return
         await self.session.flush()
-        for person_id, old, new in self.moved:
-            await counters.person_changed(self.session, person_id, old, new)
-        await counters.add_many(
-            self.session,
-            (
-                (unit_id, (0, counters.PEOPLE, group, counters.NO_LEVEL), n)
-                for (unit_id, group), n in self.added.items()
-            ),
-        )
+        on = today()
+        for person, unit_id, group in self.moved:
+            await transfers.move(self.session, person, on, unit_id, group, actor_user_id=self.subject.user_id)
+        if self.first_new_id is not None:
+            after = await people_repo.max_membership_id(self.session)
+            await people_repo.add_memberships_for_new_people(self.session, self.first_new_id)
+            await counters.memberships_added(self.session, after)

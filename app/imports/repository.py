@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import date
 from typing import Any, TypeVar
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Action
@@ -38,6 +39,17 @@ async def unit_ids_by_code(session: AsyncSession, codes: Iterable[str]) -> dict[
     return found
 
 
+async def ended_units(session: AsyncSession, unit_ids: Iterable[int]) -> dict[int, date]:
+    """Of ``unit_ids``, those that have ended, with their last day (nothing new attaches to them)."""
+    found: dict[int, date] = {}
+    for part in chunked(sorted(set(unit_ids))):
+        rows = await session.execute(
+            select(OrgUnit.id, OrgUnit.valid_to).where(OrgUnit.id.in_(part), OrgUnit.valid_to.is_not(None))
+        )
+        found.update({unit_id: valid_to for unit_id, valid_to in rows.all()})
+    return found
+
+
 async def writable(session: AsyncSession, subject: Subject, unit_ids: Iterable[int]) -> set[int]:
     """Of ``unit_ids``, those where the subject may import (scope.unit_filter with IMPORT_WRITE)."""
     allowed: set[int] = set()
@@ -53,6 +65,10 @@ async def people_by_citizen_id(session: AsyncSession, citizen_ids: Iterable[str]
         for person in (await session.scalars(select(Person).where(Person.citizen_id.in_(part)))).all():
             found[person.citizen_id or ""] = person
     return found
+
+
+async def max_person_id(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.max(Person.id))) or 0)
 
 
 async def insert_people(session: AsyncSession, rows: list[dict[str, Any]], *, want_ids: bool) -> list[int]:

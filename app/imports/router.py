@@ -1,19 +1,23 @@
-"""Import endpoints: ``POST /imports/org-units`` and ``POST /imports/people`` (multipart ``file``), and
-``GET /imports/jobs/{job_id}`` for the files too large to import inside their request."""
+"""Import endpoints: ``POST /imports/org-units``, ``POST /imports/people`` and
+``POST /imports/reorganisation`` (multipart ``file``), and ``GET /imports/jobs/{job_id}`` for the files too
+large to import inside their request."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 
 from app.auth.deps import CurrentSubject
 from app.core.db import DbSession
-from app.core.schemas import Id
+from app.core.schemas import Id, Name, ShortText
 from app.imports import jobs, service
 from app.imports.models import ImportJob
 from app.imports.schemas import ErrorBody, ImportJobRead, ImportSummary
+from app.reorganisations import from_file
+from app.reorganisations.schemas import ReorganisationRead
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
@@ -66,6 +70,42 @@ async def import_people(
     gender``. All or nothing; ``dry_run=true`` only reports what would happen. A file larger than
     ``CDHT_IMPORT_JOB_BYTES`` answers 202: follow ``Location`` to the job."""
     return await _answer(request, session, subject, "people", file, dry_run)
+
+
+@router.post(
+    "/reorganisation",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReorganisationRead,
+    responses={422: {"model": ErrorBody, "description": "Row problems (details.errors); nothing written."}},
+)
+async def import_reorganisation(
+    request: Request,
+    subject: CurrentSubject,
+    session: DbSession,
+    file: Upload,
+    response: Response,
+    effective_on: Annotated[date, Query(description="The day the new tree takes effect (today or earlier).")],
+    dry_run: DryRun = False,
+    title: Annotated[Name | None, Query()] = None,
+    document_no: Annotated[ShortText | None, Query()] = None,
+) -> ReorganisationRead:
+    """A reorganisation from a file: ``old_code, new_code, new_name, new_kind, new_parent_code``. Rows
+    sharing a ``new_code`` merge into it (created when the code is new); an empty ``new_code`` only moves
+    ``old_code`` under ``new_parent_code``. As ``POST /reorganisations``: all or nothing, 201 (a dry run
+    200)."""
+    result = await from_file.apply_file(
+        session,
+        subject,
+        file,
+        request.app.state.settings,
+        effective_on=effective_on,
+        dry_run=dry_run,
+        title=title,
+        document_no=document_no,
+    )
+    if dry_run:
+        response.status_code = status.HTTP_200_OK
+    return result
 
 
 @router.get("/jobs/{job_id}", response_model=ImportJobRead)

@@ -16,7 +16,7 @@ Rules (the same as ``POST /org-units`` and ``PATCH /org-units/{id}``, row by row
 
 The whole file is read before anything is resolved (a parent may come later); org unit files are small
 (the national tree is about 70,000 units). Units are inserted parents first, a level at a time, and each
-gets its closure rows from ``orgs.repository.link_new_unit``.
+gets its closure rows (today's and dated) from ``orgs.history.link_new_unit``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from app.imports import repository as repo
 from app.imports.columns import KINDS, choices, fold
 from app.imports.parsing import Row
 from app.imports.schemas import AUDIT_ID_CAP, Problems, Tally
-from app.orgs import repository as orgs_repo
+from app.orgs import history
 from app.orgs.models import OrgUnit
 
 _code = TypeAdapter(Code)
@@ -233,6 +233,11 @@ def _anchor(
     if code in new:  # a parent that failed (a circle, or its own parent is missing)
         return None, False
     parent = existing.get(row.parent_code)
+    if parent is not None and parent.id in allowed and parent.valid_to is not None:
+        problems.add(
+            row.number, "parent_code", f"Unit {row.parent_code!r} ended on {parent.valid_to.isoformat()}."
+        )
+        return None, True
     if parent is not None and parent.id in allowed:
         return parent.depth, False
     if row.parent_code in bad_codes:
@@ -267,7 +272,7 @@ async def _create(
         await session.flush()
         for unit in batch:
             ids[unit.code or ""] = unit.id
-            await orgs_repo.link_new_unit(session, unit)
+            await history.link_new_unit(session, unit)
             if len(tally.created_ids) < AUDIT_ID_CAP:
                 tally.created_ids.append(unit.id)
         tally.created += len(batch)

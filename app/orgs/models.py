@@ -6,6 +6,15 @@ child of Y") becomes a single indexed join on ``org_unit_closure`` — no recurs
 string prefix matching. The tree is wide and shallow (about 70,000 units, depth ≤ 7), so the table holds
 under half a million rows. A move rewrites the closure rows of the moved subtree in two statements
 inside the request's transaction, so it is atomic.
+
+Two trees are kept (see ``history.py``):
+
+- ``org_unit_closure`` is the tree of **today**, used for scope. An ended unit (merged, dissolved) is
+  re-hung under its successor there, so whoever now holds the successor also reads its predecessors'
+  history; nothing alive ever sits under an ended unit.
+- ``org_unit_links`` is the same closure **through time**: every (ancestor, descendant) pair with the
+  dates it held (``valid_from``/``valid_to``, None = open). It is what the counting of a past year reads
+  ("the tree as it stood on 31 December") and what ``?as_of=`` lists.
 """
 
 from __future__ import annotations
@@ -50,7 +59,9 @@ class OrgUnit(Base):
     code: Mapped[str | None] = mapped_column(String(64), unique=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id", ondelete="RESTRICT"))
     depth: Mapped[int] = mapped_column(Integer, default=0)
-    dissolved_on: Mapped[date | None] = mapped_column(Date)
+    # The unit's life: None = always existed / still exists. ``valid_to`` is the last day it existed.
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -69,3 +80,41 @@ class OrgUnitClosure(Base):
         ForeignKey("org_units.id", ondelete="CASCADE"), primary_key=True
     )
     depth: Mapped[int] = mapped_column(Integer)
+
+
+class OrgUnitLink(Base):
+    """The closure through time: ``ancestor_id`` was above ``descendant_id`` (``depth`` levels up) from
+    ``valid_from`` to ``valid_to`` inclusive (None: since always / still). A pair may hold several
+    periods (moved away and back)."""
+
+    __tablename__ = "org_unit_links"
+    __table_args__ = (
+        Index("ix_org_unit_links_descendant_id_ancestor_id", "descendant_id", "ancestor_id"),
+        Index("ix_org_unit_links_ancestor_id_depth", "ancestor_id", "depth"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ancestor_id: Mapped[int] = mapped_column(ForeignKey("org_units.id", ondelete="CASCADE"))
+    descendant_id: Mapped[int] = mapped_column(ForeignKey("org_units.id", ondelete="CASCADE"))
+    depth: Mapped[int] = mapped_column(Integer)
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+
+
+class Succession(Base):
+    """Kế thừa: ``predecessor_id`` ended and its people, children and roles went to ``successor_id`` on
+    ``effective_on`` (a merge or a dissolution)."""
+
+    __tablename__ = "org_unit_successions"
+    __table_args__ = (
+        Index("ix_org_unit_successions_predecessor_id", "predecessor_id"),
+        Index("ix_org_unit_successions_successor_id", "successor_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    predecessor_id: Mapped[int] = mapped_column(ForeignKey("org_units.id", ondelete="CASCADE"))
+    successor_id: Mapped[int] = mapped_column(ForeignKey("org_units.id", ondelete="CASCADE"))
+    effective_on: Mapped[date] = mapped_column(Date)
+    reorganisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reorganisations.id", ondelete="SET NULL")
+    )

@@ -18,10 +18,16 @@ async def get_by_code(session: AsyncSession, code: str) -> OrgUnit | None:
 
 
 async def page(
-    session: AsyncSession, where: list[ColumnElement[bool]], params: PageParams
+    session: AsyncSession,
+    where: list[ColumnElement[bool]],
+    params: PageParams,
+    depth: ColumnElement[int] | None = None,
 ) -> tuple[list[OrgUnit], int]:
+    """A page of units, the higher levels first (``depth``: the level to sort by, default today's)."""
     stmt: Select[tuple[OrgUnit]] = (
-        select(OrgUnit).where(*where).order_by(OrgUnit.depth, OrgUnit.name, OrgUnit.id)
+        select(OrgUnit)
+        .where(*where)
+        .order_by(depth if depth is not None else OrgUnit.depth, OrgUnit.name, OrgUnit.id)
     )
     return await fetch_page(session, stmt, params)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
@@ -17,12 +18,15 @@ from app.orgs.schemas import OrgUnitCreate, OrgUnitMove, OrgUnitRead, OrgUnitUpd
 
 router = APIRouter(prefix="/org-units", tags=["org units"])
 IfMatch = Annotated[int | None, Depends(if_match)]
+AsOf = Annotated[
+    date | None, Query(description="The tree as it stood that day (YYYY-MM-DD; default: today).")
+]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=OrgUnitRead)
 async def create_unit(body: OrgUnitCreate, subject: CurrentSubject, session: DbSession) -> object:
     """Create a unit under ``parent_id`` (org_admin of the parent's subtree); a root needs an admin."""
-    return await service.create(session, subject, body)
+    return await service.to_read(session, await service.create(session, subject, body))
 
 
 @router.get("", response_model=Page[OrgUnitRead])
@@ -34,25 +38,29 @@ async def list_units(
     kind: OrgKind | None = None,
     q: Annotated[QueryText | None, Query(max_length=100)] = None,
     code: Annotated[QueryText | None, Query(max_length=64)] = None,
+    as_of: AsOf = None,
 ) -> object:
     """Children of ``parent_id``; without it, the caller's top units — or, with ``q``/``kind``/``code``,
-    a search of everything the caller can see."""
+    a search of everything the caller can see. All as the tree stood on ``as_of`` (default today)."""
     items, total = await service.list_units(
-        session, subject, page, parent_id=parent_id, kind=kind, q=q, code=code
+        session, subject, page, parent_id=parent_id, kind=kind, q=q, code=code, as_of=as_of
     )
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get("/{unit_id}", response_model=OrgUnitRead)
 async def get_unit(unit_id: IdPath, subject: CurrentSubject, session: DbSession) -> object:
-    return await service.get_visible(session, subject, unit_id, Action.UNIT_READ)
+    """A unit, ended ones included (with its parent on its last day)."""
+    return await service.to_read(
+        session, await service.get_visible(session, subject, unit_id, Action.UNIT_READ)
+    )
 
 
 @router.patch("/{unit_id}", response_model=OrgUnitRead)
 async def update_unit(
     unit_id: IdPath, body: OrgUnitUpdate, subject: CurrentSubject, session: DbSession, expected: IfMatch
 ) -> object:
-    return await service.update(session, subject, unit_id, body, expected)
+    return await service.to_read(session, await service.update(session, subject, unit_id, body, expected))
 
 
 @router.delete("/{unit_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -71,8 +79,9 @@ async def list_descendants(
     session: DbSession,
     page: Pagination,
     kind: OrgKind | None = None,
+    as_of: AsOf = None,
 ) -> object:
-    items, total = await service.list_descendants(session, subject, unit_id, page, kind)
+    items, total = await service.list_descendants(session, subject, unit_id, page, kind, as_of)
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
@@ -81,4 +90,4 @@ async def move_unit(
     unit_id: IdPath, body: OrgUnitMove, subject: CurrentSubject, session: DbSession, expected: IfMatch
 ) -> object:
     """Re-hang the unit and its whole subtree under ``parent_id`` (409 into its own subtree)."""
-    return await service.move(session, subject, unit_id, body, expected)
+    return await service.to_read(session, await service.move(session, subject, unit_id, body, expected))

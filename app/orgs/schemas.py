@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from pydantic import Field
+
 from app.core.schemas import Code, Id, Name, ReadModel, StrictModel, Version
 from app.orgs.models import OrgKind
 
@@ -19,7 +21,6 @@ class OrgUnitUpdate(StrictModel):
     name: Name | None = None
     kind: OrgKind | None = None
     code: Code | None = None
-    dissolved_on: date | None = None
     version: Version | None = None
 
 
@@ -29,13 +30,20 @@ class OrgUnitMove(StrictModel):
 
 
 class OrgUnitRead(ReadModel):
+    """A unit as it stood on the day asked (``parent_id`` then; an ended unit: on its last day)."""
+
     id: int
     name: str
     kind: OrgKind
     parent_id: int | None
     code: str | None
     depth: int
-    dissolved_on: date | None
+    valid_from: date | None = Field(description="First day the unit existed (null: always existed).")
+    valid_to: date | None = Field(description="Last day the unit existed (null: it still exists).")
+    predecessor_ids: list[int] = Field(default_factory=list, description="Units merged or dissolved into it.")
+    successor_ids: list[int] = Field(
+        default_factory=list, description="Units it was merged or dissolved into."
+    )
     version: int
     created_at: datetime
     updated_at: datetime

@@ -2,19 +2,59 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import ColumnElement, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.aggregates import counters
 from app.auth.policy import Action
 from app.auth.scope import Subject, authorize, unit_filter
+from app.core.dates import today
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.schemas import check_version
+from app.orgs import history
 from app.orgs import repository as repo
 from app.orgs.models import OrgUnit
-from app.orgs.schemas import OrgUnitCreate, OrgUnitMove, OrgUnitUpdate
+from app.orgs.schemas import OrgUnitCreate, OrgUnitMove, OrgUnitRead, OrgUnitUpdate
+
+
+def ensure_open(unit: OrgUnit, what: str, year: int | None = None) -> None:
+    """409 when ``what`` would attach to a unit that has ended (for a year after its end, when a year is
+    given): nothing new attaches to an ended unit."""
+    if unit.valid_to is None or (year is not None and year <= unit.valid_to.year):
+        return
+    raise Conflict(
+        f"{unit.name} ended on {unit.valid_to.isoformat()}; {what} cannot be attached to it.",
+        details={"org_unit_id": unit.id, "valid_to": unit.valid_to.isoformat()},
+    )
+
+
+async def to_reads(
+    session: AsyncSession, units: list[OrgUnit], as_of: date | None = None
+) -> list[OrgUnitRead]:
+    """Read models as of ``as_of`` (default today; an ended unit on its last day, if that is earlier)."""
+    day = as_of or today()
+    days = {u.id: min(day, u.valid_to) if u.valid_to else day for u in units}
+    parents = await history.parents_on(session, days)
+    depths = await history.depths_on(session, days)
+    preds, succs = await history.successions(session, days)
+    return [
+        OrgUnitRead.model_validate(unit).model_copy(
+            update={
+                "parent_id": parents.get(unit.id),
+                "depth": depths[unit.id],
+                "predecessor_ids": preds[unit.id],
+                "successor_ids": succs[unit.id],
+            }
+        )
+        for unit in units
+    ]
+
+
+async def to_read(session: AsyncSession, unit: OrgUnit) -> OrgUnitRead:
+    return (await to_reads(session, [unit]))[0]
 
 
 async def get_visible(session: AsyncSession, subject: Subject, unit_id: int, action: Action) -> OrgUnit:
@@ -42,6 +82,7 @@ async def create(session: AsyncSession, subject: Subject, data: OrgUnitCreate) -
         parent = None
     else:
         parent = await get_visible(session, subject, data.parent_id, Action.UNIT_WRITE)
+        ensure_open(parent, "a new unit")
     await _ensure_code_free(session, data.code)
     unit = OrgUnit(
         name=data.name,
@@ -52,7 +93,7 @@ async def create(session: AsyncSession, subject: Subject, data: OrgUnitCreate) -
     )
     session.add(unit)
     await session.flush()
-    await repo.link_new_unit(session, unit)
+    await history.link_new_unit(session, unit)
     return unit
 
 
@@ -73,24 +114,29 @@ async def update(
     return unit
 
 
+def check_movable(subject: Subject, unit: OrgUnit) -> None:
+    """403 for a non-admin moving a root, or the unit their own role sits on (their scope would move)."""
+    if unit.parent_id is None and not subject.is_admin:
+        raise Forbidden("Only a system administrator may move a root unit.")
+    if not subject.is_admin and unit.id in subject.units_with():
+        raise Forbidden("You cannot move the unit where your own role is held.")
+
+
 async def move(
     session: AsyncSession, subject: Subject, unit_id: int, data: OrgUnitMove, if_match: int | None
 ) -> OrgUnit:
     unit = await get_visible(session, subject, unit_id, Action.UNIT_WRITE)
     new_parent = await get_visible(session, subject, data.parent_id, Action.UNIT_WRITE)
     check_version(unit.version, data.version, if_match)
-    if unit.parent_id is None and not subject.is_admin:
-        raise Forbidden("Only a system administrator may move a root unit.")
-    if not subject.is_admin and unit.id in subject.units_with():
-        # Moving the unit your own role sits on would move your scope with it.
-        raise Forbidden("You cannot move the unit where your own role is held.")
+    check_movable(subject, unit)
+    ensure_open(unit, "a move")
+    ensure_open(new_parent, "a unit")
     if await repo.is_in_subtree(session, unit.id, new_parent.id):
         raise Conflict("A unit cannot be moved into its own subtree.")
     if unit.parent_id == new_parent.id:
         return unit
-    await counters.subtree_detached(session, unit.id)
-    await repo.move_subtree(session, unit, new_parent)
-    await counters.subtree_attached(session, unit.id)
+    # Effective today: past years keep counting the unit where it was.
+    await history.move(session, unit, new_parent, today())
     await session.flush()
     return unit
 
@@ -102,6 +148,9 @@ async def delete(session: AsyncSession, subject: Subject, unit_id: int, if_match
         raise Forbidden("You cannot delete the unit where your own role is held.")
     if await repo.count_children(session, unit.id):
         raise Conflict("The unit still has child units; move or delete them first.")
+    preds, succs = await history.successions(session, [unit.id])
+    if unit.valid_to is not None or preds[unit.id] or succs[unit.id]:
+        raise Conflict("The unit is part of a reorganisation's history; it cannot be deleted.")
     try:
         async with session.begin_nested():
             await repo.delete_unit(session, unit)
@@ -120,11 +169,16 @@ async def list_units(
     kind: str | None,
     q: str | None,
     code: str | None,
-) -> tuple[list[OrgUnit], int]:
-    where: list[ColumnElement[bool]] = [unit_filter(subject, Action.UNIT_READ, OrgUnit.id)]
+    as_of: date | None = None,
+) -> tuple[list[OrgUnitRead], int]:
+    day = as_of or today()
+    where: list[ColumnElement[bool]] = [
+        unit_filter(subject, Action.UNIT_READ, OrgUnit.id),
+        history.alive_on(day),
+    ]
     if parent_id is not None:
         await get_visible(session, subject, parent_id, Action.UNIT_READ)
-        where.append(OrgUnit.parent_id == parent_id)
+        where.append(history.children_on(parent_id, day))
     elif not (kind or q or code):
         where.append(_top_units(subject))
     if kind:
@@ -134,7 +188,8 @@ async def list_units(
     if q:
         pattern = f"%{q.replace('%', '').replace('_', '')}%"
         where.append(or_(OrgUnit.name.ilike(pattern), OrgUnit.code.ilike(pattern)))
-    return await repo.page(session, where, params)
+    units, total = await repo.page(session, where, params, history.depth_on(day))
+    return await to_reads(session, units, day), total
 
 
 def _top_units(subject: Subject) -> ColumnElement[bool]:
@@ -146,13 +201,20 @@ def _top_units(subject: Subject) -> ColumnElement[bool]:
 
 
 async def list_descendants(
-    session: AsyncSession, subject: Subject, unit_id: int, params: PageParams, kind: str | None
-) -> tuple[list[OrgUnit], int]:
+    session: AsyncSession,
+    subject: Subject,
+    unit_id: int,
+    params: PageParams,
+    kind: str | None,
+    as_of: date | None = None,
+) -> tuple[list[OrgUnitRead], int]:
     await get_visible(session, subject, unit_id, Action.UNIT_READ)
+    day = as_of or today()
     where: list[ColumnElement[bool]] = [
-        OrgUnit.id.in_(repo.descendants_of(unit_id).scalar_subquery()),
+        history.descendants_on(unit_id, day),
         unit_filter(subject, Action.UNIT_READ, OrgUnit.id),
     ]
     if kind:
         where.append(OrgUnit.kind == kind)
-    return await repo.page(session, where, params)
+    units, total = await repo.page(session, where, params, history.depth_on(day))
+    return await to_reads(session, units, day), total

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, SmallInteger, String
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime, utcnow
@@ -30,7 +30,10 @@ _GROUPS_SQL = ", ".join(f"'{g.value}'" for g in Group)
 
 
 class Person(Base):
-    """Cá nhân: someone who self-assesses and may be recognised as a Công dân học tập."""
+    """Cá nhân: someone who self-assesses and may be recognised as a Công dân học tập.
+
+    ``org_unit_id`` and ``group`` are where the person belongs **today**; where they belonged before is
+    in :class:`Membership` (what past years count) and :class:`Transfer` (who moved them, when)."""
 
     __tablename__ = "people"
     __table_args__ = (
@@ -51,3 +54,43 @@ class Person(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class Membership(Base):
+    """Where a person belonged, with which group, from ``valid_from`` to ``valid_to`` inclusive (None:
+    since always / still). A person's periods never overlap; the open one matches ``people``."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        CheckConstraint(f"grp IN ({_GROUPS_SQL})", name="group_known"),
+        Index("ix_memberships_person_id", "person_id"),
+        Index("ix_memberships_org_unit_id", "org_unit_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id", ondelete="RESTRICT"))
+    group: Mapped[str] = mapped_column("grp", String(20))
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+
+
+class Transfer(Base):
+    """Điều chuyển: a person changed unit and/or group on ``effective_on`` (by hand, or as part of a
+    reorganisation)."""
+
+    __tablename__ = "person_transfers"
+    __table_args__ = (Index("ix_person_transfers_person_id", "person_id", "effective_on"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    effective_on: Mapped[date] = mapped_column(Date)
+    from_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id", ondelete="RESTRICT"))
+    to_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id", ondelete="RESTRICT"))
+    from_group: Mapped[str] = mapped_column(String(20))
+    to_group: Mapped[str] = mapped_column(String(20))
+    reorganisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reorganisations.id", ondelete="SET NULL")
+    )
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -11,9 +11,9 @@ from app.auth.policy import Action
 from app.core.db import DbSession
 from app.core.pagination import Page, Pagination
 from app.core.schemas import MAX_ID, IdPath, QueryText, if_match
-from app.people import service
+from app.people import service, transfers
 from app.people.models import Group
-from app.people.schemas import PersonCreate, PersonRead, PersonUpdate
+from app.people.schemas import PersonCreate, PersonRead, PersonUpdate, TransferCreate, TransferRead
 
 router = APIRouter(prefix="/people", tags=["people"])
 
@@ -53,3 +53,23 @@ async def update_person(
     expected: Annotated[int | None, Depends(if_match)],
 ) -> object:
     return await service.update(session, subject, person_id, body, expected)
+
+
+@router.post("/{person_id}/transfers", status_code=status.HTTP_201_CREATED, response_model=TransferRead)
+async def transfer_person(
+    person_id: IdPath, body: TransferCreate, subject: CurrentSubject, session: DbSession
+) -> object:
+    """Move the person to another unit and/or group from ``effective_on`` (today or earlier). Years
+    before that date keep counting them where they were."""
+    person = await service.get_visible(session, subject, person_id, Action.PERSON_WRITE)
+    return await transfers.transfer(session, subject, person, body)
+
+
+@router.get("/{person_id}/transfers", response_model=Page[TransferRead])
+async def list_transfers(
+    person_id: IdPath, subject: CurrentSubject, session: DbSession, page: Pagination
+) -> object:
+    """The person's transfers, oldest first (reorganisations that moved them included)."""
+    person = await service.get_visible(session, subject, person_id, Action.PERSON_READ)
+    items, total = await transfers.list_transfers(session, person, page)
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)

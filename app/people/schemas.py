@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import Field, StringConstraints, field_validator
@@ -28,6 +28,11 @@ class PersonCreate(StrictModel):
     gender: Gender | None = None
     citizen_id: CitizenId | None = None
     user_id: Id | None = None
+    member_since: date | None = Field(
+        default=None,
+        description="First day the person belonged to the unit (default: always). Years before it do not "
+        "count them.",
+    )
 
 
 class PersonUpdate(StrictModel):
@@ -56,3 +61,24 @@ class PersonRead(ReadModel):
     @classmethod
     def _mask(cls, value: str | None) -> str | None:
         return mask_citizen_id(value)
+
+
+class TransferCreate(StrictModel):
+    """Điều chuyển: a new unit and/or group from ``effective_on`` (today or in the past)."""
+
+    effective_on: date
+    org_unit_id: Id | None = None
+    group: Group | None = None
+
+
+class TransferRead(ReadModel):
+    id: int
+    person_id: int
+    effective_on: date
+    from_unit_id: int
+    to_unit_id: int
+    from_group: Group
+    to_group: Group
+    reorganisation_id: int | None
+    created_by: int | None
+    created_at: datetime

@@ -6,15 +6,17 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.aggregates import counters
 from app.auth.models import User
 from app.auth.policy import Action
 from app.auth.scope import Subject, authorize, own_or, require_any_role, subtree_ids, unit_filter
+from app.core.dates import today
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.schemas import check_version
+from app.orgs.service import ensure_open
 from app.orgs.service import get_visible as get_visible_unit
 from app.people import repository as repo
+from app.people import transfers
 from app.people.models import Person
 from app.people.schemas import PersonCreate, PersonUpdate
 
@@ -55,7 +57,11 @@ async def _ensure_user_linkable(session: AsyncSession, subject: Subject, user_id
 
 
 async def create(session: AsyncSession, subject: Subject, data: PersonCreate) -> Person:
-    await get_visible_unit(session, subject, data.org_unit_id, Action.PERSON_WRITE)
+    unit = await get_visible_unit(session, subject, data.org_unit_id, Action.PERSON_WRITE)
+    ensure_open(unit, "a person")
+    if data.member_since is not None:
+        transfers.check_not_future(data.member_since, "member_since")
+        transfers.check_existed(unit, data.member_since)
     await _ensure_citizen_id_free(session, data.citizen_id, None)
     if data.user_id is not None:
         await _ensure_user_linkable(session, subject, data.user_id)
@@ -70,7 +76,7 @@ async def create(session: AsyncSession, subject: Subject, data: PersonCreate) ->
     )
     session.add(person)
     await session.flush()
-    await counters.person_added(session, person.org_unit_id, person.group)
+    await transfers.start_membership(session, person, data.member_since or unit.valid_from)
     return person
 
 
@@ -85,13 +91,15 @@ async def update(
             raise ValidationFailed(f"{required} cannot be empty.")
     if "citizen_id" in changes:
         await _ensure_citizen_id_free(session, changes["citizen_id"], person.id)
-    old_group = person.group
+    new_group = changes.pop("group", None)
     for field, value in changes.items():
         setattr(person, field, value.value if hasattr(value, "value") else value)
     await session.flush()
-    await counters.person_changed(
-        session, person.id, (person.org_unit_id, old_group), (person.org_unit_id, person.group)
-    )
+    if new_group is not None and new_group.value != person.group:
+        # A change of group is a transfer effective today: the years before keep the old group.
+        await transfers.move(
+            session, person, today(), person.org_unit_id, new_group.value, actor_user_id=subject.user_id
+        )
     return person
 
 

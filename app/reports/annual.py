@@ -2,9 +2,11 @@
 direct child unit, per population group and for all groups, the funnel of the year's evaluations and the
 shares that plans set targets for.
 
-Definitions (people count where their unit lies in the subtree, as in the aggregates):
+Definitions (people count where they belonged on the unit's reference day of the year — 31 December, or
+its last day if it ended that year — with the group they had then, as in the aggregates; the children are
+those the unit had that day):
 
-- ``registered``: people on record (the aggregates' denominator; it does not depend on the year);
+- ``registered``: people who belonged to the subtree that day (the aggregates' denominator);
 - ``self_assessed``: people whose evaluation of the year has been handed in at least once — status
   ``submitted``, ``in_review``, ``returned``, ``reviewed`` or ``recognised`` (submitting needs a self score
   on every indicator, so this is "completed the self-assessment"). ``draft`` and ``withdrawn`` do not count;
@@ -29,10 +31,10 @@ from collections import defaultdict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.aggregates import metrics
+from app.aggregates import metrics, through_time
 from app.aggregates import repository as aggregates_repo
 from app.aggregates.metrics import METRICS, Cells, Kind
-from app.aggregates.schemas import MetricProgress
+from app.aggregates.schemas import Basis, MetricProgress
 from app.aggregates.service import Applicable, measure, percent
 from app.auth.policy import Action
 from app.auth.scope import Subject
@@ -97,21 +99,27 @@ def _group_row(
 
 
 async def annual(session: AsyncSession, subject: Subject, unit_id: int, year: int) -> AnnualReport:
-    await get_visible_unit(session, subject, unit_id, Action.REPORT_READ)
-    children = [c[0] for c in await aggregates_repo.children(session, unit_id)]
+    unit = await get_visible_unit(session, subject, unit_id, Action.REPORT_READ)
+    day = through_time.reference_day(unit, year)
+    children = [c[0] for c in await aggregates_repo.children_on(session, unit_id, day)] if day else []
     roots = [unit_id, *children]
+    units = await repo.unit_rows(session, roots)
+    sources = await through_time.sources(session, [units[r] for r in roots], [year], Basis.AS_WAS)
     kinds = frozenset().union(*(m.kinds for m in METRICS))
     tally = await aggregates_repo.count(session, roots, year, year, kinds)
     plan_rows: dict[int, list[aggregates_repo.PlanRow]] = defaultdict(list)
     for row in await aggregates_repo.applicable_plans(session, roots, [m.code for m in METRICS], year):
         plan_rows[row.unit_id].append(row)
-    funnel = await repo.funnel(session, roots, year)
-    units = await repo.unit_rows(session, roots)
+    days = {r: d for r in roots if (d := through_time.reference_day(units[r], year)) is not None}
+    funnel = await repo.funnel(session, days, year)
 
     def unit_report(root: int) -> UnitReport:
-        cells = tally.cells(root, year)
+        cells, has_data = sources.cells(tally, root, year)
         plans = Applicable(plan_rows.get(root, []))
-        measures = {m.code: MetricProgress(metric=m.code, **measure(m, cells, plans, year)) for m in METRICS}
+        measures = {
+            m.code: MetricProgress(metric=m.code, **measure(m, cells, plans, year, has_data=has_data))
+            for m in METRICS
+        }
         unit = units[root]
         return UnitReport(
             org_unit_id=root,

@@ -4,34 +4,47 @@ CSV exports (read in keyset batches)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Row, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.scope import subtree_ids
+from app.core.dates import covers
 from app.criteria.models import Indicator
 from app.evaluations.models import DecisionItem, Evaluation, Evidence, RecognitionDecision, Score
-from app.orgs.models import OrgUnit, OrgUnitClosure
-from app.people.models import Person
+from app.orgs.models import OrgUnit, OrgUnitLink
+from app.people.models import Membership, Person
 
 # (root unit, group, status, passed) → number of people
 FunnelCells = dict[tuple[int, str, str, bool | None], int]
 
 
-async def funnel(session: AsyncSession, roots: Sequence[int], year: int) -> FunnelCells:
-    """People whose unit lies in each root's subtree and who have an evaluation for ``year``, counted by
-    group, status and pass: one grouped query over the closure table (like ``aggregates.repository``)."""
-    root = OrgUnitClosure.ancestor_id
-    stmt = (
-        select(root, Person.group, Evaluation.status, Evaluation.passed, func.count())
-        .select_from(OrgUnitClosure)
-        .join(Person, Person.org_unit_id == OrgUnitClosure.descendant_id)
-        .join(Evaluation, and_(Evaluation.person_id == Person.id, Evaluation.year == year))
-        .where(root.in_(list(roots)))
-        .group_by(root, Person.group, Evaluation.status, Evaluation.passed)
-    )
-    return {(r, g, s, p): n for r, g, s, p, n in (await session.execute(stmt)).all()}
+async def funnel(session: AsyncSession, days: dict[int, date], year: int) -> FunnelCells:
+    """People who belonged to each root's subtree on its reference day (``days``) and have an evaluation
+    for ``year``, counted by the group they had that day, status and pass: one grouped query over the
+    dated closure per distinct day (like the counters)."""
+    found: FunnelCells = {}
+    by_day: dict[date, list[int]] = {}
+    for root, day in days.items():
+        by_day.setdefault(day, []).append(root)
+    for day, roots in sorted(by_day.items()):
+        root = OrgUnitLink.ancestor_id
+        stmt = (
+            select(root, Membership.group, Evaluation.status, Evaluation.passed, func.count())
+            .select_from(OrgUnitLink)
+            .join(Membership, Membership.org_unit_id == OrgUnitLink.descendant_id)
+            .join(Evaluation, and_(Evaluation.person_id == Membership.person_id, Evaluation.year == year))
+            .where(
+                root.in_(sorted(roots)),
+                covers(OrgUnitLink.valid_from, OrgUnitLink.valid_to, day),
+                covers(Membership.valid_from, Membership.valid_to, day),
+            )
+            .group_by(root, Membership.group, Evaluation.status, Evaluation.passed)
+        )
+        found.update({(r, g, s, p): n for r, g, s, p, n in (await session.execute(stmt)).all()})
+    return found
 
 
 async def unit_rows(session: AsyncSession, unit_ids: Sequence[int]) -> dict[int, OrgUnit]:

@@ -68,11 +68,9 @@ async def _replace_attendance(
     """Replace the attendance and keep the ``trained`` counters right: a person counts once per year,
     however many sessions they attended."""
     affected = sorted(set(before or []) | set(attendee_ids))
-    trained_before = await counters.trained_people(session, affected, training.year)
+    await counters.training_counted(session, training.id, affected, -1)
     await repo.replace_attendees(session, training.id, attendee_ids)
-    await session.flush()
-    trained_after = await counters.trained_people(session, affected, training.year)
-    await counters.attendance_changed(session, training.year, trained_before, trained_after)
+    await counters.training_counted(session, training.id, affected, +1)
 
 
 async def create(session: AsyncSession, subject: Subject, data: TrainingSessionCreate) -> TrainingSessionRead:

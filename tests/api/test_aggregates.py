@@ -21,7 +21,7 @@ API = "/api/v1"
 class Seeded:
     """The seed plans' units: VN ─┬─ 01 ─ 01-278 ─┬─ MN Tam Hưng A ─ tổ chuyên môn
     │               └─ Xã Tam Hưng (no plan)
-    └─ 62 ─ 62-616 Kon Rẫy ─┬─ Đăk Ruồng
+    └─ 62 ─ 62-614 Kon Rẫy ─┬─ Đăk Ruồng
                              └─ Tân Lập"""
 
     vn: OrgUnit
@@ -44,7 +44,7 @@ async def seeded(tree: Tree) -> Seeded:
     dept = await tree.unit("Tổ chuyên môn", "unit", school)
     tam_hung = await tree.unit("Xã Tam Hưng", "commune", thanh_oai)
     kon_tum = await tree.unit("Tỉnh Kon Tum", "province", vn, code="62")
-    kon_ray = await tree.unit("Huyện Kon Rẫy", "district", kon_tum, code="62-616")
+    kon_ray = await tree.unit("Huyện Kon Rẫy", "district", kon_tum, code="62-614")
     dak_ruong = await tree.unit("Xã Đăk Ruồng", "commune", kon_ray)
     tan_lap = await tree.unit("Xã Tân Lập", "commune", kon_ray)
     report = await load_plans(tree.session, SEEDS_DIR / "plans")
@@ -143,9 +143,11 @@ async def test_units_without_a_plan_use_the_nearest_plan_above(client: httpx.Asy
         "behind",
     )
 
-    # Between target years the next one applies; after the last one, none does.
+    # Between target years the next one applies; after the last one, none does. Nobody was evaluated in
+    # 2027, so that year has no data rather than being "behind".
     later = by_metric(await progress(client, h, s.dept, 2027))["staff_recognised_pct"]
-    assert (later["target"], later["target_year"], later["status"]) == (100.0, 2030, "behind")
+    assert (later["target"], later["target_year"], later["status"]) == (100.0, 2030, "no_data")
+    assert later["actual"] is None
     after = await progress(client, h, s.dept, 2031)
     assert after["plan_id"] == s.plans["mn-tam-hung-a"]
     assert {m["target"] for m in after["metrics"]} == {None}
@@ -224,12 +226,12 @@ async def test_trend_gives_one_row_per_year_with_that_years_target(
     assert [(i["year"], i["numerator"], i["denominator"], i["actual"]) for i in items] == [
         (2024, 2, 10, 20.0),
         (2025, 7, 10, 70.0),
-        (2026, 0, 10, 0.0),
+        (2026, 0, 10, None),  # nobody evaluated in 2026 yet: no data, not "behind"
     ]
     assert [(i["target"], i["target_year"], i["status"]) for i in items] == [
         (100.0, 2025, "behind"),
         (100.0, 2025, "behind"),
-        (100.0, 2030, "behind"),
+        (100.0, 2030, "no_data"),
     ]
 
 

@@ -75,9 +75,9 @@ async def test_units_dry_run_then_real_then_again_changes_nothing(
     h = tree.auth(await tree.user(("org_admin", province)))
     rows = [
         UNITS_HEADER,
-        ["62-616-DR", "Xã Đăk Ruồng", "commune", "62-616"],  # its parent comes two rows later
-        ["62-616-DR-T1", "Thôn 1", "Thôn", "62-616-DR"],
-        ["62-616", "Huyện Kon Rẫy", "district", "62"],
+        ["62-614-DR", "Xã Đăk Ruồng", "commune", "62-614"],  # its parent comes two rows later
+        ["62-614-DR-T1", "Thôn 1", "Thôn", "62-614-DR"],
+        ["62-614", "Huyện Kon Rẫy", "district", "62"],
     ]
     before = await count(tree, OrgUnit)
 
@@ -98,14 +98,14 @@ async def test_units_dry_run_then_real_then_again_changes_nothing(
     assert (real.json()["created"], real.json()["dry_run"]) == (3, False)
     desc = await client.get(f"{API}/org-units/{province.id}/descendants", headers=h)
     by_code = {u["code"]: u for u in desc.json()["items"]}
-    assert set(by_code) == {"62-616", "62-616-DR", "62-616-DR-T1"}
-    assert by_code["62-616-DR-T1"]["kind"] == "village" and by_code["62-616-DR-T1"]["depth"] == 4
-    assert by_code["62-616-DR"]["parent_id"] == by_code["62-616"]["id"]
+    assert set(by_code) == {"62-614", "62-614-DR", "62-614-DR-T1"}
+    assert by_code["62-614-DR-T1"]["kind"] == "village" and by_code["62-614-DR-T1"]["depth"] == 4
+    assert by_code["62-614-DR"]["parent_id"] == by_code["62-614"]["id"]
     # The closure table knows the new chain: the village lies under the nation, four levels down.
     link = await tree.session.scalar(
         select(OrgUnitClosure.depth).where(
             OrgUnitClosure.ancestor_id == c.nation.id,
-            OrgUnitClosure.descendant_id == by_code["62-616-DR-T1"]["id"],
+            OrgUnitClosure.descendant_id == by_code["62-614-DR-T1"]["id"],
         )
     )
     assert link == 4
@@ -114,10 +114,10 @@ async def test_units_dry_run_then_real_then_again_changes_nothing(
     assert (again.json()["created"], again.json()["unchanged"]) == (0, 3)
     assert await count(tree, OrgUnit) == before + 3
 
-    renamed = [*rows[:3], ["62-616", "Huyện Kon Rẫy (cũ)", "district", "62"]]
+    renamed = [*rows[:3], ["62-614", "Huyện Kon Rẫy (cũ)", "district", "62"]]
     r = await send(client, h, "org-units", csv_file(renamed))
     assert (r.json()["updated"], r.json()["unchanged"]) == (1, 2)
-    district = await client.get(f"{API}/org-units/{by_code['62-616']['id']}", headers=h)
+    district = await client.get(f"{API}/org-units/{by_code['62-614']['id']}", headers=h)
     assert district.json()["name"] == "Huyện Kon Rẫy (cũ)" and district.json()["version"] == 2
 
     records = (await tree.session.scalars(select(ImportRecord).order_by(ImportRecord.id))).all()

@@ -24,6 +24,9 @@ async def test_sessions_and_attendees_give_trained_pct(client: httpx.AsyncClient
     viewer = tree.auth(await tree.user(("viewer", c.district_a)))
     school = [await tree.person(c.school_a, group) for group in ("staff",) * 4 + ("student",) * 2]
     commune = [await tree.person(c.commune_a2, "resident") for _ in range(4)]
+    # A year has data once somebody in the subtree is evaluated in it.
+    await tree.evaluation(school[0], 2025, "submitted")
+    await tree.evaluation(commune[0], 2024, "submitted")
 
     r = await client.post(
         f"{API}/training-sessions",

@@ -26,7 +26,7 @@ async def _units(tree: Tree) -> None:
     vn = await tree.unit("Việt Nam", "nation", code="VN")
     await tree.unit("Tỉnh Ninh Bình", "province", vn, code="37")
     kon_tum = await tree.unit("Tỉnh Kon Tum", "province", vn, code="62")
-    await tree.unit("Huyện Kon Rẫy", "district", kon_tum, code="62-616")
+    await tree.unit("Huyện Kon Rẫy", "district", kon_tum, code="62-614")
     hanoi = await tree.unit("Thành phố Hà Nội", "province", vn, code="01")
     thanh_oai = await tree.unit("Huyện Thanh Oai", "district", hanoi, code="01-278")
     await tree.unit("Trường MN Tam Hưng A", "school", thanh_oai, code="01-278-MN-TAMHUNGA")
@@ -41,7 +41,7 @@ async def test_the_four_reference_plans_load_onto_their_units(tree: Tree) -> Non
     report = await load_plans(tree.session, PLANS)
     assert sorted(report) == [
         "plan kh-126-ubnd-ninh-binh: created (unit 37, 10 targets)",
-        "plan kon-ray-district: created (unit 62-616, 10 targets)",
+        "plan kon-ray-district: created (unit 62-614, 10 targets)",
         "plan mn-tam-hung-a: created (unit 01-278-MN-TAMHUNGA, 8 targets)",
         "plan qd-677-ttg: created (unit VN, 10 targets)",
     ]
@@ -69,7 +69,7 @@ async def test_plans_of_missing_units_are_skipped_and_changes_update(tree: Tree,
     vn = await tree.unit("Việt Nam", "nation", code="VN")
     await tree.unit("Tỉnh Ninh Bình", "province", vn, code="37")
     report = await load_plans(tree.session, PLANS)
-    assert "plan kon-ray-district: skipped (unit 62-616 not loaded; run cdht demo)" in report
+    assert "plan kon-ray-district: skipped (unit 62-614 not loaded; run cdht demo)" in report
     assert "plan mn-tam-hung-a: skipped (unit 01-278-MN-TAMHUNGA not loaded; run cdht demo)" in report
     assert await _plan_count(tree) == 2
 

@@ -127,11 +127,12 @@ async def test_a_page_over_the_cap_is_422_on_every_list_route(
     client: httpx.AsyncClient, tree: Tree, app: FastAPI
 ) -> None:
     parent = await tree.unit()
+    person = await tree.person(parent)
     h = tree.auth(await tree.admin())
     routes = paginated_routes(app)
     assert {f"{API}/org-units", f"{API}/people", f"{API}/evaluations", f"{API}/plans"} <= set(routes)
     for path in routes:
-        url = path.replace("{unit_id}", str(parent.id))
+        url = path.replace("{unit_id}", str(parent.id)).replace("{person_id}", str(person.id))
         assert "{" not in url, f"{path}: give its path parameter an existing object here"
         over = await client.get(url, params={"limit": MAX_LIMIT + 1}, headers=h)
         assert over.status_code == 422, (path, over.text)

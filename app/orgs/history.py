@@ -1,0 +1,264 @@
+"""Every query and write of the tree through time: unit lifetimes, the dated closure
+(``org_unit_links``), successions, and the dated moves and endings that reorganisations are made of.
+
+Rules kept here:
+- a dated move or ending only goes forward: it may not be dated before the unit's own last change (its
+  creation or its last move), so each pair's periods follow one another (the caller checks
+  :func:`last_change` first);
+- nothing alive ever sits under an ended unit in ``org_unit_closure`` (an ended unit is re-hung under its
+  successor), so the scope of whoever holds the successor covers the history they inherited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+
+from sqlalchemy import ColumnElement, and_, delete, func, insert, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.aggregates import counters
+from app.core.dates import ONE_DAY, covers, later_of
+from app.orgs import repository as repo
+from app.orgs.models import OrgUnit, OrgUnitLink, Succession
+
+
+def alive_on(day: date) -> ColumnElement[bool]:
+    return covers(OrgUnit.valid_from, OrgUnit.valid_to, day)
+
+
+def link_on(day: date) -> ColumnElement[bool]:
+    return covers(OrgUnitLink.valid_from, OrgUnitLink.valid_to, day)
+
+
+async def link_new_unit(session: AsyncSession, unit: OrgUnit) -> None:
+    """Closure rows of a new unit, today's and dated (from ``unit.valid_from``, or from when each
+    ancestor link of its parent began, whichever is later)."""
+    await repo.link_new_unit(session, unit)
+    rows = select(
+        literal(unit.id), literal(unit.id), literal(0), literal(unit.valid_from, OrgUnit.valid_from.type)
+    )
+    if unit.parent_id is not None:
+        since = literal(unit.valid_from, OrgUnit.valid_from.type)
+        rows = rows.union_all(
+            select(
+                OrgUnitLink.ancestor_id,
+                literal(unit.id),
+                OrgUnitLink.depth + 1,
+                later_of(since, OrgUnitLink.valid_from),
+            ).where(OrgUnitLink.descendant_id == unit.parent_id, OrgUnitLink.valid_to.is_(None))
+        )
+    await session.execute(
+        insert(OrgUnitLink).from_select(["ancestor_id", "descendant_id", "depth", "valid_from"], rows)
+    )
+
+
+async def last_change(session: AsyncSession, unit_id: int) -> date | None:
+    """The day the unit took its present place (created or last moved), None if always there."""
+    stmt = select(func.max(OrgUnitLink.valid_from)).where(
+        OrgUnitLink.descendant_id == unit_id, OrgUnitLink.valid_to.is_(None)
+    )
+    return await session.scalar(stmt)
+
+
+async def move(session: AsyncSession, unit: OrgUnit, new_parent: OrgUnit, on: date) -> None:
+    """Re-hang ``unit``'s subtree under ``new_parent`` from ``on``: counters first (the subtree's counts
+    leave the ancestors it no longer has and reach the new ones, from the year of ``on``), then the dated
+    links (closed the day before, or dropped if they began on or after ``on``), then today's closure."""
+    old = set(await repo.ancestor_ids(session, unit.id)) - {unit.id}
+    new = set(await repo.ancestor_ids(session, new_parent.id))
+    gone = select(OrgUnit.id).where(OrgUnit.id.in_(sorted(old - new)), OrgUnit.valid_to.is_(None))
+    alive_gone = list((await session.scalars(gone)).all())
+    await counters.subtree_moved(session, unit.id, alive_gone, sorted(new - old), on.year)
+    # Every link above the subtree is renewed, those of the ancestors it keeps too: their depth changes
+    # (a district abolished: its communes are one level nearer the province). A kept ancestor's two
+    # periods meet at ``on``, so its counts do not change.
+    left, joined = sorted(old), sorted(new)
+    subtree = select(OrgUnitLink.descendant_id).where(
+        OrgUnitLink.ancestor_id == unit.id, OrgUnitLink.valid_to.is_(None)
+    )
+    leaving = and_(
+        OrgUnitLink.valid_to.is_(None),
+        OrgUnitLink.ancestor_id.in_(left),
+        OrgUnitLink.descendant_id.in_(subtree.scalar_subquery()),
+    )
+    if left:
+        await session.execute(
+            delete(OrgUnitLink)
+            .where(leaving, OrgUnitLink.valid_from >= on)
+            .execution_options(synchronize_session=False)
+        )
+        await session.execute(
+            update(OrgUnitLink)
+            .where(leaving)
+            .values(valid_to=on - ONE_DAY)
+            .execution_options(synchronize_session=False)
+        )
+    if joined:
+        above = (
+            select(OrgUnitLink.ancestor_id, OrgUnitLink.depth)
+            .where(
+                OrgUnitLink.descendant_id == new_parent.id,
+                OrgUnitLink.valid_to.is_(None),
+                OrgUnitLink.ancestor_id.in_(joined),
+            )
+            .subquery("above")
+        )
+        below = (
+            select(OrgUnitLink.descendant_id, OrgUnitLink.depth, OrgUnitLink.valid_from)
+            .where(OrgUnitLink.ancestor_id == unit.id, OrgUnitLink.valid_to.is_(None))
+            .subquery("below")
+        )
+        since = literal(on, OrgUnit.valid_from.type)
+        await session.execute(
+            insert(OrgUnitLink).from_select(
+                ["ancestor_id", "descendant_id", "depth", "valid_from"],
+                select(
+                    above.c.ancestor_id,
+                    below.c.descendant_id,
+                    above.c.depth + below.c.depth + 1,
+                    later_of(since, below.c.valid_from),
+                ).select_from(above.join(below, literal(True))),
+            )
+        )
+    # Today's tree: re-linked as a whole (its depths follow).
+    await repo.move_subtree(session, unit, new_parent)
+
+
+async def end(
+    session: AsyncSession, unit: OrgUnit, successor: OrgUnit, on: date, reorganisation_id: int | None
+) -> None:
+    """``unit`` ends the day before ``on`` and ``successor`` takes over. The caller has moved its alive
+    children and its people already. Its own counters are recounted, so its last year stands as it was
+    on its last day; in today's tree it is re-hung under the successor."""
+    unit.valid_to = on - ONE_DAY
+    session.add(
+        Succession(
+            predecessor_id=unit.id,
+            successor_id=successor.id,
+            effective_on=on,
+            reorganisation_id=reorganisation_id,
+        )
+    )
+    await session.flush()
+    await counters.recount_units(session, [unit.id])
+    if unit.parent_id != successor.id:
+        await repo.move_subtree(session, unit, successor)
+
+
+async def alive_children(session: AsyncSession, unit_id: int) -> list[OrgUnit]:
+    stmt = (
+        select(OrgUnit).where(OrgUnit.parent_id == unit_id, OrgUnit.valid_to.is_(None)).order_by(OrgUnit.id)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def parents_on(session: AsyncSession, days: dict[int, date]) -> dict[int, int]:
+    """The parent of each unit on its given day (units absent: a root on that day)."""
+    if not days:
+        return {}
+    stmt = select(
+        OrgUnitLink.descendant_id, OrgUnitLink.ancestor_id, OrgUnitLink.valid_from, OrgUnitLink.valid_to
+    ).where(OrgUnitLink.descendant_id.in_(list(days)), OrgUnitLink.depth == 1)
+    found: dict[int, int] = {}
+    for child, parent, start, stop in (await session.execute(stmt)).all():
+        day = days[child]
+        if (start is None or start <= day) and (stop is None or stop >= day):
+            found[child] = parent
+    return found
+
+
+def depth_on(day: date) -> ColumnElement[int]:
+    """The level of ``OrgUnit`` on ``day`` (0 for a root), for sorting."""
+    levels = select(func.coalesce(func.max(OrgUnitLink.depth), 0)).where(
+        OrgUnitLink.descendant_id == OrgUnit.id, link_on(day)
+    )
+    return levels.scalar_subquery()
+
+
+async def depths_on(session: AsyncSession, days: dict[int, date]) -> dict[int, int]:
+    """The level of each unit on its given day."""
+    if not days:
+        return {}
+    stmt = select(
+        OrgUnitLink.descendant_id, OrgUnitLink.depth, OrgUnitLink.valid_from, OrgUnitLink.valid_to
+    ).where(OrgUnitLink.descendant_id.in_(list(days)))
+    found = dict.fromkeys(days, 0)
+    for unit, levels, start, stop in (await session.execute(stmt)).all():
+        day = days[unit]
+        if (start is None or start <= day) and (stop is None or stop >= day):
+            found[unit] = max(found[unit], levels)
+    return found
+
+
+def children_on(parent_id: int, day: date) -> ColumnElement[bool]:
+    """``OrgUnit`` rows that were children of ``parent_id`` on ``day`` (and existed then)."""
+    links = select(OrgUnitLink.descendant_id).where(
+        OrgUnitLink.ancestor_id == parent_id, OrgUnitLink.depth == 1, link_on(day)
+    )
+    return and_(OrgUnit.id.in_(links.scalar_subquery()), alive_on(day))
+
+
+def descendants_on(unit_id: int, day: date) -> ColumnElement[bool]:
+    links = select(OrgUnitLink.descendant_id).where(
+        OrgUnitLink.ancestor_id == unit_id, OrgUnitLink.depth > 0, link_on(day)
+    )
+    return and_(OrgUnit.id.in_(links.scalar_subquery()), alive_on(day))
+
+
+async def successions(
+    session: AsyncSession, unit_ids: Iterable[int]
+) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+    """(predecessor ids, successor ids) of each unit."""
+    ids = list(unit_ids)
+    preds: dict[int, list[int]] = {u: [] for u in ids}
+    succs: dict[int, list[int]] = {u: [] for u in ids}
+    if not ids:
+        return preds, succs
+    stmt = (
+        select(Succession.predecessor_id, Succession.successor_id)
+        .where(or_(Succession.predecessor_id.in_(ids), Succession.successor_id.in_(ids)))
+        .order_by(Succession.id)
+    )
+    for pred, succ in (await session.execute(stmt)).all():
+        if succ in preds:
+            preds[succ].append(pred)
+        if pred in succs:
+            succs[pred].append(succ)
+    return preds, succs
+
+
+async def lineage_links(
+    session: AsyncSession, unit_ids: Sequence[int]
+) -> list[tuple[int, int, date | None, date | None]]:
+    """Dated (ancestor, descendant) pairs among ``unit_ids`` (to drop predecessors nested in another)."""
+    if len(unit_ids) < 2:
+        return []
+    stmt = select(
+        OrgUnitLink.ancestor_id, OrgUnitLink.descendant_id, OrgUnitLink.valid_from, OrgUnitLink.valid_to
+    ).where(
+        OrgUnitLink.ancestor_id.in_(list(unit_ids)),
+        OrgUnitLink.descendant_id.in_(list(unit_ids)),
+        OrgUnitLink.depth > 0,
+    )
+    return [(a, d, f, t) for a, d, f, t in (await session.execute(stmt)).all()]
+
+
+async def predecessors_of(session: AsyncSession, unit_ids: Sequence[int]) -> dict[int, list[int]]:
+    """The succession graph above ``unit_ids``: each unit's direct predecessors, recursively."""
+    graph: dict[int, list[int]] = {}
+    frontier = sorted(set(unit_ids))
+    while frontier:
+        stmt = select(Succession.successor_id, Succession.predecessor_id).where(
+            Succession.successor_id.in_(frontier)
+        )
+        rows = (await session.execute(stmt)).all()
+        for unit in frontier:
+            graph.setdefault(unit, [])
+        nxt = []
+        for succ, pred in rows:
+            graph[succ].append(pred)
+            if pred not in graph:
+                nxt.append(pred)
+        frontier = sorted(set(nxt))
+    return graph
