@@ -38,6 +38,7 @@ from app.trainings.schemas import TrainingSessionCreate
 DEMO_PASSWORD = "demo-password"
 SYSTEM = Subject(user_id=0, username="cdht-demo", is_admin=True)
 REFORM_ON = date(2025, 7, 1)
+MEMBERS_SINCE = date(2022, 1, 1)  # the demo's people belong to their units since the programme began
 REFORM_FILE = SEEDS_DIR / "reorganisations" / "2025-07-01-sap-xep-don-vi-hanh-chinh.csv"
 
 # The tree as it stood in 2024 (code, name, kind, parent code): official codes for provinces, districts
@@ -168,7 +169,13 @@ async def load_demo(session: AsyncSession, store: EvidenceStore, settings: Setti
             await people.create(
                 session,
                 SYSTEM,
-                PersonCreate(full_name=name, org_unit_id=units[unit_code].id, group=group, birth_year=birth),
+                PersonCreate(
+                    full_name=name,
+                    org_unit_id=units[unit_code].id,
+                    group=group,
+                    birth_year=birth,
+                    member_since=MEMBERS_SINCE,
+                ),
             )
     await session.flush()
     summary = await load_demo_evaluations(session, SYSTEM, store, set(), 2024, CLOSED_YEAR_MIX)
@@ -209,7 +216,13 @@ async def load_demo(session: AsyncSession, store: EvidenceStore, settings: Setti
             person = await people.create(
                 session,
                 SYSTEM,
-                PersonCreate(full_name=full_name, org_unit_id=unit.id, group=group, user_id=user.id),
+                PersonCreate(
+                    full_name=full_name,
+                    org_unit_id=unit.id,
+                    group=group,
+                    user_id=user.id,
+                    member_since=MEMBERS_SINCE,
+                ),
             )
             left_in_draft.add(person.id)  # the demo users open their own 2025 evaluation themselves
     await session.flush()

@@ -41,7 +41,6 @@ from app.people.models import Membership
 from app.trainings.models import Attendance, TrainingSession
 
 PEOPLE, RECOGNISED, TRAINED, EVALUATED = "people", "recognised", "trained", "evaluated"
-FACT_KINDS = (RECOGNISED, TRAINED, EVALUATED)
 NO_LEVEL = ""
 COLUMNS = ["org_unit_id", "year", "kind", "grp", "level", "n"]
 CHUNK = 5000  # people per statement: well under the drivers' bound-parameter limits
@@ -94,6 +93,21 @@ def _people_rows(where: Sequence[ColumnElement[bool]]) -> list[Select[Any]]:
     return [begins, ends]
 
 
+def _evaluation_facts(kind: str, where: Sequence[ColumnElement[bool]]) -> Select[Any]:
+    """(person_id, year, kind, level) of the evaluations selected by ``where``."""
+    level = (
+        func.coalesce(Evaluation.digital_level, _inline(NO_LEVEL))
+        if kind == RECOGNISED
+        else _inline(NO_LEVEL)
+    )
+    return select(
+        Evaluation.person_id.label("person_id"),
+        Evaluation.year.label("year"),
+        _inline(kind).label("kind"),
+        level.label("level"),
+    ).where(*where)
+
+
 def _facts(
     evaluation_where: Sequence[ColumnElement[bool]] | None = None,
     attendance_where: Sequence[ColumnElement[bool]] | None = None,
@@ -102,29 +116,17 @@ def _facts(
     is not revoked, an evaluation of any status, an attendance of a training held in the year."""
     parts: list[Select[Any]] = []
     if evaluation_where is not None:
+        recognised = [
+            *evaluation_where,
+            Evaluation.status == Status.RECOGNISED.value,
+            RecognitionDecision.status == "active",
+        ]
         parts.append(
-            select(
-                Evaluation.person_id.label("person_id"),
-                Evaluation.year.label("year"),
-                _inline(RECOGNISED).label("kind"),
-                func.coalesce(Evaluation.digital_level, _inline(NO_LEVEL)).label("level"),
-            )
-            .join(RecognitionDecision, RecognitionDecision.id == Evaluation.decision_id)
-            .where(
-                *evaluation_where,
-                Evaluation.status == Status.RECOGNISED.value,
-                RecognitionDecision.status == "active",
+            _evaluation_facts(RECOGNISED, recognised).join(
+                RecognitionDecision, RecognitionDecision.id == Evaluation.decision_id
             )
         )
-    if evaluation_where is not None:
-        parts.append(
-            select(
-                Evaluation.person_id.label("person_id"),
-                Evaluation.year.label("year"),
-                _inline(EVALUATED).label("kind"),
-                _inline(NO_LEVEL).label("level"),
-            ).where(*evaluation_where)
-        )
+        parts.append(_evaluation_facts(EVALUATED, evaluation_where))
     if attendance_where is not None:
         parts.append(
             select(
@@ -205,28 +207,14 @@ async def recognition_changed(session: AsyncSession, evaluation_ids: Sequence[in
     await session.flush()
     # The evaluations as they are named, whatever their status at this instant: the caller counts them in
     # (or out) around the change of status.
-    facts = (
-        select(
-            Evaluation.person_id.label("person_id"),
-            Evaluation.year.label("year"),
-            _inline(RECOGNISED).label("kind"),
-            func.coalesce(Evaluation.digital_level, _inline(NO_LEVEL)).label("level"),
-        )
-        .where(Evaluation.id.in_(sorted(evaluation_ids)))
-        .subquery("facts")
-    )
+    facts = _evaluation_facts(RECOGNISED, [Evaluation.id.in_(sorted(evaluation_ids))]).subquery("facts")
     await _apply(session, [_fact_rows(facts)], sign)
 
 
 async def evaluation_created(session: AsyncSession, evaluation_id: int) -> None:
     await session.flush()
-    facts = select(
-        Evaluation.person_id.label("person_id"),
-        Evaluation.year.label("year"),
-        _inline(EVALUATED).label("kind"),
-        _inline(NO_LEVEL).label("level"),
-    ).where(Evaluation.id == evaluation_id)
-    await _apply(session, [_fact_rows(facts.subquery("facts"))], +1)
+    facts = _evaluation_facts(EVALUATED, [Evaluation.id == evaluation_id]).subquery("facts")
+    await _apply(session, [_fact_rows(facts)], +1)
 
 
 async def training_counted(

@@ -4,6 +4,7 @@ committee's side lives here too (``apply_scores``)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +26,7 @@ from app.evaluations.workflow import EDITABLE, begin, log, move, require_editabl
 from app.orgs import repository as orgs_repo
 from app.orgs.service import ensure_open
 from app.people import service as people
+from app.people import transfers
 
 # The first criteria set of the programme (244/QĐ-KHVN, 2022, which 324/QĐ-KHVN of 2023 replaced) was in
 # force from 2022: no evaluation is of an earlier year, nor of a year that has not begun.
@@ -54,6 +56,13 @@ async def create(session: AsyncSession, subject: Subject, data: EvaluationCreate
     unit = await orgs_repo.get(session, person.org_unit_id)
     assert unit is not None
     ensure_open(unit, "an evaluation of that year", data.year)
+    first = await transfers.first_day(session, person.id)
+    if first is not None and first > date(data.year, 12, 31):
+        raise Conflict(
+            f"Person {person.id} belongs to the programme's records from {first.isoformat()}; an evaluation "
+            f"of {data.year} needs them to have belonged on 31 December {data.year} (set member_since).",
+            details={"field": "year", "member_since": first.isoformat()},
+        )
     if await repo.get_for_person_year(session, person.id, data.year) is not None:
         raise Conflict(f"Person {person.id} already has an evaluation for {data.year}.")
     criteria_set = await criteria.set_for_person(session, person.group, person.org_unit_id)

@@ -230,5 +230,8 @@ class PeopleImport:
             await transfers.move(self.session, person, on, unit_id, group, actor_user_id=self.subject.user_id)
         if self.first_new_id is not None:
             after = await people_repo.max_membership_id(self.session)
-            await people_repo.add_memberships_for_new_people(self.session, self.first_new_id)
+            # Registered by this import: counted from 1 January of this year, as POST /people does.
+            await people_repo.add_memberships_for_new_people(
+                self.session, self.first_new_id, date(on.year, 1, 1)
+            )
             await counters.memberships_added(self.session, after)

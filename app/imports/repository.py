@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any, TypeVar
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import ColumnElement, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Action
@@ -31,10 +31,14 @@ async def units_by_code(session: AsyncSession, codes: Iterable[str]) -> dict[str
     return found
 
 
-async def unit_ids_by_code(session: AsyncSession, codes: Iterable[str]) -> dict[str, int]:
+async def unit_ids_by_code(
+    session: AsyncSession, codes: Iterable[str], within: ColumnElement[bool] | None = None
+) -> dict[str, int]:
+    """The units of ``codes`` (of those matching ``within`` only, e.g. the caller's scope)."""
     found: dict[str, int] = {}
     for part in chunked(sorted(set(codes))):
-        rows = await session.execute(select(OrgUnit.code, OrgUnit.id).where(OrgUnit.code.in_(part)))
+        stmt = select(OrgUnit.code, OrgUnit.id).where(OrgUnit.code.in_(part))
+        rows = await session.execute(stmt if within is None else stmt.where(within))
         found.update({code: unit_id for code, unit_id in rows.all()})
     return found
 

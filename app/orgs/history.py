@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.aggregates import counters
 from app.core.dates import ONE_DAY, covers, later_of
 from app.orgs import repository as repo
-from app.orgs.models import OrgUnit, OrgUnitLink, Succession
+from app.orgs.models import FormerName, OrgUnit, OrgUnitLink, Succession
 
 
 def alive_on(day: date) -> ColumnElement[bool]:
@@ -262,3 +262,32 @@ async def predecessors_of(session: AsyncSession, unit_ids: Sequence[int]) -> dic
                 nxt.append(pred)
         frontier = sorted(set(nxt))
     return graph
+
+
+async def renamed(session: AsyncSession, unit: OrgUnit, name: str, code: str | None, on: date) -> None:
+    """The unit is called ``name`` (``code``) from ``on``; what it was called until then is kept. A second
+    rename dated the same day (or earlier than the last one) replaces the name without a new period."""
+    if (name, code) == (unit.name, unit.code):
+        return
+    last = await session.scalar(
+        select(func.max(FormerName.valid_to)).where(FormerName.org_unit_id == unit.id)
+    )
+    if last is None or last < on - ONE_DAY:
+        session.add(FormerName(org_unit_id=unit.id, name=unit.name, code=unit.code, valid_to=on - ONE_DAY))
+    unit.name, unit.code = name, code
+
+
+async def names_on(session: AsyncSession, days: dict[int, date]) -> dict[int, tuple[str, str | None]]:
+    """(name, code) of each unit on its day, for the units that were called otherwise then."""
+    if not days:
+        return {}
+    stmt = (
+        select(FormerName.org_unit_id, FormerName.name, FormerName.code, FormerName.valid_to)
+        .where(FormerName.org_unit_id.in_(list(days)))
+        .order_by(FormerName.valid_to.desc())
+    )
+    found: dict[int, tuple[str, str | None]] = {}
+    for unit, name, code, until in (await session.execute(stmt)).all():
+        if until >= days[unit]:
+            found[unit] = (name, code)  # the earliest period still covering the day wins (sorted last)
+    return found

@@ -118,3 +118,17 @@ class Succession(Base):
     reorganisation_id: Mapped[int | None] = mapped_column(
         ForeignKey("reorganisations.id", ondelete="SET NULL")
     )
+
+
+class FormerName(Base):
+    """Tên cũ: the name and code a unit had until ``valid_to`` (its last day under them), so the tree
+    reads as it stood on any day."""
+
+    __tablename__ = "org_unit_former_names"
+    __table_args__ = (Index("ix_org_unit_former_names_org_unit_id_valid_to", "org_unit_id", "valid_to"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    code: Mapped[str | None] = mapped_column(String(64))
+    valid_to: Mapped[date] = mapped_column(Date)

@@ -39,18 +39,21 @@ async def to_reads(
     days = {u.id: min(day, u.valid_to) if u.valid_to else day for u in units}
     parents = await history.parents_on(session, days)
     depths = await history.depths_on(session, days)
+    names = await history.names_on(session, days)
     preds, succs = await history.successions(session, days)
-    return [
-        OrgUnitRead.model_validate(unit).model_copy(
-            update={
-                "parent_id": parents.get(unit.id),
-                "depth": depths[unit.id],
-                "predecessor_ids": preds[unit.id],
-                "successor_ids": succs[unit.id],
-            }
-        )
-        for unit in units
-    ]
+    reads = []
+    for unit in units:
+        name, code = names.get(unit.id, (unit.name, unit.code))
+        as_then = {
+            "name": name,
+            "code": code,
+            "parent_id": parents.get(unit.id),
+            "depth": depths[unit.id],
+            "predecessor_ids": preds[unit.id],
+            "successor_ids": succs[unit.id],
+        }
+        reads.append(OrgUnitRead.model_validate(unit).model_copy(update=as_then))
+    return reads
 
 
 async def to_read(session: AsyncSession, unit: OrgUnit) -> OrgUnitRead:
@@ -108,6 +111,10 @@ async def update(
             raise ValidationFailed(f"{required} cannot be empty.", details={"field": required})
     if "code" in changes:
         await _ensure_code_free(session, changes["code"], unit.id)
+    if "name" in changes or "code" in changes:
+        # A new name from today: the tree as of an earlier day keeps the old one.
+        name, code = changes.pop("name", unit.name), changes.pop("code", unit.code)
+        await history.renamed(session, unit, name, code, today())
     for field, value in changes.items():
         setattr(unit, field, value.value if hasattr(value, "value") else value)
     await session.flush()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import ColumnElement, and_, func, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.dates import ONE_DAY
@@ -36,6 +36,12 @@ async def open_membership(session: AsyncSession, person_id: int) -> Membership |
     return await session.scalar(stmt)
 
 
+async def first_membership_day(session: AsyncSession, person_id: int) -> date | None:
+    stmt = select(Membership.valid_from).where(Membership.person_id == person_id)
+    starts = list((await session.scalars(stmt)).all())
+    return None if not starts or None in starts else min(d for d in starts if d is not None)
+
+
 async def transfers_page(
     session: AsyncSession, person_id: int, params: PageParams
 ) -> tuple[list[Transfer], int]:
@@ -49,10 +55,15 @@ async def max_membership_id(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.max(Membership.id))) or 0)
 
 
-async def add_memberships_for_new_people(session: AsyncSession, after_person_id: int) -> None:
-    """Open memberships (since always) for the people inserted in bulk after ``after_person_id``."""
-    rows = select(Person.id, Person.org_unit_id, Person.group).where(Person.id > after_person_id)
-    await session.execute(insert(Membership).from_select(["person_id", "org_unit_id", "grp"], rows))
+async def add_memberships_for_new_people(session: AsyncSession, after_person_id: int, since: date) -> None:
+    """Open memberships from ``since`` for the people inserted in bulk after ``after_person_id`` (those
+    that have none yet: another import may have run alongside)."""
+    rows = select(
+        Person.id, Person.org_unit_id, Person.group, literal(since, Membership.valid_from.type)
+    ).where(Person.id > after_person_id, ~exists().where(Membership.person_id == Person.id))
+    await session.execute(
+        insert(Membership).from_select(["person_id", "org_unit_id", "grp", "valid_from"], rows)
+    )
 
 
 async def people_placed_in(session: AsyncSession, unit_id: int, on: date) -> list[int]:

@@ -30,8 +30,9 @@ class PersonCreate(StrictModel):
     user_id: Id | None = None
     member_since: date | None = Field(
         default=None,
-        description="First day the person belonged to the unit (default: always). Years before it do not "
-        "count them.",
+        description="First day the person belonged to the unit (default: 1 January of the current year, so "
+        "registering people never changes a past year's numbers). Years before it do not count them, and "
+        "cannot be evaluated for them.",
     )
 
 

@@ -76,7 +76,7 @@ async def create(session: AsyncSession, subject: Subject, data: PersonCreate) ->
     )
     session.add(person)
     await session.flush()
-    await transfers.start_membership(session, person, data.member_since or unit.valid_from)
+    await transfers.start_membership(session, person, data.member_since or transfers.default_start(unit))
     return person
 
 

@@ -44,6 +44,18 @@ def check_existed(unit: OrgUnit, day: date) -> None:
         )
 
 
+def default_start(unit: OrgUnit) -> date:
+    """Where a person registered without a date starts: 1 January of this year (or the unit's first day,
+    if later). A registration is news about this year; a past year's numbers do not move for it."""
+    start = date(today().year, 1, 1)
+    return max(start, unit.valid_from) if unit.valid_from is not None else start
+
+
+async def first_day(session: AsyncSession, person_id: int) -> date | None:
+    """The first day the person belonged anywhere (None: always)."""
+    return await repo.first_membership_day(session, person_id)
+
+
 async def start_membership(session: AsyncSession, person: Person, since: date | None) -> None:
     session.add(
         Membership(person_id=person.id, org_unit_id=person.org_unit_id, group=person.group, valid_from=since)

@@ -25,7 +25,8 @@ from fastapi import UploadFile
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.scope import Subject
+from app.auth.policy import Action
+from app.auth.scope import Subject, require_any_role, unit_filter
 from app.core.config import Settings
 from app.core.errors import ValidationFailed
 from app.core.schemas import Code
@@ -33,6 +34,7 @@ from app.imports import parsing
 from app.imports.columns import KINDS, REORGANISATION, choices, fold
 from app.imports.repository import unit_ids_by_code
 from app.imports.schemas import Problems
+from app.orgs.models import OrgUnit
 from app.reorganisations import service
 from app.reorganisations.schemas import (
     CreateStep,
@@ -105,9 +107,10 @@ def _read(row: parsing.Row, problems: Problems) -> Line | None:
     )
 
 
-async def _plan(session: AsyncSession, lines: list[Line], problems: Problems) -> Plan:
+async def _plan(session: AsyncSession, subject: Subject, lines: list[Line], problems: Problems) -> Plan:
     named = {c for line in lines for c in (line.old_code, line.new_code, line.new_parent_code) if c}
-    ids = await unit_ids_by_code(session, named)
+    # Only units the caller may reorganise are found: a code elsewhere reads exactly as an unknown one.
+    ids = await unit_ids_by_code(session, named, unit_filter(subject, Action.UNIT_WRITE, OrgUnit.id))
     groups: dict[str, list[Line]] = {}
     for line in lines:
         if line.new_code is not None:
@@ -200,6 +203,7 @@ async def apply_file(
     title: str | None,
     document_no: str | None,
 ) -> ReorganisationRead:
+    require_any_role(subject, Action.UNIT_WRITE)
     spooled = await anyio.to_thread.run_sync(parsing.spool, upload, settings.max_import_bytes)
     try:
         problems = Problems()
@@ -215,7 +219,7 @@ async def apply_file(
         problems.add(None, None, "The file has no rows.")
     if problems:
         raise _refuse(problems)
-    plan = await _plan(session, lines, problems)
+    plan = await _plan(session, subject, lines, problems)
     if problems:
         raise _refuse(problems)
     data = ReorganisationCreate(

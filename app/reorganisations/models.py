@@ -31,3 +31,16 @@ class Reorganisation(Base):
     )
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReorganisationUnit(Base):
+    """A unit a reorganisation named or created: whoever may read one of them may read the record."""
+
+    __tablename__ = "reorganisation_units"
+
+    reorganisation_id: Mapped[int] = mapped_column(
+        ForeignKey("reorganisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    org_unit_id: Mapped[int] = mapped_column(
+        ForeignKey("org_units.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

@@ -34,7 +34,7 @@ from app.orgs import repository as orgs_repo
 from app.orgs import service as orgs
 from app.orgs.models import OrgUnit, OrgUnitClosure
 from app.people import repository as people_repo
-from app.reorganisations.models import Reorganisation
+from app.reorganisations.models import Reorganisation, ReorganisationUnit
 from app.reorganisations.schemas import (
     CreateStep,
     DissolveStep,
@@ -190,8 +190,8 @@ class Applier:
         if step.code is not None and step.code != unit.code:
             await self.code_free(step.code)
         before = {"name": unit.name, "code": unit.code}
-        unit.name = step.name or unit.name
-        unit.code = step.code if step.code is not None else unit.code
+        name, code = step.name or unit.name, step.code if step.code is not None else unit.code
+        await history.renamed(self.session, unit, name, code, self.on)
         await self.session.flush()
         await self.log(unit, "renamed", before=before, after={"name": unit.name, "code": unit.code})
 
@@ -274,6 +274,9 @@ async def apply(session: AsyncSession, subject: Subject, data: ReorganisationCre
             await applier.apply(index, step)
         touched = applier.named | {u.id for u in applier.refs.values()}
         record.org_unit_id = await _covering_unit(session, touched) if touched else None
+        session.add_all(
+            ReorganisationUnit(reorganisation_id=record.id, org_unit_id=u) for u in sorted(touched)
+        )
         record.summary = applier.summary.model_dump()
         record.created = {ref: unit.id for ref, unit in applier.refs.items()}
         await session.flush()
@@ -319,10 +322,14 @@ def _read(record: Reorganisation, *, dry_run: bool = False) -> ReorganisationRea
 
 
 def _visible(subject: Subject) -> Any:
-    """Records whose covering unit the caller may read (admins: all, those covering no unit included)."""
+    """Records that named or created a unit the caller may read (admins: all): a province reads the
+    reform that made it, though the record covers the nation."""
     if subject.is_admin:
         return true()
-    return unit_filter(subject, Action.UNIT_READ, Reorganisation.org_unit_id)
+    return exists().where(
+        ReorganisationUnit.reorganisation_id == Reorganisation.id,
+        unit_filter(subject, Action.UNIT_READ, ReorganisationUnit.org_unit_id),
+    )
 
 
 async def get(session: AsyncSession, subject: Subject, reorganisation_id: int) -> ReorganisationRead:
@@ -331,7 +338,7 @@ async def get(session: AsyncSession, subject: Subject, reorganisation_id: int) -
     )
     if record is None:
         raise NotFound(f"Reorganisation {reorganisation_id} not found.")
-    return _read(record)
+    return (await _redacted(session, subject, [record]))[0]
 
 
 async def list_reorganisations(
@@ -343,4 +350,33 @@ async def list_reorganisations(
         .order_by(Reorganisation.effective_on.desc(), Reorganisation.id.desc())
     )
     records, total = await fetch_page(session, stmt, params)
-    return [_read(r) for r in records], total
+    return await _redacted(session, subject, records), total
+
+
+async def _redacted(
+    session: AsyncSession, subject: Subject, records: list[Reorganisation]
+) -> list[ReorganisationRead]:
+    """The records as the caller may see them: a unit id outside their scope (a created unit, the
+    covering unit) reads as absent, as if it did not exist."""
+    reads = [_read(r) for r in records]
+    if subject.is_admin:
+        return reads
+    ids = {i for r in reads for i in [r.org_unit_id, *r.created.values()] if i is not None}
+    seen = set(
+        (
+            await session.scalars(
+                select(OrgUnit.id).where(
+                    OrgUnit.id.in_(sorted(ids)), unit_filter(subject, Action.UNIT_READ, OrgUnit.id)
+                )
+            )
+        ).all()
+    )
+    return [
+        r.model_copy(
+            update={
+                "org_unit_id": r.org_unit_id if r.org_unit_id in seen else None,
+                "created": {ref: unit for ref, unit in r.created.items() if unit in seen},
+            }
+        )
+        for r in reads
+    ]

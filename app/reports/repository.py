@@ -11,7 +11,7 @@ from sqlalchemy import Row, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.scope import subtree_ids
-from app.core.dates import covers
+from app.core.dates import covers, dec31
 from app.criteria.models import Indicator
 from app.evaluations.models import DecisionItem, Evaluation, Evidence, RecognitionDecision, Score
 from app.orgs.models import OrgUnit, OrgUnitLink
@@ -52,6 +52,21 @@ async def unit_rows(session: AsyncSession, unit_ids: Sequence[int]) -> dict[int,
     return {u.id: u for u in found.all()}
 
 
+def _group_in_year() -> Any:
+    """The group the evaluated person had on 31 December of the evaluation's year (their group then, not
+    today's: a later transfer does not rewrite a past year's exports)."""
+    then = (
+        select(Membership.group)
+        .where(
+            Membership.person_id == Evaluation.person_id,
+            covers(Membership.valid_from, Membership.valid_to, dec31(Evaluation.year)),
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.coalesce(then, Person.group)
+
+
 def _evaluation_columns() -> tuple[Any, ...]:
     return (
         Evaluation.id,
@@ -59,7 +74,7 @@ def _evaluation_columns() -> tuple[Any, ...]:
         Person.citizen_id,
         Person.full_name,
         OrgUnit.code,
-        Person.group,
+        _group_in_year(),
         Evaluation.year,
         Evaluation.status,
         Evaluation.total_halves,
@@ -121,7 +136,7 @@ async def decision_people(session: AsyncSession, decision_id: int) -> Sequence[R
             Person.birth_year,
             Person.gender,
             OrgUnit.code,
-            Person.group,
+            _group_in_year(),
             Evaluation.year,
             Evaluation.total_halves,
             Evaluation.digital_level,

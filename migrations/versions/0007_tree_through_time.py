@@ -59,6 +59,25 @@ def upgrade() -> None:
     )
 
     op.create_table(
+        "org_unit_former_names",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("org_unit_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("code", sa.String(length=64), nullable=True),
+        sa.Column("valid_to", sa.Date(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_unit_id"],
+            ["org_units.id"],
+            name=op.f("fk_org_unit_former_names_org_unit_id_org_units"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_org_unit_former_names")),
+    )
+    op.create_index(
+        "ix_org_unit_former_names_org_unit_id_valid_to", "org_unit_former_names", ["org_unit_id", "valid_to"]
+    )
+
+    op.create_table(
         "reorganisations",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("effective_on", sa.Date(), nullable=False),
@@ -86,6 +105,26 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_reorganisations_effective_on"), "reorganisations", ["effective_on"])
     op.create_index(op.f("ix_reorganisations_org_unit_id"), "reorganisations", ["org_unit_id"])
+
+    op.create_table(
+        "reorganisation_units",
+        sa.Column("reorganisation_id", sa.Integer(), nullable=False),
+        sa.Column("org_unit_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["reorganisation_id"],
+            ["reorganisations.id"],
+            name=op.f("fk_reorganisation_units_reorganisation_id_reorganisations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_unit_id"],
+            ["org_units.id"],
+            name=op.f("fk_reorganisation_units_org_unit_id_org_units"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("reorganisation_id", "org_unit_id", name=op.f("pk_reorganisation_units")),
+    )
+    op.create_index(op.f("ix_reorganisation_units_org_unit_id"), "reorganisation_units", ["org_unit_id"])
 
     op.create_table(
         "org_unit_successions",
@@ -208,12 +247,16 @@ def downgrade() -> None:
     op.drop_index("ix_memberships_org_unit_id", table_name="memberships")
     op.drop_index("ix_memberships_person_id", table_name="memberships")
     op.drop_table("memberships")
+    op.drop_index(op.f("ix_reorganisation_units_org_unit_id"), table_name="reorganisation_units")
+    op.drop_table("reorganisation_units")
     op.drop_index("ix_org_unit_successions_successor_id", table_name="org_unit_successions")
     op.drop_index("ix_org_unit_successions_predecessor_id", table_name="org_unit_successions")
     op.drop_table("org_unit_successions")
     op.drop_index(op.f("ix_reorganisations_org_unit_id"), table_name="reorganisations")
     op.drop_index(op.f("ix_reorganisations_effective_on"), table_name="reorganisations")
     op.drop_table("reorganisations")
+    op.drop_index("ix_org_unit_former_names_org_unit_id_valid_to", table_name="org_unit_former_names")
+    op.drop_table("org_unit_former_names")
     op.drop_index("ix_org_unit_links_ancestor_id_depth", table_name="org_unit_links")
     op.drop_index("ix_org_unit_links_descendant_id_ancestor_id", table_name="org_unit_links")
     op.drop_table("org_unit_links")

@@ -362,3 +362,66 @@ async def test_a_past_evaluation_year_keeps_its_unit_after_a_move(
     assert await adults(client, h, c.district, 2024) == before
     assert (await adults(client, h, c.other_province, today().year))[1] == 7
     assert date.fromisoformat(REFORM) < today()
+
+
+async def test_the_tree_as_of_a_day_keeps_the_names_of_that_day(
+    client: httpx.AsyncClient, tree: Tree
+) -> None:
+    """Tân Lập became Kon Braih on 1 July 2025, keeping its code: read as of 2024 it is still Tân Lập."""
+    c = await country(tree)
+    h = c.admin
+    r = await reorganise(
+        client,
+        h,
+        [
+            {"op": "rename", "unit": c.commune_b.id, "name": "Xã Kon Braih"},
+            {"op": "move", "unit": c.commune_b.id, "parent": c.other_province.id},
+            {"op": "merge", "units": [c.commune_a.id], "into": c.commune_b.id},
+        ],
+    )
+    assert r.status_code == 201, r.text
+
+    async def named(day: str | None, parent: OrgUnit) -> list[tuple[str, str]]:
+        params = {"parent_id": str(parent.id), **({"as_of": day} if day else {})}
+        r = await client.get(f"{API}/org-units", params=params, headers=h)
+        assert r.status_code == 200, r.text
+        return sorted((u["name"], u["code"]) for u in r.json()["items"])
+
+    assert await named("2024-12-31", c.district) == [("Xã Tân Lập", "23497"), ("Xã Đăk Ruồng", "23488")]
+    assert await named(None, c.other_province) == [("Xã Kon Braih", "23497")]
+    assert await named("2025-06-30", c.district) == [("Xã Tân Lập", "23497"), ("Xã Đăk Ruồng", "23488")]
+    # A rename by PATCH takes effect today: yesterday keeps the name.
+    r = await client.patch(
+        f"{API}/org-units/{c.commune_b.id}", json={"name": "Xã Kon Braih (mới)"}, headers=h
+    )
+    assert r.status_code == 200 and r.json()["name"] == "Xã Kon Braih (mới)"
+    assert await named("2025-12-31", c.other_province) == [("Xã Kon Braih", "23497")]
+
+
+async def test_each_side_of_a_reform_reads_it_without_the_other_sides_ids(
+    client: httpx.AsyncClient, tree: Tree
+) -> None:
+    """The national reform names both provinces: each province reads the record (the reform that made
+    it) but not the ids of units outside its scope."""
+    c = await country(tree)
+    r = await reorganise(
+        client,
+        c.admin,
+        [
+            {
+                "op": "create",
+                "ref": "kb",
+                "name": "Xã Kon Braih",
+                "kind": "commune",
+                "parent": c.other_province.id,
+            },
+            {"op": "create", "ref": "x", "name": "Xã X", "kind": "commune", "parent": c.province.id},
+        ],
+    )
+    assert r.status_code == 201, r.text
+    created = r.json()["created"]
+    other = tree.auth(await tree.user(("viewer", c.other_province)))
+    listed = (await client.get(f"{API}/reorganisations", headers=other)).json()
+    assert listed["total"] == 1
+    seen = listed["items"][0]
+    assert seen["created"] == {"kb": created["kb"]} and seen["org_unit_id"] is None

@@ -19,9 +19,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.auth.models import Role, RoleAssignment
+from app.core.dates import today
 from app.orgs.models import OrgUnit
 from tests.builders import MINIMAL_PDF, Country, Tree, build_country
 
@@ -46,6 +47,7 @@ class Side:
     decision_id: int
     plan_id: int
     training_id: int
+    reorganisation_id: int  # a rename of ``unit``, recorded at that unit
 
 
 @dataclass
@@ -146,6 +148,16 @@ CASES.update(
             {"session_id": s.training_id},
             {"json": {"version": 1, "attendee_ids": [s.person_id]}},
         ),
+        ("GET", "/reorganisations/{reorganisation_id}"): lambda w, s: (
+            {"reorganisation_id": s.reorganisation_id},
+            {},
+        ),
+        ("GET", "/people/{person_id}/transfers"): lambda w, s: ({"person_id": s.person_id}, {}),
+        # A group change only: the person stays in their own unit, so only the person's scope decides.
+        ("POST", "/people/{person_id}/transfers"): lambda w, s: (
+            {"person_id": s.person_id},
+            {"json": {"effective_on": today().isoformat(), "group": "worker"}},
+        ),
     }
 )
 
@@ -160,6 +172,39 @@ PUBLIC: dict[tuple[str, str], str] = {
 OWNED: dict[tuple[str, str], str] = {
     ("GET", "/imports/jobs/{job_id}"): "an import job is its sender's (tests/api/test_import_jobs.py)",
 }
+
+
+@dataclass
+class Named:
+    """A unit as a request names it: by id (JSON bodies) or by code (files)."""
+
+    id: int
+    code: str
+
+
+def _csv(unit: Named, parent: Named) -> bytes:
+    return f"old_code,new_code,new_name,new_kind,new_parent_code\n{unit.code},,,,{parent.code}\n".encode()
+
+
+# Routes without an id in the path whose request names units to write (in the body or a file): ``unit``
+# moves under ``parent``. Naming province B's units from province A must answer exactly what naming units
+# that do not exist answers, and write nothing.
+UnitCase = Callable[[Named, Named], dict[str, Any]]
+NAMING: dict[tuple[str, str], UnitCase] = {
+    ("POST", "/reorganisations"): lambda unit, parent: {
+        "json": {
+            "effective_on": today().isoformat(),
+            "title": "Sắp xếp",
+            "steps": [{"op": "move", "unit": unit.id, "parent": parent.id}],
+        }
+    },
+    ("POST", "/imports/reorganisation"): lambda unit, parent: {
+        "params": {"effective_on": today().isoformat()},
+        "files": {"file": ("sap-xep.csv", _csv(unit, parent), "text/csv")},
+    },
+}
+# Lists that must not show province B's objects to a caller of province A: path → the Side field listed.
+LISTS: dict[tuple[str, str], str] = {("GET", "/reorganisations"): "reorganisation_id"}
 
 
 def api_operations(app: FastAPI) -> set[tuple[str, str]]:
@@ -205,6 +250,8 @@ async def test_every_route_with_an_id_has_a_sibling_subtree_case(app: FastAPI) -
     assert not stale, f"CASES/PUBLIC/OWNED list routes the app no longer has: {stale}"
     # Reads and every kind of write are exercised, not only GETs.
     assert {m for m, _ in CASES} >= {"GET", "PUT", "PATCH", "DELETE", "POST"}
+    unserved = sorted((NAMING.keys() | LISTS.keys()) - api_operations(app))
+    assert not unserved, f"NAMING/LISTS list routes the app does not serve: {unserved}"
 
 
 async def _evaluated(
@@ -279,7 +326,26 @@ async def _side(
         headers=admin_h,
     )
     assert training.status_code == 201, training.text
-    return Side(leaf, user.id, assignment_id, person.id, *made, plan.json()["id"], training.json()["id"])
+    reorganisation = await client.post(
+        f"{API}/reorganisations",
+        json={
+            "effective_on": today().isoformat(),
+            "title": "Đổi tên đơn vị",
+            "steps": [{"op": "rename", "unit": leaf.id, "name": f"{leaf.name} (mới)"}],
+        },
+        headers=admin_h,
+    )
+    assert reorganisation.status_code == 201, reorganisation.text
+    return Side(
+        leaf,
+        user.id,
+        assignment_id,
+        person.id,
+        *made,
+        plan.json()["id"],
+        training.json()["id"],
+        reorganisation.json()["id"],
+    )
 
 
 async def _world(client: httpx.AsyncClient, tree: Tree, criteria: dict[str | None, int]) -> World:
@@ -305,6 +371,19 @@ async def _world(client: httpx.AsyncClient, tree: Tree, criteria: dict[str | Non
     )
 
 
+async def _coded(tree: Tree, *units: OrgUnit) -> list[Named]:
+    """Give ``units`` codes (the reorganisation file names units by code)."""
+    named = []
+    for unit in units:
+        code = await tree.session.scalar(select(OrgUnit.code).where(OrgUnit.id == unit.id))
+        if code is None:
+            code = f"SCOPE-{unit.id}"
+            await tree.session.execute(update(OrgUnit).where(OrgUnit.id == unit.id).values(code=code))
+        named.append(Named(unit.id, code))
+    await tree.session.commit()
+    return named
+
+
 async def _call(
     client: httpx.AsyncClient, method: str, path: str, request: Request, headers: dict[str, str]
 ) -> httpx.Response:
@@ -312,8 +391,12 @@ async def _call(
     return await client.request(method, API + path.format(**params), headers=headers, **kwargs)
 
 
-def _normalised(r: httpx.Response) -> str:
-    return re.sub(r"\d+", "N", r.text)
+def _normalised(r: httpx.Response, sent: tuple[str | None, ...] = ()) -> str:
+    text = r.text
+    for code in sent:
+        if code:
+            text = text.replace(code, "CODE")
+    return re.sub(r"\d+", "N", text)
 
 
 def _files(root: Path) -> list[tuple[str, int]]:
@@ -343,7 +426,35 @@ async def test_objects_of_a_sibling_subtree_are_404_on_every_id_route(
         # Indistinguishable from "does not exist": same code, same message (up to the id), same details.
         assert _normalised(outside) == _normalised(missing), where
 
+    # Routes without an id that name units: province B's units answer as units that do not exist.
+    c = world.country
+    coded = await _coded(tree, c.school_b, c.province_b, c.commune_a2, c.province_a)
+    school_b, province_b, commune_a2, province_a = coded
+    nowhere = (Named(MISSING_ID, "KHONG-CO-1"), Named(MISSING_ID + 1, "KHONG-CO-2"))
+    before = await tree.snapshot()
+    for (method, path), case in sorted(NAMING.items()):
+        outside = await client.request(method, API + path, headers=headers, **case(school_b, province_b))
+        missing = await client.request(method, API + path, headers=headers, **case(*nowhere))
+        where = (role, method, path)
+        assert outside.status_code in (403, 404, 422), (where, outside.text)
+        # The codes the caller sent are echoed back; only what the server adds may not differ.
+        sent = (school_b.code, province_b.code, nowhere[0].code, nowhere[1].code)
+        assert (outside.status_code, _normalised(outside, sent)) == (
+            missing.status_code,
+            _normalised(missing, sent),
+        ), (where, outside.text, missing.text)
+    for (method, path), field in sorted(LISTS.items()):
+        r = await client.request(method, API + path, headers=headers)
+        assert r.status_code in (200, 403), ((role, method, path), r.text)
+        if r.status_code == 200:
+            assert getattr(world.b, field) not in [x["id"] for x in r.json()["items"]], (role, method, path)
+
     assert await tree.snapshot() == before, "a request for an object out of scope changed the database"
+
+    # Control: naming province A's own units is done by an org_admin and refused by role for the others.
+    for (method, path), case in sorted(NAMING.items()):
+        r = await client.request(method, API + path, headers=headers, **case(commune_a2, province_a))
+        assert r.status_code == (201 if role == Role.ORG_ADMIN else 403), ((role, method, path), r.text)
     assert _files(evidence_dir) == files_before, "a request for an object out of scope stored a file"
 
     # Control: the same requests for province A's objects are not 404 (done, refused by role, or refused
