@@ -6,10 +6,11 @@
 What it builds (deterministic for a given ``--seed``):
 
 - the tree: 1 nation, 34 provinces (commune counts roughly those of the July 2025 map, scaled to exactly
-  3,321 communes: 2,621 xã, 687 phường, 13 đặc khu), a few legacy districts (dissolved 1 July 2025) still
-  holding their communes in three provinces; under each commune its villages / residential groups
-  (~19 on average, ~63,000 in all), kindergarten, primary and lower-secondary schools, the commune
-  People's Committee and health station, sometimes an enterprise; under each province its upper-secondary
+  3,321 communes: 2,621 xã, 687 phường, 13 đặc khu), a few legacy districts still holding their communes
+  in three provinces (alive units: ``bench/run_reorganisation.py`` abolishes them, effective 1 July
+  2025); under each commune its villages / residential groups (~19 on average, ~63,000 in all),
+  kindergarten, primary and lower-secondary schools, the commune People's Committee and health station,
+  sometimes an enterprise; under each province its upper-secondary
   schools (each with three subject teams, kind ``unit``), its departments and a few large enterprises.
   About 98,000 units; depth 0–4.
 - ``--people`` people spread over those units by group: residents in villages (62 %), pupils in schools
@@ -33,7 +34,10 @@ How: the database is (re)created and migrated with ``app.cli.migrate``; the crit
 ``copy_records_to_table``; people, evaluations, decision items and attendance are streamed as COPY text
 from Python generators (``copy_to_table`` … FREEZE, in the transaction that truncates them), with the keys,
 indexes and foreign keys of those tables dropped before and rebuilt (validated) after; ``org_unit_closure``
-is filled in SQL one depth at a time; the counters by ``app.aggregates.counters.rebuild``; then VACUUM
+is filled in SQL one depth at a time and copied into ``org_unit_links`` (the closure through time: every
+pair open, since always); ``memberships`` (one open period per person, the unit and group of ``people``)
+is filled in SQL after the people, with its keys and indexes built after it; the counters by
+``app.aggregates.counters.rebuild``; then VACUUM
 ANALYZE. All tables stay ordinary logged tables. A summary (arguments, sizes, step timings) is stored as the
 database's comment, for the runner.
 """
@@ -93,6 +97,7 @@ BIG_TABLES = (
     "recognition_decisions",
     "recognition_decision_items",
     "training_attendance",
+    "memberships",
 )
 
 
@@ -215,7 +220,6 @@ class Unit:
     depth: int
     province: int  # 1-based province number (0 for the nation)
     session_area: int | None = None  # the unit whose training session its staff attend
-    dissolved_on: date | None = None
     weights: dict[str, float] = field(default_factory=dict)
     people: dict[str, int] = field(default_factory=dict)
 
@@ -291,7 +295,6 @@ def build_tree(rng: random.Random) -> Tree:
                 "district",
                 f"P{p_no:02d}-D{d_no}",
                 province,
-                dissolved_on=date(2025, 7, 1),
             )
             parents += [district] * rng.randint(5, 8)
         names_used: set[str] = set()
@@ -728,8 +731,11 @@ async def recreate_database(url: str) -> None:
         await conn.close()
 
 
-async def _constraints(conn: asyncpg.Connection) -> tuple[list, list, list]:  # type: ignore[type-arg]
-    """Keys and indexes of the big tables (and foreign keys pointing at them), to drop and rebuild."""
+async def _constraints(
+    conn: asyncpg.Connection,  # type: ignore[type-arg]
+    tables: tuple[str, ...] = BIG_TABLES,
+) -> tuple[list, list, list]:  # type: ignore[type-arg]
+    """Keys and indexes of ``tables`` (and foreign keys pointing at them), to drop and rebuild."""
     keys = await conn.fetch(
         """
         SELECT conrelid::regclass::text AS tbl, conname, pg_get_constraintdef(oid) AS def,
@@ -739,7 +745,7 @@ async def _constraints(conn: asyncpg.Connection) -> tuple[list, list, list]:  # 
           AND (conrelid = ANY($1::regclass[]) OR (contype = 'f' AND confrelid = ANY($1::regclass[])))
         ORDER BY conname
         """,
-        list(BIG_TABLES),
+        list(tables),
     )
     indexes = await conn.fetch(
         """
@@ -750,7 +756,7 @@ async def _constraints(conn: asyncpg.Connection) -> tuple[list, list, list]:  # 
                           WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid)
         ORDER BY 1
         """,
-        list(BIG_TABLES),
+        list(tables),
     )
     return (
         [k for k in keys if k["contype"] in ("p", "u")],
@@ -800,11 +806,11 @@ async def generate(args: argparse.Namespace) -> None:
     )
     out = Generated()
     try:
-        with steps.step("org_units (COPY) and org_unit_closure (SQL per depth)"):
+        with steps.step("org_units (COPY), org_unit_closure (SQL per depth), org_unit_links"):
             await conn.copy_records_to_table(
                 "org_units",
                 records=[
-                    (u.id, u.name, u.kind, u.code, u.parent_id, u.depth, u.dissolved_on, 1, NOW, NOW)
+                    (u.id, u.name, u.kind, u.code, u.parent_id, u.depth, None, None, 1, NOW, NOW)
                     for u in tree.units
                 ],
                 columns=[
@@ -814,7 +820,8 @@ async def generate(args: argparse.Namespace) -> None:
                     "code",
                     "parent_id",
                     "depth",
-                    "dissolved_on",
+                    "valid_from",
+                    "valid_to",
                     "version",
                     "created_at",
                     "updated_at",
@@ -834,6 +841,22 @@ async def generate(args: argparse.Namespace) -> None:
                     """,
                     depth,
                 )
+            # The closure through time: every pair open (since always, still). Its foreign keys and
+            # indexes are dropped for the fill and rebuilt (validated) after: checking two foreign keys row
+            # by row took most of the time.
+            _, link_indexes, link_fkeys = await _constraints(conn, ("org_unit_links",))
+            for fk in link_fkeys:
+                await conn.execute(f'ALTER TABLE {fk["tbl"]} DROP CONSTRAINT "{fk["conname"]}"')
+            for index in link_indexes:
+                await conn.execute(f"DROP INDEX {index['name']}")
+            await conn.execute(
+                "INSERT INTO org_unit_links (ancestor_id, descendant_id, depth) "
+                "SELECT ancestor_id, descendant_id, depth FROM org_unit_closure ORDER BY 2, 1"
+            )
+            for index in link_indexes:
+                await conn.execute(index["def"])
+            for fk in link_fkeys:
+                await conn.execute(f'ALTER TABLE {fk["tbl"]} ADD CONSTRAINT "{fk["conname"]}" {fk["def"]}')
             sessions = []
             for unit in tree.units:
                 if unit.kind in ("province", "commune"):
@@ -899,6 +922,11 @@ async def generate(args: argparse.Namespace) -> None:
                     ],
                     format="text",
                     freeze=True,
+                )
+            with steps.step(f"memberships (INSERT … SELECT from people, {args.people:,} rows)"):
+                await conn.execute(
+                    "INSERT INTO memberships (person_id, org_unit_id, grp) "
+                    "SELECT id, org_unit_id, grp FROM people ORDER BY id"
                 )
             with steps.step(f"evaluations (COPY FREEZE, {args.people:,} rows)"):
                 await conn.copy_to_table(
@@ -1000,6 +1028,12 @@ async def generate(args: argparse.Namespace) -> None:
                     f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
                 )
 
+        with steps.step("ANALYZE (statistics for the rebuild's plan)"):
+            # Without statistics on the fresh memberships and org_unit_links, PostgreSQL planned the
+            # rebuild's fact rows as a cross join of org_units and every evaluation (tens of GB of
+            # temporary files, no end in sight at 5,000,000 people).
+            await conn.execute("ANALYZE")
+
         with steps.step("counters (app.aggregates.counters.rebuild)"):
             async with unit_of_work(make_sessionmaker(engine)) as session:
                 await session.execute(text("SET LOCAL work_mem = '512MB'"))
@@ -1012,6 +1046,8 @@ async def generate(args: argparse.Namespace) -> None:
             "units": len(tree.units),
             "units_by_kind": kinds,
             "closure_rows": await conn.fetchval("SELECT count(*) FROM org_unit_closure"),
+            "link_rows": await conn.fetchval("SELECT count(*) FROM org_unit_links"),
+            "memberships": await conn.fetchval("SELECT count(*) FROM memberships"),
             "people": out.people,
             "evaluations": out.evaluations,
             "evaluation_statuses": dict(sorted(out.statuses.items())),

@@ -40,7 +40,7 @@ from app.cli import alembic_config
 from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker, unit_of_work
 from app.main import create_app
-from app.orgs import repository as orgs_repo
+from app.orgs import history
 from app.orgs.models import OrgUnit
 from app.people.models import Person
 
@@ -90,14 +90,14 @@ async def prepare(settings: Settings) -> int:
             province = OrgUnit(name="Tỉnh Bench", kind="province", code="BENCH", depth=0)
             session.add(province)
             await session.flush()
-            await orgs_repo.link_new_unit(session, province)
+            await history.link_new_unit(session, province)
             for n in range(UNITS):
                 unit = OrgUnit(
                     name=f"Xã {n}", kind="commune", code=f"BENCH-{n:03d}", parent_id=province.id, depth=1
                 )
                 session.add(unit)
                 await session.flush()
-                await orgs_repo.link_new_unit(session, unit)
+                await history.link_new_unit(session, unit)
             user = User(username="bench.admin", password_hash="-", full_name="Bench")
             session.add(user)
             await session.flush()

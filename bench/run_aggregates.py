@@ -18,8 +18,9 @@ In one run:
    (transaction) per step: submit → review → complete review → a recognition decision listing that one
    evaluation, for ``--writes`` fresh complete evaluations (new people, ten self-scored indicators with
    evidence rows) in the largest commune's units, once with the counters kept live and once with the
-   counter maintenance patched to a no-op (``counters.add`` and ``counters.recognition_changed``), the two
-   modes alternating in blocks so machine noise hits both. Then the counters are rebuilt and the
+   counter maintenance patched to a no-op (the write-path hooks ``counters.recognition_changed``,
+   ``counters.evaluation_created`` and ``counters.people_counted``), the two modes alternating in blocks
+   so machine noise hits both. Then the counters are rebuilt and the
    commune's numbers checked again against the naive recount and against the expected live increments.
 5. Writes the section "Aggregates at national scale" of ``bench/RESULTS.md`` (others' sections are kept).
 """
@@ -62,7 +63,7 @@ from app.evaluations import decisions, review, service
 from app.evaluations.models import Evaluation, Evidence, Score, Status
 from app.evaluations.schemas import DecisionCreate, Review, ScoreInput
 from app.orgs.models import OrgUnit
-from app.people.models import Person
+from app.people.models import Membership, Person
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/cdht_bench"
@@ -268,14 +269,21 @@ async def _noop(*_: object, **__: object) -> None:
     return None
 
 
+NOOP_HOOKS = ("recognition_changed", "evaluation_created", "people_counted")
+
+
 @contextmanager
 def counters_disabled() -> Iterator[None]:
-    saved = counters.add, counters.recognition_changed
-    counters.add, counters.recognition_changed = _noop, _noop  # type: ignore[assignment]
+    """The write-path hooks of ``app.aggregates.counters`` patched to do nothing (the services look them
+    up on the module at call time)."""
+    saved = {name: getattr(counters, name) for name in NOOP_HOOKS}
+    for name in NOOP_HOOKS:
+        setattr(counters, name, _noop)
     try:
         yield
     finally:
-        counters.add, counters.recognition_changed = saved  # type: ignore[assignment]
+        for name, hook in saved.items():
+            setattr(counters, name, hook)
 
 
 def _halves(k: int, digital: bool) -> int:
@@ -294,7 +302,8 @@ async def make_fresh(
     sm: async_sessionmaker[AsyncSession], units: list[tuple[int, str]], n: int, tag: str
 ) -> list[Fresh]:
     """``n`` new people in ``units`` (round robin), each with a complete draft 2025 evaluation: every
-    indicator self-scored, one evidence row each. People are counted by ``counters.person_added``."""
+    indicator self-scored, one evidence row each; each person gets an open membership (since always),
+    and they are counted, evaluations included, by ``counters.people_counted``."""
     out: list[Fresh] = []
     async with unit_of_work(sm) as session:
         sets: dict[str, tuple[int, list[tuple[int, bool]]]] = {}
@@ -306,13 +315,15 @@ async def make_fresh(
                 .order_by(Indicator.number)
             )
             sets[group] = (int(set_id or 0), [(i, d) for i, d in rows.all()])
-        added: dict[tuple[int, str], int] = {}
+        person_ids: list[int] = []
         for k in range(n):
             unit_id, kind = units[k % len(units)]
             group = GROUP_OF_KIND.get(kind, "staff")
             person = Person(full_name=f"Bench {tag} {k}", org_unit_id=unit_id, group=group)
             session.add(person)
             await session.flush()
+            session.add(Membership(person_id=person.id, org_unit_id=unit_id, group=group))
+            person_ids.append(person.id)
             set_id, indicators = sets[group]
             evaluation = Evaluation(
                 person_id=person.id,
@@ -342,11 +353,9 @@ async def make_fresh(
                         content_type="application/pdf",
                     )
                 )
-            added[(unit_id, group)] = added.get((unit_id, group), 0) + 1
             out.append(Fresh(evaluation.id, unit_id, indicators))
         await session.flush()
-        for (unit_id, group), count in sorted(added.items()):
-            await counters.person_added(session, unit_id, group, count)
+        await counters.people_counted(session, person_ids, +1)
     return out
 
 
@@ -455,7 +464,7 @@ async def inspect(url: str, report: dict[str, Any]) -> dict[str, int]:
         report["generator"] = json.loads(comment or "{}")
         biggest = """
             SELECT u.id FROM org_units u JOIN aggregate_counts a ON a.org_unit_id = u.id
-            WHERE u.kind = :kind AND a.kind = 'people' AND a.year = 0
+            WHERE u.kind = :kind AND u.valid_to IS NULL AND a.kind = 'people'
             GROUP BY u.id ORDER BY sum(a.n) DESC, u.id LIMIT 1
         """
         levels = {
@@ -790,8 +799,9 @@ def render(report: dict[str, Any], command: str) -> str:
         "",
         f"Machine CPU idle before: {report['writes_idle']:.0%}; busy during: {report['writes_busy']:.0%}. "
         f"The modes alternate in blocks of {report['args'].block}; each evaluation gets its own decision "
-        "(the most counter work per recognition). No-op = `counters.add` and "
-        "`counters.recognition_changed` patched to do nothing.",
+        "(the most counter work per recognition). No-op = the write-path hooks "
+        "`counters.recognition_changed`, `counters.evaluation_created` and `counters.people_counted` "
+        "patched to do nothing.",
         "",
         "| step | counters live: median ms | no-op: median ms | live total s | no-op total s | ratio |",
         "|---|---|---|---|---|---|",

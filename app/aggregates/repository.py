@@ -34,14 +34,22 @@ from app.trainings.models import Attendance, TrainingSession
 _KINDS = {k.value: k for k in Kind}
 
 
-async def children_on(session: AsyncSession, unit_id: int, day: date) -> list[tuple[int, str, str]]:
+class Child(NamedTuple):
+    id: int
+    name: str
+    kind: str
+    valid_from: date | None
+    valid_to: date | None
+
+
+async def children_on(session: AsyncSession, unit_id: int, day: date) -> list[Child]:
     """The unit's children as the tree stood on ``day``."""
     stmt = (
-        select(OrgUnit.id, OrgUnit.name, OrgUnit.kind)
+        select(OrgUnit.id, OrgUnit.name, OrgUnit.kind, OrgUnit.valid_from, OrgUnit.valid_to)
         .where(history.children_on(unit_id, day))
         .order_by(OrgUnit.name, OrgUnit.id)
     )
-    return [(r[0], r[1], r[2]) for r in (await session.execute(stmt)).all()]
+    return [Child(*r) for r in (await session.execute(stmt)).all()]
 
 
 def _merge(into: Cells, cells: Cells) -> None:
@@ -92,24 +100,26 @@ async def count(
     cond = [and_(AggregateCount.kind.in_(wanted), AggregateCount.year.between(from_year, to_year))]
     if Kind.PEOPLE in kinds:
         cond.append(and_(AggregateCount.kind == Kind.PEOPLE.value, AggregateCount.year <= to_year))
-    stmt = select(
-        AggregateCount.org_unit_id,
-        AggregateCount.year,
-        AggregateCount.kind,
-        AggregateCount.grp,
-        AggregateCount.level,
-        AggregateCount.n,
-    ).where(AggregateCount.org_unit_id.in_(list(roots)), or_(*cond), AggregateCount.n != 0)
+    where = [AggregateCount.org_unit_id.in_(list(roots)), or_(*cond), AggregateCount.n != 0]
     if groups is not None:
-        stmt = stmt.where(
-            or_(AggregateCount.grp.in_(sorted(groups)), AggregateCount.kind == Kind.EVALUATED.value)
+        where.append(or_(AggregateCount.grp.in_(sorted(groups)), AggregateCount.kind == Kind.EVALUATED.value))
+    # One year: the people changes are summed by the database (a breakdown of hundreds of children then
+    # reads one row per cell instead of one per cell and year).
+    year = (
+        AggregateCount.year
+        if from_year != to_year
+        else case(
+            (AggregateCount.kind == Kind.PEOPLE.value, literal(to_year, literal_execute=True)),
+            else_=AggregateCount.year,
         )
-    for unit_id, year, kind, group, level, n in (await session.execute(stmt)).all():
+    )
+    keys = (AggregateCount.org_unit_id, year, AggregateCount.kind, AggregateCount.grp, AggregateCount.level)
+    stmt = select(*keys, func.sum(AggregateCount.n)).where(*where).group_by(*keys)
+    for unit_id, at, kind, group, level, n in (await session.execute(stmt)).all():
         if kind == Kind.PEOPLE.value:
-            tally.people[unit_id].setdefault(year, {})[(group, None)] = n
+            tally.people[unit_id].setdefault(at, {})[(group, None)] = int(n)
         else:
-            cell = (group, level or None)
-            tally.by_year[(unit_id, year)][_KINDS[kind]][cell] = n
+            tally.by_year[(unit_id, at)][_KINDS[kind]][(group, level or None)] = int(n)
     return tally
 
 

@@ -164,9 +164,8 @@ async def breakdown(
     children = await repo.children_on(session, unit_id, day) if day is not None else []
     # The ids themselves, not a subquery: PostgreSQL then reads each child's counters by primary key
     # instead of planning a (parallel) scan of org_units for them.
-    child_ids = [child_id for child_id, _, _ in children]
-    units = await through_time.units(session, child_ids)
-    sources = await through_time.sources(session, [units[c] for c in child_ids], range(year, year + 1), basis)
+    child_ids = [child.id for child in children]
+    sources = await through_time.sources(session, children, range(year, year + 1), basis)
     tally = await repo.count(session, sources.unit_ids(), year, year, metric.kinds, metric.groups)
     # The plans at or above the unit apply to every child, one level further up; only the children's own
     # plans differ (two small reads instead of the whole chain once per child).
@@ -178,7 +177,7 @@ async def breakdown(
     for row in await repo.plans_at(session, child_ids, [metric.code], year):
         own[row.unit_id].append(row)
     items = []
-    for child_id, name, kind in children:
+    for child_id, name, kind, _, _ in children:
         cells, has_data = sources.cells(tally, child_id, year)
         plans = Applicable(own.get(child_id, []) + above)
         items.append(

@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,7 +30,24 @@ from app.orgs import history
 from app.orgs.models import OrgUnit
 
 
-def reference_day(unit: OrgUnit, year: int) -> date | None:
+class Lifetime(Protocol):
+    """A unit's id and life: an ``OrgUnit``, or a lighter row with the same fields."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def valid_from(self) -> date | None: ...
+    @property
+    def valid_to(self) -> date | None: ...
+
+
+class Life(NamedTuple):
+    id: int
+    valid_from: date | None
+    valid_to: date | None
+
+
+def reference_day(unit: Lifetime, year: int) -> date | None:
     """The day a unit's year is counted on: 31 December, or its last day if it ended that year; None
     when it did not exist that year."""
     day = year_end(year)
@@ -42,19 +60,19 @@ def reference_day(unit: OrgUnit, year: int) -> date | None:
     return day
 
 
-def _alive_at_year_end(unit: OrgUnit, year: int) -> bool:
+def _alive_at_year_end(unit: Lifetime, year: int) -> bool:
     day = year_end(year)
     return (unit.valid_from is None or unit.valid_from <= day) and (
         unit.valid_to is None or unit.valid_to >= day
     )
 
 
-async def units(session: AsyncSession, unit_ids: Iterable[int]) -> dict[int, OrgUnit]:
+async def lives(session: AsyncSession, unit_ids: Iterable[int]) -> dict[int, Life]:
     ids = sorted(set(unit_ids))
     if not ids:
         return {}
-    found = await session.scalars(select(OrgUnit).where(OrgUnit.id.in_(ids)))
-    return {u.id: u for u in found.all()}
+    stmt = select(OrgUnit.id, OrgUnit.valid_from, OrgUnit.valid_to).where(OrgUnit.id.in_(ids))
+    return {row[0]: Life(*row) for row in (await session.execute(stmt)).all()}
 
 
 @dataclass
@@ -75,7 +93,7 @@ class Sources:
 
 
 async def sources(
-    session: AsyncSession, roots: Sequence[OrgUnit], years: Iterable[int], basis: Basis
+    session: AsyncSession, roots: Sequence[Lifetime], years: Iterable[int], basis: Basis
 ) -> Sources:
     years = list(years)
     found = Sources()
@@ -86,7 +104,7 @@ async def sources(
                     found.members[(root.id, year)].append(root.id)
         return found
     graph = await history.predecessors_of(session, [r.id for r in roots])
-    known = await units(session, graph)
+    known = await lives(session, graph)
     nested = await history.lineage_links(session, sorted(known))
     for root in roots:
         lineage = _lineage(root.id, graph)

@@ -101,7 +101,7 @@ def _group_row(
 async def annual(session: AsyncSession, subject: Subject, unit_id: int, year: int) -> AnnualReport:
     unit = await get_visible_unit(session, subject, unit_id, Action.REPORT_READ)
     day = through_time.reference_day(unit, year)
-    children = [c[0] for c in await aggregates_repo.children_on(session, unit_id, day)] if day else []
+    children = [c.id for c in await aggregates_repo.children_on(session, unit_id, day)] if day else []
     roots = [unit_id, *children]
     units = await repo.unit_rows(session, roots)
     sources = await through_time.sources(session, [units[r] for r in roots], [year], Basis.AS_WAS)
