@@ -60,7 +60,8 @@ async def create(session: AsyncSession, subject: Subject, data: EvaluationCreate
     if first is not None and first > date(data.year, 12, 31):
         raise Conflict(
             f"Person {person.id} belongs to the programme's records from {first.isoformat()}; an evaluation "
-            f"of {data.year} needs them to have belonged on 31 December {data.year} (set member_since).",
+            f"of {data.year} needs them to have belonged on 31 December {data.year}: correct member_since "
+            f"(PATCH /people/{person.id}) if they did.",
             details={"field": "year", "member_since": first.isoformat()},
         )
     if await repo.get_for_person_year(session, person.id, data.year) is not None:

@@ -36,6 +36,17 @@ async def open_membership(session: AsyncSession, person_id: int) -> Membership |
     return await session.scalar(stmt)
 
 
+async def first_membership(session: AsyncSession, person_id: int) -> Membership | None:
+    """The person's earliest placement (one that began "always" first)."""
+    stmt = (
+        select(Membership)
+        .where(Membership.person_id == person_id)
+        .order_by(Membership.valid_from.is_not(None), Membership.valid_from, Membership.id)
+        .limit(1)
+    )
+    return await session.scalar(stmt)
+
+
 async def first_membership_day(session: AsyncSession, person_id: int) -> date | None:
     stmt = select(Membership.valid_from).where(Membership.person_id == person_id)
     starts = list((await session.scalars(stmt)).all())

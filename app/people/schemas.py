@@ -39,6 +39,11 @@ class PersonCreate(StrictModel):
 class PersonUpdate(StrictModel):
     full_name: Name | None = None
     group: Group | None = None
+    member_since: date | None = Field(
+        default=None,
+        description="Correct the first day the person belonged (their first placement's start): years from "
+        "it on count them. Not after their first transfer, nor in the future.",
+    )
     birth_year: BirthYear | None = None
     gender: Gender | None = None
     citizen_id: CitizenId | None = None

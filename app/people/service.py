@@ -92,9 +92,14 @@ async def update(
     if "citizen_id" in changes:
         await _ensure_citizen_id_free(session, changes["citizen_id"], person.id)
     new_group = changes.pop("group", None)
+    if changes.get("member_since", True) is None:
+        raise ValidationFailed("member_since cannot be empty.", details={"field": "member_since"})
+    since = changes.pop("member_since", None)
     for field, value in changes.items():
         setattr(person, field, value.value if hasattr(value, "value") else value)
     await session.flush()
+    if since is not None:
+        await transfers.correct_start(session, subject, person, since)
     if new_group is not None and new_group.value != person.group:
         # A change of group is a transfer effective today: the years before keep the old group.
         await transfers.move(

@@ -51,6 +51,37 @@ def default_start(unit: OrgUnit) -> date:
     return max(start, unit.valid_from) if unit.valid_from is not None else start
 
 
+async def correct_start(session: AsyncSession, subject: Subject, person: Person, since: date) -> None:
+    """Move the start of the person's first placement to ``since`` (a registration recorded late, or
+    early): the years it adds or takes away count them, or stop counting them, there."""
+    check_not_future(since, "member_since")
+    first = await repo.first_membership(session, person.id)
+    if first is None:
+        return
+    unit = await get_visible_unit(session, subject, first.org_unit_id, Action.PERSON_WRITE)
+    check_existed(unit, since)
+    if first.valid_to is not None and since > first.valid_to:
+        raise Conflict(
+            f"The person's first placement ended on {first.valid_to.isoformat()}; member_since cannot be "
+            "after it.",
+            details={"field": "member_since"},
+        )
+    before = first.valid_from
+    await counters.people_counted(session, [person.id], -1)
+    first.valid_from = since
+    await session.flush()
+    await counters.people_counted(session, [person.id], +1)
+    await record(
+        session,
+        actor_user_id=subject.user_id or None,
+        entity_type="person",
+        entity_id=person.id,
+        action="member_since_corrected",
+        before={"member_since": before.isoformat() if before else None},
+        after={"member_since": since.isoformat()},
+    )
+
+
 async def first_day(session: AsyncSession, person_id: int) -> date | None:
     """The first day the person belonged anywhere (None: always)."""
     return await repo.first_membership_day(session, person_id)

@@ -279,6 +279,22 @@ async def test_registering_people_never_changes_a_past_year(
     assert r.status_code == 409 and "member_since" in r.json()["error"]["message"], r.text
     r = await client.post(f"{API}/evaluations", json={"person_id": new_id, "year": THIS_YEAR}, headers=h)
     assert r.status_code == 201, r.text
+    # Registered late: correcting member_since counts them last year too, and opens last year's evaluation.
+    version = (await client.get(f"{API}/people/{new_id}", headers=h)).json()["version"]
+    r = await client.patch(
+        f"{API}/people/{new_id}",
+        json={"member_since": f"{THIS_YEAR - 3}-05-01", "version": version},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    assert (await served(client, h, p.district, THIS_YEAR - 1, "adults_recognised_pct"))[1] == before[1] + 1
+    for unit in (p.district, p.commune_a):
+        for year in (THIS_YEAR - 1, THIS_YEAR):
+            got = await served(client, h, unit, year, "adults_recognised_pct")
+            assert got == (await naive_recount(tree.session, unit.id, year))["adults_recognised_pct"]
+    r = await client.post(f"{API}/evaluations", json={"person_id": new_id, "year": THIS_YEAR - 1}, headers=h)
+    assert r.status_code == 201, r.text
+    before = await served(client, h, p.district, THIS_YEAR - 1, "adults_recognised_pct")
     # Registered with the day they joined, last year counts them and they can be evaluated for it.
     r = await client.post(
         f"{API}/people",
