@@ -84,6 +84,16 @@ MERGED = ("Hưng Yên", "Hải Phòng")
 PAST, EFFECTIVE_YEAR = 2024, 2025
 GOAL_P95_MS, GOAL_WRITE_RATIO = ra.GOAL_P95_MS, ra.GOAL_WRITE_RATIO
 FULL_SCALE = ra.FULL_SCALE
+# The run of 2026-12-02T16:04:33 (UTC), before commit 739b02c (recount_units over the ended unit's own
+# people, one-year counter reads summed in SQL, light unit rows for breakdowns, ANALYZE before a rebuild).
+BEFORE_FIXES = (
+    "**Before the fixes** (the run of 2026-12-02T16:04:33 UTC, same dataset and commands, before commit "
+    "739b02c): reorganisation 77.28 s applied (56.11 s of it in `counters.recount_units`), 73.70 s dry run; "
+    "reads after, p95 ms: progress nation 20.8 / province 19.5 / commune 21.8, breakdown nation 34.3 / "
+    "province 351 (665 children; p50 162; goal missed) / commune 38.6; write path 1.23×; generation 473 s "
+    "(finished by hand: the rebuild had no statistics), `counters.rebuild` 122.3 s; rebuild comparison "
+    "skipped."
+)
 BATCH = 2000
 BenchFailure = ra.BenchFailure
 Numbers = dict[str, tuple[int, int]]
@@ -103,7 +113,7 @@ async def served_batch(session: AsyncSession, unit_ids: list[int], year: int) ->
     out: dict[int, Numbers] = {}
     for start in range(0, len(unit_ids), BATCH):
         ids = unit_ids[start : start + BATCH]
-        units = await through_time.units(session, ids)
+        units = await through_time.lives(session, ids)
         sources = await through_time.sources(session, [units[i] for i in ids], [year], Basis.AS_WAS)
         tally = await agg_repo.count(session, sources.unit_ids(), year, year, kinds)
         for unit_id in ids:
@@ -635,6 +645,8 @@ def render(report: dict[str, Any], command: str) -> str:
         f"| **applied** | **{ra.fmt_s(real['apply_s'])}** | {ra.fmt_s(real['commit_s'])} | "
         f"{report['real_idle']:.0%} / {report['real_busy']:.0%} |",
         "",
+        BEFORE_FIXES,
+        "",
         "Where the time went (the applied run; wall time of the service's steps and the functions they call, "
         "timed by wrapping them; times nest, e.g. a step contains its moves and ends):",
         "",
@@ -822,6 +834,12 @@ def main() -> None:
     args = parser.parse_args()
     report = run(args)
     command = ".venv/bin/python bench/run_reorganisation.py " + " ".join(sys.argv[1:])
+    try:  # a copy of the raw report, should rendering fail after a long run
+        import pickle
+
+        Path(tempfile.gettempdir(), "run_reorganisation_report.pickle").write_bytes(pickle.dumps(report))
+    except Exception as exc:
+        log(f"report not pickled: {exc}")
     section = render(report, command.strip())
     Path(tempfile.gettempdir(), "run_reorganisation_section.md").write_text(section)
     if args.no_results or not (report["full_scale"] or args.write_results):

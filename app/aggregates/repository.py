@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import metrics as _metrics
-from app.aggregates.metrics import Cells, Kind
+from app.aggregates.metrics import Cells, Count, Kind, Metric
 from app.aggregates.models import AggregateCount
 from app.core.dates import covers, year_end
 from app.evaluations.models import DigitalLevel, Evaluation, RecognitionDecision, Status
@@ -123,6 +123,37 @@ async def count(
     return tally
 
 
+def _cells_of(count: Count, year: int) -> ColumnElement[bool]:
+    """The counter rows a count sums for a year (people: every change up to the year)."""
+    cond = [AggregateCount.kind == count.kind.value, AggregateCount.grp.in_(sorted(count.groups))]
+    cond.append(AggregateCount.year <= year if count.kind == Kind.PEOPLE else AggregateCount.year == year)
+    if count.digital_levels is not None:
+        cond.append(AggregateCount.level.in_(sorted(count.digital_levels)))
+    return and_(*cond)
+
+
+async def metric_totals(
+    session: AsyncSession, roots: Sequence[int], year: int, metric: Metric
+) -> dict[int, tuple[int, int, int]]:
+    """(numerator, denominator, people evaluated) of one metric for each of ``roots`` in one year, summed
+    by the database: one row per root (a breakdown of hundreds of children)."""
+    if not roots:
+        return {}
+    numerator = _cells_of(metric.count_numerator, year)
+    denominator = _cells_of(metric.count_denominator, year)
+    evaluated = and_(AggregateCount.kind == Kind.EVALUATED.value, AggregateCount.year == year)
+
+    def total(cond: ColumnElement[bool]) -> Any:
+        return func.coalesce(func.sum(case((cond, AggregateCount.n), else_=0)), 0)
+
+    stmt = (
+        select(AggregateCount.org_unit_id, total(numerator), total(denominator), total(evaluated))
+        .where(AggregateCount.org_unit_id.in_(list(roots)), or_(numerator, denominator, evaluated))
+        .group_by(AggregateCount.org_unit_id)
+    )
+    return {u: (int(n), int(d), int(e)) for u, n, d, e in (await session.execute(stmt)).all()}
+
+
 class PlanRow(NamedTuple):
     """A plan that applies to ``unit_id`` (its unit is ``depth`` levels above), with one of its targets
     (metric None when the plan sets none of those asked). A named tuple: cheaper to make by the thousand
@@ -169,33 +200,32 @@ async def applicable_plans(
     return [PlanRow(*row) for row in (await session.execute(stmt)).all()]
 
 
-async def plans_at(
-    session: AsyncSession, units: Sequence[int], metric_codes: Sequence[str], from_year: int
-) -> list[PlanRow]:
-    """The plans of ``units`` themselves (depth 0), with their targets as in :func:`applicable_plans`."""
-    if not units:
-        return []
-    stmt = (
-        select(
-            Plan.org_unit_id,
-            literal(0),
-            Plan.id,
-            Plan.start_year,
-            Plan.end_year,
-            Target.metric,
-            Target.year,
-            Target.value,
-        )
-        .outerjoin(
-            Target,
-            and_(
-                Target.plan_id == Plan.id,
-                Target.metric.in_(list(metric_codes)),
-                Target.year >= from_year,
-            ),
-        )
-        .where(Plan.org_unit_id.in_(list(units)))
+def _own_plans(metric_codes: Sequence[str], from_year: int) -> Any:
+    """Plans (depth 0 to their own unit) with their targets for ``metric_codes`` from ``from_year`` on."""
+    return select(
+        Plan.org_unit_id,
+        literal(0),
+        Plan.id,
+        Plan.start_year,
+        Plan.end_year,
+        Target.metric,
+        Target.year,
+        Target.value,
+    ).outerjoin(
+        Target,
+        and_(Target.plan_id == Plan.id, Target.metric.in_(list(metric_codes)), Target.year >= from_year),
     )
+
+
+async def plans_below(
+    session: AsyncSession, unit_id: int, metric_codes: Sequence[str], from_year: int
+) -> list[PlanRow]:
+    """The plans of every unit that was ever a child of ``unit_id`` (a breakdown keeps those of its
+    children): plans are few, so this beats naming hundreds of children."""
+    children = select(OrgUnitLink.descendant_id).where(
+        OrgUnitLink.ancestor_id == unit_id, OrgUnitLink.depth == 1
+    )
+    stmt = _own_plans(metric_codes, from_year).where(Plan.org_unit_id.in_(children.scalar_subquery()))
     return [PlanRow(*row) for row in (await session.execute(stmt)).all()]
 
 

@@ -65,6 +65,7 @@ class Applicable:
 
     def __init__(self, rows: Iterable[repo.PlanRow]) -> None:
         self.rows = list(rows)
+        self._targets: dict[tuple[str, int], repo.PlanRow | None] = {}
 
     def nearest_plan(self, year: int) -> int | None:
         if not self.rows:
@@ -72,20 +73,28 @@ class Applicable:
         return min(self.rows, key=lambda r: _plan_rank(r, year)).plan_id
 
     def target(self, metric: str, year: int) -> repo.PlanRow | None:
-        found = [r for r in self.rows if r.metric == metric and r.year is not None and r.year >= year]
-        if not found:
-            return None
-        return min(found, key=lambda r: (*_plan_rank(r, year), r.year))
+        if (metric, year) not in self._targets:
+            found = [r for r in self.rows if r.metric == metric and r.year is not None and r.year >= year]
+            best = min(found, key=lambda r: (*_plan_rank(r, year), r.year)) if found else None
+            self._targets[(metric, year)] = best
+        return self._targets[(metric, year)]
 
 
 def measure(
     metric: Metric, cells: dict[Kind, Cells], plans: Applicable, year: int, *, has_data: bool = True
 ) -> dict[str, Any]:
-    """One metric's numbers. ``has_data`` false (the unit did not exist that year, or nobody in its
-    subtree was evaluated) makes it ``no_data`` whatever the counts: a lack of evaluations never reads
-    as "behind"."""
+    """One metric's numbers from counted cells (see :func:`judge`)."""
     numerator = metrics.total(metric.count_numerator, cells)
     denominator = metrics.total(metric.count_denominator, cells)
+    return judge(metric, numerator, denominator, plans, year, has_data=has_data)
+
+
+def judge(
+    metric: Metric, numerator: int, denominator: int, plans: Applicable, year: int, *, has_data: bool = True
+) -> dict[str, Any]:
+    """One metric's numbers against its target. ``has_data`` false (the unit did not exist that year, or
+    nobody in its subtree was evaluated) makes it ``no_data`` whatever the counts: a lack of evaluations
+    never reads as "behind"."""
     actual = percent(numerator, denominator) if has_data else None
     found = plans.target(metric.code, year)
     target = Decimal(found.value).quantize(CENT) if found is not None else None
@@ -165,8 +174,6 @@ async def breakdown(
     # The ids themselves, not a subquery: PostgreSQL then reads each child's counters by primary key
     # instead of planning a (parallel) scan of org_units for them.
     child_ids = [child.id for child in children]
-    sources = await through_time.sources(session, children, range(year, year + 1), basis)
-    tally = await repo.count(session, sources.unit_ids(), year, year, metric.kinds, metric.groups)
     # The plans at or above the unit apply to every child, one level further up; only the children's own
     # plans differ (two small reads instead of the whole chain once per child).
     above = [
@@ -174,19 +181,33 @@ async def breakdown(
         for row in await repo.applicable_plans(session, [unit_id], [metric.code], year)
     ]
     own: dict[int, list[repo.PlanRow]] = defaultdict(list)
-    for row in await repo.plans_at(session, child_ids, [metric.code], year):
+    for row in await repo.plans_below(session, unit_id, [metric.code], year):
         own[row.unit_id].append(row)
+    above_only = Applicable(above)  # most children have no plan of their own: one lookup serves them all
+    if basis == Basis.AS_WAS:
+        # Each child counts itself (it existed that day): numerator, denominator and evaluated people are
+        # summed by the database, one row per child, whatever the number of children.
+        totals = await repo.metric_totals(session, child_ids, year, metric)
+        numbers = {c: (n, d, e > 0) for c, (n, d, e) in totals.items()}
+    else:
+        sources = await through_time.sources(session, children, range(year, year + 1), basis)
+        tally = await repo.count(session, sources.unit_ids(), year, year, metric.kinds, metric.groups)
+        numbers = {}
+        for child_id in child_ids:
+            cells, has_data = sources.cells(tally, child_id, year)
+            numerator = metrics.total(metric.count_numerator, cells)
+            numbers[child_id] = (numerator, metrics.total(metric.count_denominator, cells), has_data)
     items = []
     for child_id, name, kind, _, _ in children:
-        cells, has_data = sources.cells(tally, child_id, year)
-        plans = Applicable(own.get(child_id, []) + above)
+        numerator, denominator, has_data = numbers.get(child_id, (0, 0, False))
+        plans = Applicable(own[child_id] + above) if child_id in own else above_only
         items.append(
             BreakdownRow(
                 org_unit_id=child_id,
                 name=name,
                 kind=kind,
                 metric=metric.code,
-                **measure(metric, cells, plans, year, has_data=has_data),
+                **judge(metric, numerator, denominator, plans, year, has_data=has_data),
             )
         )
     return Breakdown(org_unit_id=unit_id, year=year, metric=metric.code, basis=basis, items=items)
