@@ -112,7 +112,8 @@ async def _school(live: Live, parent_id: int, n: int) -> Committee:
 
 async def _submitted(live: Live, c: Committee, group: str, points: int) -> int:
     """An evaluation self-assessed with ``points`` on every indicator, evidence on each, submitted."""
-    person = await _post(live, "/people", {"full_name": "Người", "org_unit_id": c.unit["id"], "group": group})
+    body = {"full_name": "Người", "org_unit_id": c.unit["id"], "group": group, "member_since": "2025-01-01"}
+    person = await _post(live, "/people", body)
     assert person.status_code == 201, person.text
     ev = (
         await _post(live, "/evaluations", {"person_id": person.json()["id"], "year": 2025}, c.org_admin)
