@@ -9,7 +9,6 @@ same rules as the API. Running it twice changes nothing.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from datetime import date
 
 from fastapi import UploadFile
@@ -114,11 +113,6 @@ TRAININGS: list[tuple[str, str, date, int]] = [
     ),
     ("62-614", "Tập huấn bộ tiêu chí đánh giá Công dân học tập (324/QĐ-KHVN)", date(2025, 4, 10), 2),
 ]
-
-
-@dataclass
-class DemoContext:
-    units: dict[str, OrgUnit]
 
 
 async def _unit(
