@@ -907,11 +907,11 @@ def reading(report: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def write_results(section: str, path: Path = RESULTS) -> None:
-    """Replace (or append) our section, keeping every other section of the file as it is."""
+def write_results(section: str, path: Path = RESULTS, title: str = SECTION) -> None:
+    """Replace (or append) the section headed ``title``, keeping every other section of the file."""
     old = path.read_text() if path.exists() else "# Benchmark results\n"
     lines = old.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
+    start = next((i for i, line in enumerate(lines) if line.strip() == title), None)
     if start is None:
         new = old.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
     else:

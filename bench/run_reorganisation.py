@@ -791,24 +791,6 @@ def rebuild_line(report: dict[str, Any]) -> str:
     )
 
 
-def write_results(section: str, path: Path = RESULTS) -> None:
-    """Replace (or append) our section, keeping every other section of the file as it is."""
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    lines = old.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
-    if start is None:
-        new = old.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        new = (
-            "\n".join([*lines[:start], *section.rstrip("\n").splitlines(), "", *lines[end:]]).rstrip("\n")
-            + "\n"
-        )
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(new)
-    tmp.replace(path)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default=DEFAULT_URL, help=f"bench database (default {DEFAULT_URL})")
@@ -845,7 +827,7 @@ def main() -> None:
     if args.no_results or not (report["full_scale"] or args.write_results):
         print(section)
     else:
-        write_results(section)
+        ra.write_results(section, RESULTS, SECTION)
         print(f"results written to {RESULTS.relative_to(ROOT)} ({SECTION[3:]})")
     if report.get("failures"):
         raise BenchFailure("; ".join(report["failures"]))
