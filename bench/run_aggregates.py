@@ -640,32 +640,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "args": args,
     }
     with tempfile.TemporaryDirectory(prefix="cdht-bench-") as var:  # the server's var dir, removed after
-        env = {
-            **os.environ,
-            "CDHT_DATABASE_URL": args.url,
-            "CDHT_ENV": "development",
-            "CDHT_SECRET_KEY": secrets.token_urlsafe(48),
-            "CDHT_VAR_DIR": var,
-        }
-        created = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "app.cli",
-                "create-admin",
-                "--username",
-                ADMIN,
-                "--password",
-                ADMIN_PASSWORD,
-            ],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if created.returncode != 0 and "already exists" not in created.stderr:
-            raise BenchFailure(f"cdht create-admin failed: {created.stderr}")
+        env = server_env(args.url, var)
         levels = asyncio.run(inspect(args.url, report))
         report["full_scale"] = report["generator"].get("sizes", {}).get("evaluations", 0) >= FULL_SCALE
         if args.quiet_wait is None:
@@ -905,6 +880,32 @@ def reading(report: dict[str, Any]) -> str:
         "four commits).",
     ]
     return " ".join(parts)
+
+
+def server_env(url: str, var: str) -> dict[str, str]:
+    """The environment of a served bench database (a fresh key, ``var`` as its var dir), with the bench
+    admin created in it (``cdht create-admin``; kept if it exists)."""
+    env = {
+        **os.environ,
+        "CDHT_DATABASE_URL": url,
+        "CDHT_ENV": "development",
+        "CDHT_SECRET_KEY": secrets.token_urlsafe(48),
+        "CDHT_VAR_DIR": var,
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "create-admin",
+        "--username",
+        ADMIN,
+        "--password",
+        ADMIN_PASSWORD,
+    ]
+    created = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    if created.returncode != 0 and "already exists" not in created.stderr:
+        raise BenchFailure(f"cdht create-admin failed: {created.stderr}")
+    return env
 
 
 def write_results(section: str, path: Path = RESULTS, title: str = SECTION) -> None:

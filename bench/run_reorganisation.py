@@ -40,9 +40,7 @@ import io
 import json
 import os
 import pstats
-import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -420,32 +418,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "args": args,
     }
     with tempfile.TemporaryDirectory(prefix="cdht-bench-") as var:
-        env = {
-            **os.environ,
-            "CDHT_DATABASE_URL": args.url,
-            "CDHT_ENV": "development",
-            "CDHT_SECRET_KEY": secrets.token_urlsafe(48),
-            "CDHT_VAR_DIR": var,
-        }
-        created = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "app.cli",
-                "create-admin",
-                "--username",
-                ra.ADMIN,
-                "--password",
-                ra.ADMIN_PASSWORD,
-            ],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if created.returncode != 0 and "already exists" not in created.stderr:
-            raise BenchFailure(f"cdht create-admin failed: {created.stderr}")
+        env = ra.server_env(args.url, var)
         with (
             ra.server(env, args.port or ra._free_port()) as base,
             httpx.Client(base_url=base, timeout=300) as client,
