@@ -31,6 +31,10 @@ def migrate(settings: Settings) -> None:
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), "head")
+    from app import commands
+
+    if asyncio.run(commands.counters_current(settings)):
+        print("Aggregate counters recounted: their definition changed with this version.")
 
 
 def _run(fn: Callable[[Settings], Awaitable[Any]], settings: Settings) -> Any:

@@ -110,6 +110,14 @@ async def rebuild_aggregates(settings: Settings) -> list[str]:
     return [f"Aggregate counters rebuilt: {rows} rows."]
 
 
+async def counters_current(settings: Settings) -> bool:
+    """Recount the aggregate counters if they were built with another definition (after an upgrade)."""
+    from app.aggregates.counters import ensure_current
+
+    async with unit_of_work(settings) as session:
+        return await ensure_current(session)
+
+
 async def import_worker(settings: Settings, *, once: bool) -> list[str]:
     """Run queued import jobs: those waiting now (``once``), or until stopped."""
     from app.imports.runner import ImportJobRunner

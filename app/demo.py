@@ -1,6 +1,6 @@
-"""``cdht demo``: the organisations of the seed plans as they stood in 2024, people evaluated in 2024, the
-real 2025 reform applied to them (``criteria_seeds/reorganisations/``), a few users per role on the new
-tree, and the 2025 evaluations.
+"""``cdht demo``: the organisations of the seed plans as they stood in 2024 (with villages, households and
+clans: ``demo_collectives``), people and collectives evaluated in 2024, the real 2025 reform applied to them
+(``criteria_seeds/reorganisations/``), a few users per role on the new tree, and the 2025 evaluations.
 
 Everything goes through the domain services with a system-administrator subject, so the demo obeys the
 same rules as the API. Running it twice changes nothing.
@@ -12,7 +12,7 @@ import random
 from datetime import date
 
 from fastapi import UploadFile
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import repository as auth_repo
@@ -20,14 +20,16 @@ from app.auth.models import Role, RoleAssignment, User
 from app.auth.scope import Subject, subtree_ids
 from app.core.config import Settings
 from app.core.security import hash_password
-from app.demo_evaluations import CLOSED_YEAR_MIX, load_demo_evaluations
+from app.demo_collectives import UNITS as COLLECTIVE_UNITS
+from app.demo_collectives import load_collective_evaluations, load_residents, person_name
+from app.demo_evaluations import ADULT_AGE, CLOSED_YEAR_MIX, load_demo_evaluations
 from app.evaluations.storage import EvidenceStore
 from app.orgs import repository as orgs_repo
 from app.orgs import service as orgs
 from app.orgs.models import OrgKind, OrgUnit
 from app.orgs.schemas import OrgUnitCreate
 from app.people import service as people
-from app.people.models import Group, Person
+from app.people.models import Gender, Group, Person
 from app.people.schemas import PersonCreate
 from app.reorganisations import from_file
 from app.seeds import SEEDS_DIR
@@ -84,21 +86,18 @@ USERS: list[tuple[str, str, Role, str, Group | None]] = [
     ("thanhluong.admin", "Văn thư Trường MN Thanh Lương", Role.ORG_ADMIN, "31-316-MN-THANHLUONG", None),
 ]
 
-FAMILY_NAMES = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Đỗ", "Hồ"]
-MIDDLE = ["Thị", "Văn", "Minh", "Thu", "Đức", "Ngọc", "Quang", "Thanh"]
-GIVEN = ["Hoa", "Lan", "Mai", "Hương", "Nam", "Hùng", "Dũng", "Linh", "Trang", "Phương", "Tuấn", "Hà"]
-
-# (unit code, group, how many) — MN Tam Hưng A has ten staff in all (with the three demo users above)
+# (unit code, group, how many) — MN Tam Hưng A has ten staff in all (with the three demo users above).
+# Residents are made household by household in villages (demo_collectives, whose UNITS hold the last three
+# units here too).
 PEOPLE: list[tuple[str, Group, int]] = [
     ("01-278-MN-TAMHUNGA-TCM", Group.STAFF, 7),
     ("66-THPT-NCT", Group.STAFF, 20),
     ("66-THPT-NCT", Group.STUDENT, 30),
     ("31-316-MN-THANHLUONG", Group.STAFF, 12),
-    ("23488", Group.RESIDENT, 25),
-    ("23497", Group.RESIDENT, 15),
-    ("23494", Group.RESIDENT, 10),
-    ("14329", Group.RESIDENT, 20),
     ("37-HOALU-THCS", Group.STAFF, 15),
+    ("23497-MN", Group.STAFF, 12),
+    ("23488-TH", Group.STAFF, 16),
+    ("37-HKH", Group.STAFF, 6),
 ]
 
 
@@ -143,10 +142,10 @@ async def _user(
 
 
 async def load_demo(session: AsyncSession, store: EvidenceStore, settings: Settings) -> list[str]:
-    """The 2024 tree, its people and their 2024 evaluations; the 2025 reform (from its file); then the
-    users of the new tree and the 2025 evaluations."""
+    """The 2024 tree, its people, households and clans and their 2024 evaluations; the 2025 reform (from
+    its file); then the users of the new tree and the 2025 evaluations, personal and collective."""
     units: dict[str, OrgUnit] = {}
-    for code, name, kind, parent_code in TREE:
+    for code, name, kind, parent_code in [*TREE, *COLLECTIVE_UNITS]:
         units[code] = await _unit(session, code, name, kind, units[parent_code] if parent_code else None)
 
     password_hash = await hash_password(DEMO_PASSWORD)
@@ -158,7 +157,8 @@ async def load_demo(session: AsyncSession, store: EvidenceStore, settings: Setti
     rng = random.Random(2025)  # noqa: S311 — demo names, not secrets
     for unit_code, group, count in PEOPLE:
         for _ in range(count):
-            name = f"{rng.choice(FAMILY_NAMES)} {rng.choice(MIDDLE)} {rng.choice(GIVEN)}"
+            gender = rng.choice([Gender.FEMALE, Gender.MALE])
+            name = person_name(rng, gender)
             birth = rng.randint(2007, 2010) if group == Group.STUDENT else rng.randint(1965, 2000)
             await people.create(
                 session,
@@ -168,14 +168,22 @@ async def load_demo(session: AsyncSession, store: EvidenceStore, settings: Setti
                     org_unit_id=units[unit_code].id,
                     group=group,
                     birth_year=birth,
+                    gender=gender,
                     member_since=MEMBERS_SINCE,
                 ),
             )
+    residents = await load_residents(session, SYSTEM, units, MEMBERS_SINCE)
     await session.flush()
-    summary = await load_demo_evaluations(session, SYSTEM, store, set(), 2024, CLOSED_YEAR_MIX)
+    summary = residents + await load_demo_evaluations(session, SYSTEM, store, set(), 2024, CLOSED_YEAR_MIX)
+    summary += await load_collective_evaluations(session, SYSTEM, store, 2024, closed=True)
     for code, title, day, every in TRAININGS:
         unit_id = units[code].id
-        stmt = select(Person.id).where(Person.org_unit_id.in_(subtree_ids([unit_id]))).order_by(Person.id)
+        adults = or_(Person.birth_year.is_(None), Person.birth_year <= day.year - ADULT_AGE)
+        stmt = (
+            select(Person.id)
+            .where(Person.org_unit_id.in_(subtree_ids([unit_id])), adults)
+            .order_by(Person.id)
+        )
         attendees = list((await session.scalars(stmt)).all())[::every]
         data = TrainingSessionCreate(org_unit_id=unit_id, title=title, held_on=day, attendee_ids=attendees)
         await trainings.create(session, SYSTEM, data)
@@ -221,6 +229,7 @@ async def load_demo(session: AsyncSession, store: EvidenceStore, settings: Setti
             left_in_draft.add(person.id)  # the demo users open their own 2025 evaluation themselves
     await session.flush()
     summary += await load_demo_evaluations(session, SYSTEM, store, left_in_draft, 2025)
+    summary += await load_collective_evaluations(session, SYSTEM, store, 2025)
     return ["Demo loaded.", *summary, *_logins()]
 
 

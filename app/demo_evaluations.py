@@ -1,5 +1,6 @@
 """Demo evaluations in every status, driven through the real workflow services (so scores, evidence,
-results, decisions and the audit trail are exactly what users would have produced)."""
+results, decisions and the audit trail are exactly what users would have produced). The helpers that
+fill in, drive and recognise an evaluation serve the collective titles too (``demo_collectives``)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from collections import defaultdict
 from datetime import date
 
 from fastapi import UploadFile
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.scope import Subject
 from app.evaluations import decisions, evidence, reads, service
 from app.evaluations import review as committee
-from app.evaluations.models import Evaluation, Status
+from app.evaluations.models import DigitalLevel, Evaluation, Status
 from app.evaluations.schemas import (
     DecisionCreate,
     EvaluationCreate,
@@ -25,12 +26,18 @@ from app.evaluations.schemas import (
     SelfAssessment,
 )
 from app.evaluations.storage import EvidenceStore
-from app.orgs.models import OrgUnit
-from app.people.models import Person
+from app.orgs.models import OrgKind, OrgUnit
+from app.people.models import Group, Person
 
 DEMO_PDF = b"%PDF-1.4\n% CDHT demo evidence\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+ADULT_AGE = 15  # children do not register for the title (the metrics' adults: 15 or more)
 
 Mix = list[tuple[Status, float]]
+DIGITAL_LEVELS = (DigitalLevel.NONE, DigitalLevel.BASIC, DigitalLevel.PROFICIENT)
+# Declared digital levels (none, basic, proficient): residents of the demo's rural communes are less at
+# ease with digital services than staff and pupils; the committee confirms or lowers the declaration.
+DIGITAL_WEIGHTS = {Group.RESIDENT.value: (30, 40, 30)}
+DIGITAL_WEIGHTS_OTHERS = (15, 45, 40)
 
 # Share of each status per unit (the rest stay draft): most recognised, a few in every other state.
 MIX: Mix = [
@@ -47,11 +54,31 @@ MIX: Mix = [
 CLOSED_YEAR_MIX: Mix = [(Status.RECOGNISED, 0.45), (Status.REVIEWED, 0.55)]
 
 
-def _plan(count: int, mix: Mix) -> list[Status]:
-    statuses: list[Status] = []
+def statuses(count: int, mix: Mix) -> list[Status]:
+    """``count`` target statuses in the shares of ``mix`` (at least one of each), the rest draft."""
+    planned: list[Status] = []
     for status, share in mix:
-        statuses += [status] * max(1, round(count * share))
-    return (statuses + [Status.DRAFT] * count)[:count]
+        planned += [status] * max(1, round(count * share))
+    return (planned + [Status.DRAFT] * count)[:count]
+
+
+async def self_assess(
+    session: AsyncSession,
+    actor: Subject,
+    store: EvidenceStore,
+    evaluation: EvaluationRead,
+    scores: list[ScoreInput],
+    digital_level: DigitalLevel | None = None,
+) -> EvaluationRead:
+    """The self-assessment, then one piece of evidence per indicator (as the person or unit would)."""
+    assessment = SelfAssessment(version=evaluation.version, scores=scores, digital_level=digital_level)
+    evaluation = await service.self_assess(session, actor, evaluation.id, assessment, None)
+    for score in evaluation.scores:
+        upload = UploadFile(io.BytesIO(DEMO_PDF), filename=f"minh-chung-chi-tieu-{score.number}.pdf")
+        await evidence.upload(
+            session, actor, store, len(DEMO_PDF), evaluation.id, score.indicator_id, upload, None
+        )
+    return await reads.get(session, actor, evaluation.id)
 
 
 async def _prepare(
@@ -68,18 +95,13 @@ async def _prepare(
     scores = [
         ScoreInput(indicator_id=s.indicator_id, score=rng.randint(low * 2, 20) / 2) for s in evaluation.scores
     ]
-    evaluation = await service.self_assess(
-        session, actor, evaluation.id, SelfAssessment(version=evaluation.version, scores=scores), None
-    )
-    for score in evaluation.scores:
-        upload = UploadFile(io.BytesIO(DEMO_PDF), filename=f"minh-chung-chi-tieu-{score.number}.pdf")
-        await evidence.upload(
-            session, actor, store, len(DEMO_PDF), evaluation.id, score.indicator_id, upload, None
-        )
-    return await reads.get(session, actor, evaluation.id)
+    weights = DIGITAL_WEIGHTS.get(person.group, DIGITAL_WEIGHTS_OTHERS)
+    declared = rng.choices(DIGITAL_LEVELS, weights=weights)[0]
+    return await self_assess(session, actor, store, evaluation, scores, declared)
 
 
-async def _drive(session: AsyncSession, actor: Subject, evaluation: EvaluationRead, target: Status) -> None:
+async def drive(session: AsyncSession, actor: Subject, evaluation: EvaluationRead, target: Status) -> None:
+    """Take a self-assessed evaluation to ``target`` (up to reviewed; recognition is :func:`recognise`)."""
     if target == Status.WITHDRAWN:
         await service.person_transition(session, actor, evaluation.id, "withdraw", None)
         return
@@ -87,11 +109,15 @@ async def _drive(session: AsyncSession, actor: Subject, evaluation: EvaluationRe
     if target == Status.SUBMITTED:
         return
     first = evaluation.scores[0]
+    declared = evaluation.declared_digital_level  # personal titles only (None for collective ones)
+    # One in five "proficient" declarations is judged basic on the evidence.
+    lowered = declared == DigitalLevel.PROFICIENT and evaluation.id % 5 == 0
     review = Review(
         version=evaluation.version,
         scores=[
             ScoreInput(indicator_id=first.indicator_id, score=first.self_score or 0, note="Đã đối chiếu")
         ],
+        digital_level=DigitalLevel.BASIC if lowered else declared,
     )
     evaluation = await committee.review(session, actor, evaluation.id, review, None)
     if target == Status.IN_REVIEW:
@@ -102,34 +128,19 @@ async def _drive(session: AsyncSession, actor: Subject, evaluation: EvaluationRe
     await committee.complete_review(session, actor, evaluation.id, None)
 
 
-async def load_demo_evaluations(
+async def recognise(
     session: AsyncSession,
     actor: Subject,
-    store: EvidenceStore,
-    skip_person_ids: set[int],
     year: int,
-    mix: Mix = MIX,
-) -> list[str]:
-    rng = random.Random(677 + year)  # noqa: S311 — demo data, not secrets
-    people = (
-        await session.scalars(select(Person).where(Person.id.not_in(skip_person_ids)).order_by(Person.id))
-    ).all()
-    by_unit: dict[int, list[Person]] = defaultdict(list)
-    for person in people:
-        by_unit[person.org_unit_id].append(person)
-    to_recognise: dict[int, list[int]] = defaultdict(list)
-    for unit_id, members in by_unit.items():
-        for person, target in zip(members, _plan(len(members), mix), strict=True):
-            # Recognised ones must pass; about half of the merely reviewed ones fail the 80/5 rule.
-            strong = target == Status.RECOGNISED or (target == Status.REVIEWED and rng.random() > 0.5)
-            evaluation = await _prepare(session, actor, store, person, rng, strong, year)
-            if target == Status.DRAFT:
-                continue
-            await _drive(session, actor, evaluation, target)
-            if target == Status.RECOGNISED:
-                to_recognise[unit_id].append(evaluation.id)
-    codes = dict((await session.execute(select(OrgUnit.id, OrgUnit.code))).tuples().all())
-    for number, (unit_id, ids) in enumerate(sorted(to_recognise.items()), start=1):
+    candidates: dict[int, list[int]],
+    *,
+    series: str = "",
+    signed_on: date | None = None,
+) -> None:
+    """One decision per signing unit (``candidates``: evaluation ids by unit) for those that passed;
+    ``series`` tells the decisions of one title from another's."""
+    codes = dict((await session.execute(select(OrgUnit.id, OrgUnit.code))).all())
+    for number, (unit_id, ids) in enumerate(sorted(candidates.items()), start=1):
         passed = (
             await session.scalars(select(Evaluation.id).where(Evaluation.id.in_(ids), Evaluation.passed))
         ).all()
@@ -138,16 +149,65 @@ async def load_demo_evaluations(
             data = DecisionCreate(
                 org_unit_id=unit_id,
                 year=year,
-                number=f"{number}/QĐ-{code}",
-                signed_on=date(year, 12, 20),
+                number=f"{number}/QĐ-{code}{series}",
+                signed_on=signed_on or date(year, 12, 20),
                 evaluation_ids=list(passed),
             )
             await decisions.create(session, actor, data)
+
+
+async def signing_units(session: AsyncSession) -> dict[int, int]:
+    """Who signs for people of each unit: the unit itself, but the commune for a village's residents."""
+    rows = (await session.execute(select(OrgUnit.id, OrgUnit.kind, OrgUnit.parent_id))).all()
+    return {i: p if kind == OrgKind.VILLAGE and p is not None else i for i, kind, p in rows}
+
+
+async def load_demo_evaluations(
+    session: AsyncSession,
+    actor: Subject,
+    store: EvidenceStore,
+    skip_person_ids: set[int],
+    year: int,
+    mix: Mix = MIX,
+) -> list[str]:
+    """The year's personal evaluations of adults (``mix`` in each group of each unit) and the decisions
+    recognising them (the commune signs for its villages' residents)."""
+    rng = random.Random(677 + year)  # noqa: S311 — demo data, not secrets
+    adults = or_(
+        Person.group != Group.RESIDENT.value,
+        Person.birth_year.is_(None),
+        Person.birth_year <= year - ADULT_AGE,
+    )
+    stmt = select(Person).where(Person.id.not_in(skip_person_ids), adults).order_by(Person.id)
+    # The shares hold in each group of each unit (a school's pupils as well as its staff).
+    by_unit: dict[tuple[int, str], list[Person]] = defaultdict(list)
+    for person in (await session.scalars(stmt)).all():
+        by_unit[person.org_unit_id, person.group].append(person)
+    signer = await signing_units(session)
+    to_recognise: dict[int, list[int]] = defaultdict(list)
+    for (unit_id, _), members in by_unit.items():
+        for person, target in zip(members, statuses(len(members), mix), strict=True):
+            # Recognised ones must pass; about half of the merely reviewed ones fail the 80/5 rule.
+            strong = target == Status.RECOGNISED or (target == Status.REVIEWED and rng.random() > 0.5)
+            evaluation = await _prepare(session, actor, store, person, rng, strong, year)
+            if target == Status.DRAFT:
+                continue
+            await drive(session, actor, evaluation, target)
+            if target == Status.RECOGNISED:
+                to_recognise[signer[unit_id]].append(evaluation.id)
+    await recognise(session, actor, year, to_recognise)
+    return [
+        f"Demo evaluations {year}: " + await count_statuses(session, year, Evaluation.person_id.is_not(None))
+    ]
+
+
+async def count_statuses(session: AsyncSession, year: int, which: ColumnElement[bool]) -> str:
+    """The evaluations of ``year`` that ``which`` selects, by status: "recognised 86, reviewed 16, …"."""
     stmt = (
         select(Evaluation.status, func.count())
-        .where(Evaluation.year == year)
+        .where(Evaluation.year == year, which)
         .group_by(Evaluation.status)
         .order_by(Evaluation.status)
     )
     counts = (await session.execute(stmt)).all()
-    return [f"Demo evaluations {year}: " + ", ".join(f"{status} {n}" for status, n in counts)]
+    return ", ".join(f"{status} {n}" for status, n in counts) or "none"

@@ -21,6 +21,7 @@ from app.auth.login import AuthContext
 from app.auth.router import router as auth_router
 from app.auth.throttle import LoginThrottle
 from app.auth.users_router import router as users_router
+from app.collectives.router import router as collectives_router
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.errors import install_error_handlers
@@ -104,6 +105,7 @@ def create_app(
         orgs_router,
         reorganisations_router,
         people_router,
+        collectives_router,
         criteria_router,
         evaluations_router,
         decisions_router,

@@ -2,6 +2,7 @@
 
 from app.aggregates import models as aggregates_models
 from app.auth import models as auth_models
+from app.collectives import models as collectives_models
 from app.core import audit
 from app.core import idempotency as idempotency_models
 from app.criteria import models as criteria_models
@@ -17,6 +18,7 @@ __all__ = [
     "aggregates_models",
     "audit",
     "auth_models",
+    "collectives_models",
     "criteria_models",
     "evaluations_models",
     "idempotency_models",

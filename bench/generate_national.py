@@ -14,31 +14,53 @@ What it builds (deterministic for a given ``--seed``):
   schools (each with three subject teams, kind ``unit``), its departments and a few large enterprises.
   About 98,000 units; depth 0–4.
 - ``--people`` people spread over those units by group: residents in villages (62 %), pupils in schools
-  (20 %), staff in schools, agencies and teams (12 %), workers in enterprises (6 %).
-- one 2025 evaluation per person, criteria set by group (the real seed sets, loaded by the app's
-  loader): about half ``recognised`` under one decision per unit (recognition propensity varies by group
-  and by unit; ~3 % of units have recognised nobody yet), the rest ``reviewed`` (passed or not),
-  ``in_review``, ``submitted``, ``returned``, ``draft`` and ``withdrawn``; reviewed and recognised ones
-  carry a total, a pass flag and a digital level. About 0.3 % of decisions are revoked (their
-  evaluations back to ``reviewed``, as the app leaves them), half of those re-recognised by a
-  replacement decision.
+  (20 %), staff in schools, agencies and teams (12 %), workers in enterprises (6 %); birth years:
+  residents 1935–2025 in Vietnam's rough age structure (~20 % under 15, ~11 % over 64), pupils
+  2007–2016, staff 1965–2002, workers 1968–2006.
+- households (hộ gia đình): everyone belongs to one (an open ``household_members`` row), of 1–6 people
+  (mean ~3.5: ~1.4 million at 5,000,000 people): the people of a commune's units, with a share of their
+  province's own units (upper-secondary schools, departments, large firms) spread over its communes,
+  shuffled and grouped, each household placed (``collectives`` and an open ``collective_places`` row) at
+  one of the commune's villages, by residents. Clans (dòng họ): about one per 30 households of a commune
+  (at least one where it has 5), each of 5–60 of its households (triangular, mode 12; ~85 % of the
+  households belong to one), placed at the commune. All since always, still.
+- one 2025 personal evaluation per person except residents under 15 (the adults' metrics count from 15),
+  criteria set by group (the real seed sets, loaded by the app's loader): about half ``recognised`` under
+  one decision per unit (recognition propensity varies by group and by unit; ~3 % of units have recognised
+  nobody yet), the rest ``reviewed`` (passed or not), ``in_review``, ``submitted``, ``returned``, ``draft``
+  and ``withdrawn``; reviewed and recognised ones carry a total and a pass flag. Digital levels are drawn
+  from per-unit propensities (fewer proficient among those born before 1965, more among pupils), not from
+  the scores: declared by ~97 % of the submitted (half the drafts), confirmed by the assessor (or moved a
+  step, 15 %) in ~90 % of the completed reviews and 40 % of those in review; a completed review's level is
+  the confirmed one, else the declared one, ``none`` without either or for ~3 % (no accepted evidence).
+- collective evaluations of 2025 with the titles' seed criteria sets: in each commune ~60 % (± 20 % by
+  commune) of its households (``learning_family``), clans (``learning_clan``), villages
+  (``learning_community``) and schools, agencies and enterprises (``learning_unit``) evaluated, ~70 %
+  (learning units ~65 %; ± 15 %) of those recognised by one decision of the commune per title, the rest in
+  the personal evaluations' mix of other statuses; the province's own schools, departments and firms
+  likewise, by the province's decisions. Learning units carry their grade (``muc_1``/``muc_2``).
+- decisions: about 0.3 % of all decisions (personal and collective) are revoked (their evaluations back
+  to ``reviewed``, as the app leaves them), half of those re-recognised by a replacement decision.
 - one training session per commune and per province in 2025, attended by ~70 % of staff (``trained_pct``).
 - plans: the national plan (677/QĐ-TTg targets), a dozen province plans, the legacy districts' plans,
   ~5 % of the communes of those provinces and a few upper-secondary schools, with 2025/2030 targets.
 
-Not generated: evaluation scores and evidence rows (``evaluation_scores``, ``evidence``) and audit entries —
-the aggregates never read them; the runner's write-path measurement creates its own complete evaluations.
+The tree already has villages and schools, agencies and enterprises, the subjects of the collective
+titles (no unit is added for them). Not generated: evaluation scores and evidence rows
+(``evaluation_scores``, ``evidence``) and audit entries — the aggregates never read them; the runner's
+write-path measurement creates its own complete evaluations (and uses generated households that have none).
 
 How: the database is (re)created and migrated with ``app.cli.migrate``; the criteria sets come from
 ``criteria_seeds/`` through ``app.criteria.loader``; units, sessions, decisions and plans are COPYed with
-``copy_records_to_table``; people, evaluations, decision items and attendance are streamed as COPY text
-from Python generators (``copy_to_table`` … FREEZE, in the transaction that truncates them), with the keys,
-indexes and foreign keys of those tables dropped before and rebuilt (validated) after; ``org_unit_closure``
-is filled in SQL one depth at a time and copied into ``org_unit_links`` (the closure through time: every
-pair open, since always); ``memberships`` (one open period per person, the unit and group of ``people``)
-is filled in SQL after the people, with its keys and indexes built after it; the counters by
-``app.aggregates.counters.rebuild``; then VACUUM
-ANALYZE. All tables stay ordinary logged tables. A summary (arguments, sizes, step timings) is stored as the
+``copy_records_to_table``; people, households and clans (``collectives``, ``collective_places``,
+``household_members``, ``clan_households``: grouped in memory in compact arrays first), evaluations,
+decision items and attendance are streamed as COPY text from Python generators (``copy_to_table`` …
+FREEZE, in the transaction that truncates them), with the keys, indexes and foreign keys of those tables
+dropped before and rebuilt (validated) after; ``org_unit_closure`` is filled in SQL one depth at a time and
+copied into ``org_unit_links`` (the closure through time: every pair open, since always); ``memberships``
+(one open period per person, the unit and group of ``people``) is filled in SQL after the people, with its
+keys and indexes built after it; the counters by ``app.aggregates.counters.rebuild``; then VACUUM ANALYZE.
+All tables stay ordinary logged tables. A summary (arguments, sizes, step timings) is stored as the
 database's comment, for the runner.
 """
 
@@ -46,9 +68,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import random
 import time
+from array import array
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -91,6 +115,37 @@ OTHER_STATUSES = (
 )
 LAGGING_UNITS = 0.03  # units whose committee has recognised nobody yet
 REVOKE_EVERY = 331  # one decision in this many is revoked
+# Collective titles (Decision 387/QĐ-TTg): title → criteria set code (the seeds of criteria_seeds/criteria).
+TITLE_CODES = {
+    "learning_family": "KHVN-GDHT",
+    "learning_clan": "KHVN-DHHT",
+    "learning_community": "KHVN-CDHT-THON",
+    "learning_unit": "TT-24-2023-DVHT",
+}
+# Share of the subjects of each title evaluated in 2025, and of those the share recognised (both ± a
+# per-commune noise), and the number tag of the decisions that recognise them.
+COLLECTIVE_RATES = {
+    "learning_family": (0.60, 0.70, "GĐHT"),
+    "learning_clan": (0.60, 0.70, "DHHT"),
+    "learning_community": (0.60, 0.70, "CĐHT"),
+    "learning_unit": (0.60, 0.65, "ĐVHT"),
+}
+UNIT_TITLE_KINDS = ("school", "agency", "enterprise")  # learning units; villages are communities
+# Household sizes 1–6 (weights; mean ≈ 3.5, i.e. about one household per 3.5 people).
+HOUSEHOLD_SIZES = (1, 2, 3, 4, 5, 6)
+HOUSEHOLD_WEIGHTS = (9, 18, 23, 24, 15, 11)
+HOUSEHOLDS_PER_CLAN = 30  # about one clan per this many households of a commune
+CLAN_SIZE = (5, 60, 12)  # households per clan: triangular (low, high, mode), so ~85 % of households
+# Residents' birth years (age bands of 2025, shares close to Vietnam's age structure): ~20 % under 15.
+RESIDENT_BIRTHS = (
+    (2011, 2025, 0.20),
+    (2001, 2010, 0.13),
+    (1986, 2000, 0.23),
+    (1971, 1985, 0.21),
+    (1961, 1970, 0.12),
+    (1935, 1960, 0.11),
+)
+CHILD_BORN_AFTER = YEAR - 15  # residents born after this are under 15: no evaluation of their own
 BIG_TABLES = (
     "people",
     "evaluations",
@@ -98,6 +153,10 @@ BIG_TABLES = (
     "recognition_decision_items",
     "training_attendance",
     "memberships",
+    "collectives",
+    "collective_places",
+    "household_members",
+    "clan_households",
 )
 
 
@@ -381,12 +440,27 @@ def _status_table() -> list[str]:
     return (slots + ["draft"] * 1000)[:1000]
 
 
+def _birth_table() -> list[int]:
+    """1,000 slots of residents' birth years in the shares of ``RESIDENT_BIRTHS`` (index by a random
+    number)."""
+    slots: list[int] = []
+    for lo, hi, share in RESIDENT_BIRTHS:
+        span = hi - lo + 1
+        slots += [lo + i % span for i in range(round(share * 1000))]
+    return (slots + [1980] * 1000)[:1000]
+
+
 @dataclass
 class Generated:
     people: int = 0
-    evaluations: int = 0
+    children: int = 0  # residents under 15 in 2025: no evaluation of their own
+    births: bytearray = field(default_factory=bytearray)  # by person id: birth year − 1900
+    evaluations: int = 0  # the last evaluation id (personal ones first, then collective ones)
     statuses: dict[str, int] = field(default_factory=dict)
+    levels: dict[str, dict[str, int]] = field(default_factory=dict)  # declared / reviewed / result
+    collective_statuses: dict[str, dict[str, int]] = field(default_factory=dict)  # title → status → n
     decisions: list[tuple] = field(default_factory=list)  # type: ignore[type-arg]
+    decisions_made: int = 0  # decisions signed (a revoked one and its replacement count once)
     items: list[str] = field(default_factory=list)
     attendance: list[str] = field(default_factory=list)
     sessions: dict[int, int] = field(default_factory=dict)  # area unit id → session id
@@ -396,10 +470,13 @@ CHUNK = 20_000
 
 
 def people_rows(tree: Tree, seed: int, out: Generated) -> Iterator[bytes]:
-    """COPY text rows of ``people``; also the attendance lines of the staff who were trained."""
+    """COPY text rows of ``people``; also the attendance lines of the staff who were trained, and every
+    person's birth year (``out.births``, for the evaluations and the households)."""
     names = _names()
     male, female = names["male"], names["female"]
     n_male, n_female = len(male), len(female)
+    resident_births = _birth_table()
+    births = out.births = bytearray(sum(sum(u.people.values()) for u in tree.units) + 1)
     lines: list[str] = []
     pid = 0
     for unit in tree.units:
@@ -411,6 +488,7 @@ def people_rows(tree: Tree, seed: int, out: Generated) -> Iterator[bytes]:
         for group in GROUP_ORDER:
             lo, hi = BIRTH_YEARS[group]
             span = hi - lo + 1
+            resident = group == "resident"
             attend = 0.7 if group == "staff" else 0.0
             for _ in range(unit.people.get(group, 0)):
                 pid += 1
@@ -419,7 +497,12 @@ def people_rows(tree: Tree, seed: int, out: Generated) -> Iterator[bytes]:
                     gender, name = "male", male[(bits >> 1) % n_male]
                 else:
                     gender, name = "female", female[(bits >> 1) % n_female]
-                birth = lo + (bits >> 20) % span
+                if resident:
+                    birth = resident_births[(bits >> 20) % 1000]
+                    out.children += birth > CHILD_BORN_AFTER
+                else:
+                    birth = lo + (bits >> 20) % span
+                births[pid] = birth - 1900
                 lines.append(
                     f"{pid}\t{name}\t{unit.id}\t{group}\t{birth}\t{gender}\t{prov:03d}{pid:09d}\t\\N\t1\t"
                     f"{NOW_TEXT}\t{NOW_TEXT}\n"
@@ -434,137 +517,489 @@ def people_rows(tree: Tree, seed: int, out: Generated) -> Iterator[bytes]:
         yield "".join(lines).encode()
 
 
+# --- households and clans --------------------------------------------------------------------------------
+
+
+@dataclass
+class Collectives:
+    """Households and clans by id (index id − 1), commune by commune: a commune's households, then its
+    clans. Compact arrays: 1.4 million households at 5,000,000 people."""
+
+    unit: array = field(default_factory=lambda: array("i"))  # type: ignore[type-arg]  # placed at
+    kind: bytearray = field(default_factory=bytearray)  # 0 household, 1 clan
+    number: array = field(default_factory=lambda: array("i"))  # type: ignore[type-arg]  # household no.
+    members: array = field(default_factory=lambda: array("i"))  # type: ignore[type-arg]  # person ids
+    member_end: array = field(default_factory=lambda: array("i"))  # type: ignore[type-arg]
+    clan_households: array = field(default_factory=lambda: array("i"))  # type: ignore[type-arg]  # pairs
+    clan_names: dict[int, str] = field(default_factory=dict)
+    # commune id → (first household id, households, first clan id, clans)
+    by_commune: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)
+
+    @property
+    def households(self) -> int:
+        return len(self.kind) - self.clans
+
+    @property
+    def clans(self) -> int:
+        return len(self.clan_names)
+
+
+def _children(tree: Tree) -> dict[int, list[Unit]]:
+    by_parent: dict[int, list[Unit]] = {}
+    for unit in tree.units:
+        if unit.parent_id is not None:
+            by_parent.setdefault(unit.parent_id, []).append(unit)
+    return by_parent
+
+
+def build_collectives(tree: Tree, seed: int) -> Collectives:
+    """Everyone in a household of 1–6 (open periods): the people of a commune's units, with a share of
+    their province's own units (upper-secondary schools, departments, large firms) spread over its
+    communes, shuffled and grouped, each household placed at one of the commune's villages (by residents);
+    then the commune's clans, one per ~30 households, each of 5–60 of its households (~85 % of them)."""
+    col = Collectives()
+    ranges: dict[int, range] = {}
+    pid = 0
+    for unit in tree.units:
+        n = sum(unit.people.values())
+        if n:
+            ranges[unit.id] = range(pid + 1, pid + n + 1)
+            pid += n
+    commune_of: dict[int, int] = {}
+    for unit in tree.units:  # parents come before their children
+        if unit.kind == "commune":
+            commune_of[unit.id] = unit.id
+        elif unit.parent_id in commune_of:
+            commune_of[unit.id] = commune_of[unit.parent_id]
+    by_parent = _children(tree)
+    communes_of: dict[int, list[Unit]] = {}
+    units_of: dict[int, list[Unit]] = {}
+    for unit in tree.units:
+        if unit.kind == "commune":
+            communes_of.setdefault(unit.province, []).append(unit)
+        if unit.id in ranges:
+            units_of.setdefault(unit.province, []).append(unit)
+    size_cum = list(itertools.accumulate(HOUSEHOLD_WEIGHTS))
+    for province in (u for u in tree.units if u.kind == "province"):
+        rng = random.Random(seed * 3_000_017 + province.id)
+        communes = communes_of[province.province]
+        pools: dict[int, list[int]] = {c.id: [] for c in communes}
+        extra: list[int] = []
+        for unit in units_of.get(province.province, []):
+            target = pools[commune_of[unit.id]] if unit.id in commune_of else extra
+            target.extend(ranges[unit.id])
+        rng.shuffle(extra)
+        picks = rng.choices(
+            range(len(communes)), weights=[len(pools[c.id]) + 1 for c in communes], k=len(extra)
+        )
+        for person, k in zip(extra, picks, strict=True):
+            pools[communes[k].id].append(person)
+        for commune in communes:
+            pool = pools.pop(commune.id)
+            rng.shuffle(pool)
+            villages = [u for u in by_parent.get(commune.id, []) if u.kind == "village"]
+            village_cum = list(itertools.accumulate(v.people.get("resident", 0) + 1 for v in villages))
+            numbers = dict.fromkeys((v.id for v in villages), 0)
+            first = len(col.kind) + 1
+            at = 0
+            while at < len(pool):
+                size = rng.choices(HOUSEHOLD_SIZES, cum_weights=size_cum)[0]
+                village = rng.choices(villages, cum_weights=village_cum)[0]
+                numbers[village.id] += 1
+                col.unit.append(village.id)
+                col.kind.append(0)
+                col.number.append(numbers[village.id])
+                col.members.extend(pool[at : at + size])
+                col.member_end.append(len(col.members))
+                at += size
+            households = len(col.kind) + 1 - first
+            first_clan = len(col.kind) + 1
+            order = list(range(first, first + households))
+            rng.shuffle(order)
+            wanted = max(1, round(households / HOUSEHOLDS_PER_CLAN)) if households >= CLAN_SIZE[0] else 0
+            at, used = 0, set()
+            while len(col.kind) + 1 - first_clan < wanted and households - at >= CLAN_SIZE[0]:
+                size = min(households - at, int(rng.triangular(*CLAN_SIZE)))
+                clan_id = len(col.kind) + 1
+                col.unit.append(commune.id)
+                col.kind.append(1)
+                col.number.append(0)
+                col.member_end.append(len(col.members))
+                name = f"Dòng họ {rng.choice(SURNAMES)} {rng.choice(MIDDLE['male'])}"
+                name = name if name not in used else f"{name} (chi {clan_id - first_clan + 1})"
+                used.add(name)
+                col.clan_names[clan_id] = f"{name}, {commune.name}"
+                for household in sorted(order[at : at + size]):
+                    col.clan_households.extend((clan_id, household))
+                at += size
+            col.by_commune[commune.id] = (first, households, first_clan, len(col.kind) + 1 - first_clan)
+    return col
+
+
+def collectives_rows(col: Collectives, names: dict[int, str]) -> Iterator[bytes]:
+    """COPY text rows of ``collectives`` (since always, still)."""
+    lines: list[str] = []
+    for i, unit_id in enumerate(col.unit):
+        cid = i + 1
+        if col.kind[i]:
+            kind, code, name = "clan", f"DH{cid:07d}", col.clan_names[cid]
+        else:
+            kind, code, name = "household", f"HGD{cid:07d}", f"Hộ số {col.number[i]}, {names[unit_id]}"
+        lines.append(f"{cid}\t{kind}\t{code}\t{name}\t{unit_id}\t\\N\t\\N\t\\N\t1\t{NOW_TEXT}\t{NOW_TEXT}\n")
+        if len(lines) >= CHUNK:
+            yield "".join(lines).encode()
+            lines.clear()
+    if lines:
+        yield "".join(lines).encode()
+
+
+def places_rows(col: Collectives) -> Iterator[bytes]:
+    """COPY text rows of ``collective_places``: each placed where it is, since always (id = its id)."""
+    for start in range(0, len(col.unit), CHUNK):
+        part = col.unit[start : start + CHUNK]
+        yield "".join(f"{start + k + 1}\t{start + k + 1}\t{u}\n" for k, u in enumerate(part)).encode()
+
+
+def members_rows(col: Collectives) -> Iterator[bytes]:
+    """COPY text rows of ``household_members`` (open periods)."""
+    lines: list[str] = []
+    begin = 0
+    for i, end in enumerate(col.member_end):
+        if col.kind[i]:
+            continue
+        household = i + 1
+        for k in range(begin, end):
+            lines.append(f"{k + 1}\t{household}\t{col.members[k]}\n")
+        begin = end
+        if len(lines) >= CHUNK:
+            yield "".join(lines).encode()
+            lines.clear()
+    if lines:
+        yield "".join(lines).encode()
+
+
+def clan_rows(col: Collectives) -> Iterator[bytes]:
+    """COPY text rows of ``clan_households`` (open periods)."""
+    pairs = col.clan_households
+    for start in range(0, len(pairs) // 2, CHUNK):
+        yield "".join(
+            f"{k + 1}\t{pairs[2 * k]}\t{pairs[2 * k + 1]}\n"
+            for k in range(start, min(start + CHUNK, len(pairs) // 2))
+        ).encode()
+
+
+# --- evaluations ---------------------------------------------------------------------------------------
+
+EVALUATION_COLUMNS = [
+    "id",
+    "title",
+    "person_id",
+    "collective_id",
+    "subject_unit_id",
+    "org_unit_id",
+    "year",
+    "criteria_set_id",
+    "status",
+    "total_halves",
+    "passed",
+    "failing_indicators",
+    "declared_digital_level",
+    "reviewed_digital_level",
+    "digital_level",
+    "grade",
+    "decision_id",
+    "return_reason",
+    "created_by",
+    "submitted_at",
+    "reviewed_at",
+    "version",
+    "created_at",
+    "updated_at",
+]
+STAMPS = {
+    "submitted": [f"2025-{m:02d}-{d:02d} 08:{d:02d}:00+00" for m in (9, 10, 11) for d in range(1, 29)],
+    "reviewed": [f"2025-{m:02d}-{d:02d} 14:{d:02d}:00+00" for m in (11, 12) for d in range(1, 29)],
+}
+VERSIONS = {"draft": 2, "withdrawn": 3, "submitted": 3, "returned": 4, "in_review": 4}
+LEVELS = ("none", "basic", "proficient")
+# Share of the evaluations of each status whose person declared a digital level, and whose assessor
+# confirmed or changed it (the result of a completed review is the confirmed level, else the declared one;
+# "none" without accepted evidence on the digital indicator, ~3 %).
+DECLARED = {"draft": 0.5, "withdrawn": 0.8}  # else 0.97
+REVIEWED = {"in_review": 0.4, "reviewed_passed": 0.9, "reviewed_failed": 0.9, "recognised": 0.9}  # else 0
+
+
+def _digital(
+    rng: random.Random, status: str, p_prof: float, p_basic: float
+) -> tuple[str | None, str | None, str | None]:
+    """(declared, reviewed, result) digital levels of one personal evaluation: drawn from the unit's
+    propensities, not from the scores."""
+    y = rng.random()
+    declared: str | None = "proficient" if y < p_prof else "basic" if y < p_prof + p_basic else "none"
+    if rng.random() >= DECLARED.get(status, 0.97):
+        declared = None
+    reviewed = None
+    if declared is not None and rng.random() < REVIEWED.get(status, 0.0):
+        z, i = rng.random(), LEVELS.index(declared)
+        reviewed = LEVELS[max(0, i - 1)] if z < 0.12 else LEVELS[min(2, i + 1)] if z < 0.15 else declared
+    result = None
+    if status in ("recognised", "reviewed_passed", "reviewed_failed"):
+        claimed = reviewed or declared
+        result = "none" if claimed is None or rng.random() < 0.03 else claimed
+    return declared, reviewed, result
+
+
+def _decide(out: Generated, unit: Unit, rng: random.Random, rows: list[list], tag: str) -> None:  # type: ignore[type-arg]
+    """One decision at ``unit`` recognising the rows (``[id, _, status, _, _, decision]``) that are
+    ``recognised``; one decision in ``REVOKE_EVERY`` is revoked (its rows back to ``reviewed``, passed, as
+    the app leaves them) and half of them re-recognised by a replacement decision."""
+    recognised = [r for r in rows if r[2] == "recognised"]
+    if not recognised:
+        return
+    out.decisions_made += 1
+    decision_id = len(out.decisions) + 1
+    signed = date(2025, 12, rng.randint(10, 28))
+    number = f"{rng.randint(1, 300)}/QĐ-{tag or unit.code}"
+    revoked = out.decisions_made % REVOKE_EVERY == 7
+    reason = "Phát hiện sai sót trong hồ sơ minh chứng; ban hành quyết định thay thế."
+    out.decisions.append(
+        (
+            decision_id,
+            unit.id,
+            YEAR,
+            number,
+            signed,
+            None,
+            "revoked" if revoked else "active",
+            NOW if revoked else None,
+            None,
+            reason if revoked else None,
+            NOW,
+        )
+    )
+    out.items += [f"{decision_id}\t{r[0]}\n" for r in recognised]
+    if not revoked:
+        for r in recognised:
+            r[5] = decision_id
+        return
+    for r in recognised:
+        r[2] = "reviewed_passed"
+    again = recognised[::2]
+    decision_id += 1
+    out.decisions.append(
+        (decision_id, unit.id, YEAR, f"{number}-TT", signed, None, "active", None, None, None, NOW)
+    )
+    out.items += [f"{decision_id}\t{r[0]}\n" for r in again]
+    for r in again:
+        r[2], r[5] = "recognised", decision_id
+
+
+def _evaluation_line(
+    eid: int,
+    title: str,
+    subject: tuple[str, str, str],  # person_id, collective_id, subject_unit_id (COPY text)
+    unit_id: int,
+    set_id: int,
+    status: str,
+    passed: bool | None,
+    levels: tuple[str | None, str | None, str | None],
+    decision: int | None,
+    bits: int,
+) -> str:
+    sub = (
+        STAMPS["submitted"][bits % len(STAMPS["submitted"])] if status not in ("draft", "withdrawn") else None
+    )
+    rev = STAMPS["reviewed"][(bits >> 8) % len(STAMPS["reviewed"])] if passed is not None else None
+    grade = None
+    if title == "learning_citizen":
+        if passed:
+            total, failing = 160 + (bits >> 16) % 41, "[]"
+        elif passed is False:
+            total, failing = 90 + (bits >> 16) % 80, "[6]" if bits & 2 else "[6, 7]"
+        else:
+            total, failing = None, None
+    elif title == "learning_unit":  # pass 96 of 100, graded (TT 24/2023): level 2 at 100
+        if passed:
+            total, failing = 192 + (bits >> 16) % 9, "[]"
+            grade = "muc_2" if total == 200 else "muc_1"
+        elif passed is False:
+            total, failing = 150 + (bits >> 16) % 41, "[]"
+        else:
+            total, failing = None, None
+    elif passed:  # families, clans, communities: pass 80 of 100, no floor per indicator
+        total, failing = 160 + (bits >> 16) % 41, "[]"
+    elif passed is False:
+        total, failing = 100 + (bits >> 16) % 59, "[]"
+    else:
+        total, failing = None, None
+    real = "reviewed" if status.startswith("reviewed") else status
+    return (
+        "\t".join(
+            (
+                str(eid),
+                title,
+                *subject,
+                str(unit_id),
+                str(YEAR),
+                str(set_id),
+                real,
+                _n(total),
+                "\\N" if passed is None else ("t" if passed else "f"),
+                _n(failing),
+                _n(levels[0]),
+                _n(levels[1]),
+                _n(levels[2]),
+                _n(grade),
+                _n(decision),
+                "Bổ sung minh chứng chỉ tiêu 5." if real == "returned" else "\\N",
+                "\\N",
+                _n(sub),
+                _n(rev),
+                str(VERSIONS.get(real, 5)),
+                NOW_TEXT,
+                NOW_TEXT,
+            )
+        )
+        + "\n"
+    )
+
+
+def _passed(status: str) -> bool | None:
+    return (
+        True
+        if status in ("recognised", "reviewed_passed")
+        else False
+        if status == "reviewed_failed"
+        else None
+    )
+
+
 def evaluation_rows(tree: Tree, seed: int, criteria: dict[str, int], out: Generated) -> Iterator[bytes]:
-    """COPY text rows of ``evaluations`` (id = person id); collects decisions and decision items."""
+    """COPY text rows of the personal ``evaluations`` (everyone but residents under 15); collects decisions
+    and decision items."""
     others = _status_table()
-    stamps = {
-        "submitted": [f"2025-{m:02d}-{d:02d} 08:{d:02d}:00+00" for m in (9, 10, 11) for d in range(1, 29)],
-        "reviewed": [f"2025-{m:02d}-{d:02d} 14:{d:02d}:00+00" for m in (11, 12) for d in range(1, 29)],
-    }
-    n_sub, n_rev = len(stamps["submitted"]), len(stamps["reviewed"])
+    births = out.births
     lines: list[str] = []
     counts: dict[str, int] = {}
+    levels: dict[str, dict[str, int]] = {"declared": {}, "reviewed": {}, "result": {}}
     eid = 0
-    decision_id = 0
-    decisions_made = 0
+    pid = 0
     for unit in tree.units:
         if not unit.people:
             continue
         rng = random.Random(seed * 7_000_003 + unit.id)
         lagging = rng.random() < LAGGING_UNITS
         p_prof, p_basic = rng.uniform(0.15, 0.55), rng.uniform(0.25, 0.5)
-        # (eid, group, status, level, passed) for every person of the unit, then the decisions.
+        # [eid, group, status, levels, passed, decision, person] for everyone evaluated, then decisions.
         rows: list[list] = []  # type: ignore[type-arg]
         for group in GROUP_ORDER:
             rate = 0.0 if lagging else min(0.95, max(0.05, RECOGNITION[group] + rng.uniform(-0.2, 0.2)))
             for _ in range(unit.people.get(group, 0)):
+                pid += 1
+                born = births[pid] + 1900
+                if group == "resident" and born > CHILD_BORN_AFTER:
+                    continue
                 eid += 1
-                x = rng.random()
-                status = "recognised" if x < rate else others[int(rng.random() * 1000)]
-                passed = None
-                level = None
-                if status in ("recognised", "reviewed_passed"):
-                    passed = True
-                elif status == "reviewed_failed":
-                    passed = False
-                if passed is not None:
-                    y = rng.random()
-                    level = "proficient" if y < p_prof else "basic" if y < p_prof + p_basic else "none"
-                rows.append([eid, group, status, level, passed, None])
-        recognised = [r for r in rows if r[2] == "recognised"]
-        if recognised:
-            decisions_made += 1
-            decision_id += 1
-            signed = date(2025, 12, rng.randint(10, 28))
-            number = f"{rng.randint(1, 300)}/QĐ-{unit.code}"
-            revoked = decisions_made % REVOKE_EVERY == 7
-            out.decisions.append(
-                (
-                    decision_id,
-                    unit.id,
-                    YEAR,
-                    number,
-                    signed,
-                    None,
-                    "revoked" if revoked else "active",
-                    NOW if revoked else None,
-                    None,
-                    "Phát hiện sai sót trong hồ sơ minh chứng; ban hành quyết định thay thế."
-                    if revoked
-                    else None,
-                    NOW,
+                status = "recognised" if rng.random() < rate else others[int(rng.random() * 1000)]
+                # Older people declare proficiency less often, pupils more often.
+                prof = p_prof * (0.4 if born < 1965 else 1.2 if group == "student" else 1.0)
+                rows.append(
+                    [eid, group, status, _digital(rng, status, prof, p_basic), _passed(status), None, pid]
                 )
-            )
-            out.items += [f"{decision_id}\t{r[0]}\n" for r in recognised]
-            if revoked:
-                for r in recognised:
-                    r[2] = "reviewed_passed"
-                again = recognised[::2]
-                decision_id += 1
-                out.decisions.append(
-                    (
-                        decision_id,
-                        unit.id,
-                        YEAR,
-                        f"{number}-TT",
-                        signed,
-                        None,
-                        "active",
-                        None,
-                        None,
-                        None,
-                        NOW,
-                    )
-                )
-                out.items += [f"{decision_id}\t{r[0]}\n" for r in again]
-                for r in again:
-                    r[2], r[5] = "recognised", decision_id
-            else:
-                for r in recognised:
-                    r[5] = decision_id
-        for e, group, status, level, passed, decision in rows:
-            bits = rng.getrandbits(32)
-            sub = stamps["submitted"][bits % n_sub] if status not in ("draft", "withdrawn") else None
-            rev = stamps["reviewed"][(bits >> 8) % n_rev] if passed is not None else None
-            if passed:
-                total, failing = 160 + (bits >> 16) % 41, "[]"
-            elif passed is False:
-                total, failing = 90 + (bits >> 16) % 80, "[6]" if bits & 2 else "[6, 7]"
-            else:
-                total, failing = None, None
-            real = "reviewed" if status.startswith("reviewed") else status
+        _decide(out, unit, rng, rows, "")
+        for e, group, status, lv, passed, decision, person in rows:
             counts[status] = counts.get(status, 0) + 1
-            version = {"draft": 2, "withdrawn": 3, "submitted": 3, "returned": 4, "in_review": 4}.get(real, 5)
+            for key, level in zip(("declared", "reviewed", "result"), lv, strict=True):
+                levels[key][str(level)] = levels[key].get(str(level), 0) + 1
             lines.append(
-                "\t".join(
-                    (
-                        str(e),
-                        str(e),
-                        str(unit.id),
-                        str(YEAR),
-                        str(criteria[group]),
-                        real,
-                        _n(total),
-                        "\\N" if passed is None else ("t" if passed else "f"),
-                        _n(failing),
-                        _n(level),
-                        _n(decision),
-                        "Bổ sung minh chứng chỉ tiêu 5." if real == "returned" else "\\N",
-                        "\\N",
-                        _n(sub),
-                        _n(rev),
-                        str(version),
-                        NOW_TEXT,
-                        NOW_TEXT,
-                    )
+                _evaluation_line(
+                    e,
+                    "learning_citizen",
+                    (str(person), "\\N", "\\N"),
+                    unit.id,
+                    criteria[group],
+                    status,
+                    passed,
+                    lv,
+                    decision,
+                    rng.getrandbits(32),
                 )
-                + "\n"
             )
             if len(lines) >= CHUNK:
                 yield "".join(lines).encode()
                 lines.clear()
     out.evaluations = eid
     out.statuses = counts
+    out.levels = levels
+    if lines:
+        yield "".join(lines).encode()
+
+
+def collective_evaluation_rows(
+    tree: Tree, seed: int, col: Collectives, titles: dict[str, int], out: Generated
+) -> Iterator[bytes]:
+    """COPY text rows of the collective ``evaluations`` of 2025 (ids after the personal ones): in each
+    commune its households (learning family), clans (learning clan), villages (learning community) and
+    schools, agencies and enterprises (learning unit), recognised by the commune's decisions (one per
+    title); the province's own schools, departments and firms recognised by the province's."""
+    others = _status_table()
+    by_parent = _children(tree)
+    lines: list[str] = []
+    counts: dict[str, dict[str, int]] = {title: {} for title in TITLE_CODES}
+    eid = out.evaluations
+    for unit in tree.units:
+        if unit.kind not in ("commune", "province"):
+            continue
+        kids = by_parent.get(unit.id, [])
+        units = [(u.id, u.id) for u in kids if u.kind in UNIT_TITLE_KINDS]
+        if unit.kind == "commune":
+            first, households, first_clan, clans = col.by_commune[unit.id]
+            subjects = {
+                "learning_family": [(h, col.unit[h - 1]) for h in range(first, first + households)],
+                "learning_clan": [(c, unit.id) for c in range(first_clan, first_clan + clans)],
+                "learning_community": [(u.id, u.id) for u in kids if u.kind == "village"],
+                "learning_unit": units,
+            }
+        else:
+            subjects = {"learning_unit": units}
+        rng = random.Random(seed * 11_000_027 + unit.id)
+        lagging = rng.random() < LAGGING_UNITS
+        for title, found in subjects.items():
+            evaluated, recognised, tag = COLLECTIVE_RATES[title]
+            rate = min(0.98, max(0.05, evaluated + rng.uniform(-0.2, 0.2)))
+            rec = 0.0 if lagging else min(0.98, max(0.05, recognised + rng.uniform(-0.15, 0.15)))
+            # [eid, subject, status, where, passed, decision]
+            rows: list[list] = []  # type: ignore[type-arg]
+            for subject, where in found:
+                if rng.random() >= rate:
+                    continue
+                eid += 1
+                status = "recognised" if rng.random() < rec else others[int(rng.random() * 1000)]
+                rows.append([eid, subject, status, where, _passed(status), None])
+            _decide(out, unit, rng, rows, f"UBND-{tag}")
+            on_unit = title in ("learning_community", "learning_unit")
+            for e, subject, status, where, passed, decision in rows:
+                counts[title][status] = counts[title].get(status, 0) + 1
+                ids = ("\\N", "\\N", str(subject)) if on_unit else ("\\N", str(subject), "\\N")
+                lines.append(
+                    _evaluation_line(
+                        e,
+                        title,
+                        ids,
+                        where,
+                        titles[title],
+                        status,
+                        passed,
+                        (None, None, None),
+                        decision,
+                        rng.getrandbits(32),
+                    )
+                )
+                if len(lines) >= CHUNK:
+                    yield "".join(lines).encode()
+                    lines.clear()
+    out.evaluations = eid
+    out.collective_statuses = counts
     if lines:
         yield "".join(lines).encode()
 
@@ -783,13 +1218,14 @@ async def generate(args: argparse.Namespace) -> None:
             await load_criteria(session, SEEDS_DIR / "criteria")
             rows = await session.execute(
                 text("SELECT code, id FROM criteria_sets WHERE code = ANY(:codes) ORDER BY version"),
-                {"codes": list(CRITERIA_CODES.values())},
+                {"codes": [*CRITERIA_CODES.values(), *TITLE_CODES.values()]},
             )
             by_code = dict(rows.all())
             criteria = {group: by_code[code] for group, code in CRITERIA_CODES.items()}
+            titles = {title: by_code[code] for title, code in TITLE_CODES.items()}
             await session.execute(
                 text("UPDATE criteria_sets SET frozen = true WHERE id = ANY(:ids)"),
-                {"ids": list(criteria.values())},
+                {"ids": [*criteria.values(), *titles.values()]},
             )
 
     with steps.step("build the tree in memory"):
@@ -928,30 +1364,52 @@ async def generate(args: argparse.Namespace) -> None:
                     "INSERT INTO memberships (person_id, org_unit_id, grp) "
                     "SELECT id, org_unit_id, grp FROM people ORDER BY id"
                 )
-            with steps.step(f"evaluations (COPY FREEZE, {args.people:,} rows)"):
+            with steps.step("households and clans (in memory)"):
+                col = build_collectives(tree, args.seed)
+            with steps.step(
+                f"collectives, places, household members, clan households (COPY FREEZE, "
+                f"{col.households:,} households, {col.clans:,} clans)"
+            ):
+                names = {u.id: u.name for u in tree.units if u.kind == "village"}
+                for table, rows, columns in (
+                    (
+                        "collectives",
+                        collectives_rows(col, names),
+                        [
+                            "id",
+                            "kind",
+                            "code",
+                            "name",
+                            "org_unit_id",
+                            "valid_from",
+                            "valid_to",
+                            "created_by",
+                            "version",
+                            "created_at",
+                            "updated_at",
+                        ],
+                    ),
+                    ("collective_places", places_rows(col), ["id", "collective_id", "org_unit_id"]),
+                    ("household_members", members_rows(col), ["id", "household_id", "person_id"]),
+                    ("clan_households", clan_rows(col), ["id", "clan_id", "household_id"]),
+                ):
+                    await conn.copy_to_table(
+                        table, source=_aiter(rows), columns=columns, format="text", freeze=True
+                    )
+            with steps.step(f"personal evaluations (COPY FREEZE, {args.people:,} people)"):
                 await conn.copy_to_table(
                     "evaluations",
                     source=_aiter(evaluation_rows(tree, args.seed, criteria, out)),
-                    columns=[
-                        "id",
-                        "person_id",
-                        "org_unit_id",
-                        "year",
-                        "criteria_set_id",
-                        "status",
-                        "total_halves",
-                        "passed",
-                        "failing_indicators",
-                        "digital_level",
-                        "decision_id",
-                        "return_reason",
-                        "created_by",
-                        "submitted_at",
-                        "reviewed_at",
-                        "version",
-                        "created_at",
-                        "updated_at",
-                    ],
+                    columns=EVALUATION_COLUMNS,
+                    format="text",
+                    freeze=True,
+                )
+            personal = out.evaluations
+            with steps.step("collective evaluations (COPY FREEZE)"):
+                await conn.copy_to_table(
+                    "evaluations",
+                    source=_aiter(collective_evaluation_rows(tree, args.seed, col, titles, out)),
+                    columns=EVALUATION_COLUMNS,
                     format="text",
                     freeze=True,
                 )
@@ -1022,6 +1480,11 @@ async def generate(args: argparse.Namespace) -> None:
                 "plans",
                 "plan_targets",
                 "training_sessions",
+                "memberships",
+                "collectives",
+                "collective_places",
+                "household_members",
+                "clan_households",
             ):
                 await conn.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
@@ -1049,8 +1512,17 @@ async def generate(args: argparse.Namespace) -> None:
             "link_rows": await conn.fetchval("SELECT count(*) FROM org_unit_links"),
             "memberships": await conn.fetchval("SELECT count(*) FROM memberships"),
             "people": out.people,
+            "residents_under_15": out.children,
+            "households": col.households,
+            "clans": col.clans,
+            "household_members": len(col.members),
+            "clan_households": len(col.clan_households) // 2,
             "evaluations": out.evaluations,
+            "personal_evaluations": personal,
+            "collective_evaluations": out.evaluations - personal,
             "evaluation_statuses": dict(sorted(out.statuses.items())),
+            "digital_levels": out.levels,
+            "collective_statuses": {t: dict(sorted(c.items())) for t, c in out.collective_statuses.items()},
             "decisions": len(out.decisions),
             "revoked_decisions": sum(1 for d in out.decisions if d[6] == "revoked"),
             "decision_items": len(out.items),

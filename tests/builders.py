@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.aggregates import counters
 from app.auth.models import Role, RoleAssignment, User
+from app.collectives.models import ClanHousehold, Collective, CollectivePlace, HouseholdMember
 from app.core.security import hash_password_sync
 from app.core.tokens import TokenCodec
 from app.criteria.models import CriteriaSet
@@ -91,7 +92,12 @@ class Tree:
         return await self.user((Role.ADMIN, None))
 
     async def person(
-        self, unit: OrgUnit, group: str = "staff", user: User | None = None, citizen_id: str | None = None
+        self,
+        unit: OrgUnit,
+        group: str = "staff",
+        user: User | None = None,
+        citizen_id: str | None = None,
+        birth_year: int | None = None,
     ) -> Person:
         person = Person(
             full_name=f"Người {next(_counter)}",
@@ -99,6 +105,7 @@ class Tree:
             group=group,
             user_id=user.id if user else None,
             citizen_id=citizen_id,
+            birth_year=birth_year,
         )
         self.session.add(person)
         await self.session.flush()
@@ -132,7 +139,7 @@ class Tree:
         )
         self.session.add(evaluation)
         await self.session.flush()
-        await counters.evaluation_created(self.session, evaluation.id)
+        await counters.evaluation_created(self.session, evaluation)
         if status == Status.RECOGNISED:
             unit = await self.session.get(OrgUnit, person.org_unit_id)
             assert unit is not None
@@ -152,25 +159,101 @@ class Tree:
         )
         self.session.add(decision)
         await self.session.flush()
-        await counters.recognition_changed(self.session, [e.id for e in evaluations], +1)
-        for evaluation in evaluations:
-            self.session.add(DecisionItem(decision_id=decision.id, evaluation_id=evaluation.id))
-            evaluation.status = Status.RECOGNISED.value
-            evaluation.decision_id = decision.id
+
+        async def recognise() -> None:
+            for evaluation in evaluations:
+                self.session.add(DecisionItem(decision_id=decision.id, evaluation_id=evaluation.id))
+                evaluation.status = Status.RECOGNISED.value
+                evaluation.decision_id = decision.id
+
+        await counters.recognitions_changed(self.session, evaluations, +1, recognise)
         await self.session.commit()
         return decision
 
     async def revoke(self, decision: RecognitionDecision) -> None:
         """Revoke ``decision``: its evaluations go back to reviewed (as the decision service would)."""
-        decision.status = "revoked"
-        decision.revoked_at = datetime.now(UTC)
         stmt = select(Evaluation).where(Evaluation.decision_id == decision.id)
-        evaluations = (await self.session.scalars(stmt)).all()
-        await counters.recognition_changed(self.session, [e.id for e in evaluations], -1)
-        for evaluation in evaluations:
-            evaluation.status = Status.REVIEWED.value
-            evaluation.decision_id = None
+        evaluations = list((await self.session.scalars(stmt)).all())
+
+        async def withdraw() -> None:
+            decision.status = "revoked"
+            decision.revoked_at = datetime.now(UTC)
+            for evaluation in evaluations:
+                evaluation.status = Status.REVIEWED.value
+                evaluation.decision_id = None
+
+        await counters.recognitions_changed(self.session, evaluations, -1, withdraw)
         await self.session.commit()
+
+    async def household(self, unit: OrgUnit, members: list[Person], code: str | None = None) -> Collective:
+        """A household placed at ``unit`` since always, with ``members`` since always."""
+        await counters.people_counted(self.session, [p.id for p in members], -1)
+        household = await self._collective("household", unit, code)
+        for person in members:
+            self.session.add(HouseholdMember(household_id=household.id, person_id=person.id))
+        return await self._counted(household, [p.id for p in members])
+
+    async def clan(self, unit: OrgUnit, households: list[Collective]) -> Collective:
+        """A clan placed at ``unit`` since always, spanning ``households`` since always."""
+        members = select(HouseholdMember.person_id).where(
+            HouseholdMember.household_id.in_([h.id for h in households])
+        )
+        people = list((await self.session.scalars(members)).all())
+        await counters.people_counted(self.session, people, -1)
+        clan = await self._collective("clan", unit, None)
+        for household in households:
+            self.session.add(ClanHousehold(clan_id=clan.id, household_id=household.id))
+        return await self._counted(clan, people)
+
+    async def _collective(self, kind: str, unit: OrgUnit, code: str | None) -> Collective:
+        collective = Collective(kind=kind, name=f"{kind} {next(_counter)}", code=code, org_unit_id=unit.id)
+        self.session.add(collective)
+        await self.session.flush()
+        self.session.add(CollectivePlace(collective_id=collective.id, org_unit_id=unit.id))
+        return collective
+
+    async def _counted(self, collective: Collective, people: list[int]) -> Collective:
+        await counters.collectives_counted(self.session, [collective.id], +1)
+        await counters.people_counted(self.session, people, +1)
+        await self.session.commit()
+        return collective
+
+    async def collective_evaluation(
+        self,
+        title: str,
+        subject: Collective | OrgUnit,
+        year: int = 2025,
+        status: str | Status = Status.REVIEWED,
+        *,
+        passed: bool = True,
+    ) -> Evaluation:
+        """A collective evaluation already in ``status`` (no scores), written directly; ``recognised``
+        comes with a decision at the unit's parent (the level above recognises)."""
+        status = Status(status)
+        done = status in (Status.REVIEWED, Status.RECOGNISED)
+        unit_id = subject.org_unit_id if isinstance(subject, Collective) else subject.id
+        evaluation = Evaluation(
+            title=title,
+            collective_id=subject.id if isinstance(subject, Collective) else None,
+            subject_unit_id=subject.id if isinstance(subject, OrgUnit) else None,
+            org_unit_id=unit_id,
+            year=year,
+            criteria_set_id=await self._criteria_set(),
+            status=Status.REVIEWED.value if status == Status.RECOGNISED else status.value,
+            passed=passed if done else None,
+            total_halves=(170 if passed else 120) if done else None,
+        )
+        self.session.add(evaluation)
+        await self.session.flush()
+        await counters.evaluation_created(self.session, evaluation)
+        if status == Status.RECOGNISED:
+            unit = await self.session.get(OrgUnit, unit_id)
+            assert unit is not None
+            signer = await self.session.get(OrgUnit, unit.parent_id) if unit.parent_id else unit
+            assert signer is not None
+            await self.recognise(signer, year, [evaluation])
+        await self.session.commit()
+        return evaluation
 
     async def _criteria_set(self) -> int:
         if self._criteria_set_id is None:

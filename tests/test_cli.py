@@ -92,6 +92,7 @@ def test_demo_prints_logins_that_work_and_is_harmless_twice(
     # The demo's evaluations (hundreds, each through the whole workflow, ~10 s) belong to the evaluation
     # tests; this test is about the command: tree, users, people, printed logins, idempotence.
     monkeypatch.setattr("app.demo.load_demo_evaluations", _no_evaluations, raising=False)
+    monkeypatch.setattr("app.demo.load_collective_evaluations", _no_evaluations, raising=False)
     url, var = cli_env
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
@@ -116,6 +117,7 @@ def test_rebuild_aggregates_recounts_what_the_services_kept(
     cli_env: tuple[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("app.demo.load_demo_evaluations", _no_evaluations, raising=False)
+    monkeypatch.setattr("app.demo.load_collective_evaluations", _no_evaluations, raising=False)
     url, _ = cli_env
     assert main(["demo"]) == 0
     before = _cells(url)

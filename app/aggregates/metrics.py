@@ -1,60 +1,80 @@
-"""The metric registry: every percentage the dashboards show, declared as data.
+"""The metric registry: every percentage the dashboards show, declared as data in
+``criteria_seeds/metrics.yaml`` (read once, when the service starts; the file documents its keys).
 
-A metric is a ratio of two counts of people in a subtree. Each count is a :class:`Count`: which kind of
-fact it counts (everyone, the recognised, the trained), over which population groups, and — for the
-recognised — which digital levels. The aggregate queries count every kind once per unit, broken down by
-group and digital level; each metric then sums the cells its counts select. Adding a metric is adding an
-entry to ``METRICS`` (and, for a new kind of fact, one counting query in ``repository.py``).
-
-Definitions (DOMAIN.md §6, API.md "Plans and targets" and "Counting through time"):
-
-- *people*: people who belonged to a unit of the subtree on the year's reference day (31 December, or the
-  unit's last day if it ended that year), with the group they had that day, whatever their evaluation.
-- *recognised*: of those, the ones whose evaluation of the year is ``recognised`` under a recognition
-  decision that is not revoked.
-- *digital level*: ``evaluations.digital_level`` of that recognised evaluation (``none``/``basic``/
-  ``proficient``), fixed when the review was completed.
-- *trained* (``trained_pct``): of the people in the subtree (all groups), the ones who attended at least
-  one training session on the criteria (tập huấn / quán triệt) held in the year; the session may be held
-  by any unit (a district conference trains commune staff).
+A metric is a ratio of two counts of a subtree in a year. Each count is a :class:`Count`: which kind of
+fact it counts (a :class:`Kind`), over which groups (people's population groups; households, clans, or
+org-unit kinds for collectives), which levels (digital levels of the recognised; titles of recognised
+collectives) and, for adults, from which age. The counters (``counters.py``) hold every kind broken down
+by group, level and birth year; each metric sums the cells its counts select. Adding a metric over the
+existing kinds is adding an entry to the file; a new kind of fact needs its counting query in
+``counters.py`` and its hand-written recount in ``repository.naive_counts``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
 
-from app.evaluations.models import DigitalLevel
-from app.people.models import Group
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.core.seedfiles import read_seed
+
+REGISTRY_FILE = Path(__file__).resolve().parent.parent.parent / "criteria_seeds" / "metrics.yaml"
+
+# Birth years up to this one are stored as 0 in the counters (everyone born then is an adult in every
+# year the programme counts, for any adult age up to MAX_ADULT_AGE): fewer counter rows.
+BORN_FLOOR = 1990
+FIRST_COUNTED_YEAR = 2022
+MAX_ADULT_AGE = FIRST_COUNTED_YEAR - BORN_FLOOR
 
 
 class Kind(StrEnum):
-    """What a count counts."""
+    """What a count counts (the registry names them by the member name in lower case)."""
 
     PEOPLE = "people"
     RECOGNISED = "recognised"
     TRAINED = "trained"
     # People with an evaluation of the year, any status: no metric has data in a year without one.
     EVALUATED = "evaluated"
+    IN_COLLECTIVE = "in_collective"
+    IN_COLLECTIVE_RECOGNISED = "in_collective_rec"
+    IN_LEARNING_UNIT = "in_lu"
+    IN_LEARNING_UNIT_RECOGNISED = "in_lu_rec"
+    COLLECTIVES = "collectives"
+    COLLECTIVES_RECOGNISED = "collectives_rec"
 
 
-ALL_GROUPS = frozenset(g.value for g in Group)
+# Kinds stored as changes (a year's count is the sum of every year up to it); the others per year.
+CHANGE_KINDS = frozenset({Kind.PEOPLE, Kind.COLLECTIVES})
 
 
 @dataclass(frozen=True)
 class Count:
     kind: Kind
-    groups: frozenset[str] = ALL_GROUPS
-    # Only for ``Kind.RECOGNISED``: the digital levels counted (None: any level, or none recorded).
-    digital_levels: frozenset[str] | None = None
+    groups: frozenset[str] | None = None  # None: every group
+    levels: frozenset[str] | None = None  # None: any level (or none recorded)
+    adult_age: int | None = None  # only those at least this old in the year (unknown birth year counts)
+
+    def selects(self, group: str, level: str | None, born: int, year: int) -> bool:
+        return (
+            (self.groups is None or group in self.groups)
+            and (self.levels is None or level in self.levels)
+            and (self.adult_age is None or born == 0 or born <= year - self.adult_age)
+        )
 
 
 @dataclass(frozen=True)
 class Metric:
     code: str
+    subject: str
     title: str
+    title_vi: str
     numerator: str
+    numerator_vi: str
     denominator: str
+    denominator_vi: str
     count_numerator: Count
     count_denominator: Count
     unit: str = "percent"
@@ -64,68 +84,90 @@ class Metric:
         return frozenset({self.count_numerator.kind, self.count_denominator.kind})
 
     @property
-    def groups(self) -> frozenset[str]:
-        """The population groups either count reads (the others' cells need not be read)."""
+    def groups(self) -> frozenset[str] | None:
+        """The groups either count reads (the others' cells need not be read); None: all."""
+        if self.count_numerator.groups is None or self.count_denominator.groups is None:
+            return None
         return self.count_numerator.groups | self.count_denominator.groups
 
+    def title_in(self, language: str) -> str:
+        return self.title_vi if language == "vi" else self.title
 
-_ADULTS = frozenset({Group.RESIDENT.value})
-_STAFF = frozenset({Group.STAFF.value, Group.WORKER.value})
-_STUDENTS = frozenset({Group.STUDENT.value})
-_DIGITAL = frozenset({DigitalLevel.BASIC.value, DigitalLevel.PROFICIENT.value})
-_PROFICIENT = frozenset({DigitalLevel.PROFICIENT.value})
 
-METRICS: tuple[Metric, ...] = (
-    Metric(
-        code="adults_recognised_pct",
-        title="Người lớn được công nhận Công dân học tập (adults recognised as Learning Citizens)",
-        numerator="recognised people of group resident",
-        denominator="people of group resident",
-        count_numerator=Count(Kind.RECOGNISED, _ADULTS),
-        count_denominator=Count(Kind.PEOPLE, _ADULTS),
-    ),
-    Metric(
-        code="staff_recognised_pct",
-        title="Cán bộ, công nhân viên, người lao động được công nhận (staff and workers recognised)",
-        numerator="recognised people of groups staff, worker",
-        denominator="people of groups staff, worker",
-        count_numerator=Count(Kind.RECOGNISED, _STAFF),
-        count_denominator=Count(Kind.PEOPLE, _STAFF),
-    ),
-    Metric(
-        code="students_recognised_pct",
-        title="Học sinh, sinh viên, người học được công nhận (pupils and students recognised)",
-        numerator="recognised people of group student",
-        denominator="people of group student",
-        count_numerator=Count(Kind.RECOGNISED, _STUDENTS),
-        count_denominator=Count(Kind.PEOPLE, _STUDENTS),
-    ),
-    Metric(
-        code="digital_skills_pct",
-        title="Người được công nhận có kỹ năng số (recognised people with digital skills)",
-        numerator="recognised with digital_level basic or proficient",
-        denominator="recognised",
-        count_numerator=Count(Kind.RECOGNISED, digital_levels=_DIGITAL),
-        count_denominator=Count(Kind.RECOGNISED),
-    ),
-    Metric(
-        code="digital_proficient_pct",
-        title="Người được công nhận thành thạo kỹ năng số (recognised people proficient in digital skills)",
-        numerator="recognised with digital_level proficient",
-        denominator="recognised",
-        count_numerator=Count(Kind.RECOGNISED, digital_levels=_PROFICIENT),
-        count_denominator=Count(Kind.RECOGNISED),
-    ),
-    Metric(
-        code="trained_pct",
-        title="Được học tập, quán triệt tiêu chí (people trained on the criteria)",
-        numerator="people who attended at least one training session held in the year",
-        denominator="people (all groups)",
-        count_numerator=Count(Kind.TRAINED),
-        count_denominator=Count(Kind.PEOPLE),
-    ),
-)
+# --- the registry file ------------------------------------------------------------------------------
 
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+KindName = Literal[
+    "people",
+    "recognised",
+    "trained",
+    "in_collective",
+    "in_collective_recognised",
+    "in_learning_unit",
+    "in_learning_unit_recognised",
+    "collectives",
+    "collectives_recognised",
+]
+Label = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class CountEntry(_Entry):
+    kind: KindName
+    groups: Annotated[list[Label], Field(min_length=1)] | None = None
+    levels: Annotated[list[Label], Field(min_length=1)] | None = None
+    adult_age: Annotated[int, Field(ge=1, le=MAX_ADULT_AGE)] | None = None
+
+    def to_count(self) -> Count:
+        return Count(
+            kind=Kind[self.kind.upper()],
+            groups=frozenset(self.groups) if self.groups else None,
+            levels=frozenset(self.levels) if self.levels else None,
+            adult_age=self.adult_age,
+        )
+
+
+class MetricEntry(_Entry):
+    code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
+    subject: Literal["person", "household", "clan", "community", "learning_unit"]
+    title: Annotated[str, Field(min_length=1)]
+    title_vi: Annotated[str, Field(min_length=1)]
+    numerator: Annotated[str, Field(min_length=1)]
+    numerator_vi: Annotated[str, Field(min_length=1)]
+    denominator: Annotated[str, Field(min_length=1)]
+    denominator_vi: Annotated[str, Field(min_length=1)]
+    count_numerator: CountEntry
+    count_denominator: CountEntry
+
+
+class Registry(_Entry):
+    metrics: Annotated[list[MetricEntry], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique(self) -> Registry:
+        codes = [m.code for m in self.metrics]
+        if len(set(codes)) != len(codes):
+            raise ValueError("metric codes must be unique")
+        return self
+
+
+def load_registry(path: Path = REGISTRY_FILE) -> tuple[Metric, ...]:
+    """The metrics of ``path``; a malformed file stops start-up with its file, line and reason."""
+    registry = read_seed(path, Registry).data
+    return tuple(
+        Metric(
+            **entry.model_dump(exclude={"count_numerator", "count_denominator"}),
+            count_numerator=entry.count_numerator.to_count(),
+            count_denominator=entry.count_denominator.to_count(),
+        )
+        for entry in registry.metrics
+    )
+
+
+METRICS: tuple[Metric, ...] = load_registry()
 BY_CODE: dict[str, Metric] = {m.code: m for m in METRICS}
 
 
@@ -137,15 +179,11 @@ def is_known(code: str) -> bool:
     return code in BY_CODE
 
 
-# One cell of a count: (group, digital level or None) → number of people.
-Cells = dict[tuple[str, str | None], int]
+# One cell of a count: (group, level or None, birth year or 0) → number counted.
+Cells = dict[tuple[str, str | None, int], int]
 
 
-def total(count: Count, cells_by_kind: dict[Kind, Cells]) -> int:
-    """Sum the cells of ``count.kind`` that ``count`` selects."""
+def total(count: Count, cells_by_kind: dict[Kind, Cells], year: int) -> int:
+    """Sum the cells of ``count.kind`` that ``count`` selects in ``year``."""
     cells = cells_by_kind.get(count.kind, {})
-    return sum(
-        n
-        for (group, level), n in cells.items()
-        if group in count.groups and (count.digital_levels is None or level in count.digital_levels)
-    )
+    return sum(n for (group, level, born), n in cells.items() if count.selects(group, level, born, year))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base
+from app.core.db import Base, UTCDateTime, utcnow
 
 
 class AggregateCount(Base):
@@ -22,4 +24,18 @@ class AggregateCount(Base):
     kind: Mapped[str] = mapped_column(String(20), primary_key=True)
     grp: Mapped[str] = mapped_column(String(20), primary_key=True)
     level: Mapped[str] = mapped_column(String(20), primary_key=True)
+    # Birth year of the people counted when after ``counters.BORN_FLOOR`` (0: earlier, unknown, or not a
+    # person): what "adults aged at least N in year Y" reads, for any N the metric registry names.
+    born: Mapped[int] = mapped_column(Integer, primary_key=True, default=0)
     n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CounterState(Base):
+    """Which definition of the counters ``aggregate_counts`` was built with: when the code's definition
+    changes (``counters.DEFINITION``), ``cdht migrate`` recounts everything."""
+
+    __tablename__ = "counter_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    definition: Mapped[str] = mapped_column(String(64))
+    rebuilt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

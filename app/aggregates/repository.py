@@ -17,17 +17,18 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import metrics as _metrics
 from app.aggregates.metrics import Cells, Count, Kind, Metric
 from app.aggregates.models import AggregateCount
+from app.collectives.models import ClanHousehold, Collective, CollectivePlace, HouseholdMember
 from app.core.dates import covers, year_end
-from app.evaluations.models import DigitalLevel, Evaluation, RecognitionDecision, Status
+from app.evaluations.models import Evaluation, RecognitionDecision, Status
 from app.orgs import history
 from app.orgs.models import OrgUnit, OrgUnitClosure, OrgUnitLink
-from app.people.models import Group, Membership
+from app.people.models import Group, Membership, Person
 from app.plans.models import Plan, Target
 from app.trainings.models import Attendance, TrainingSession
 
@@ -59,20 +60,23 @@ def _merge(into: Cells, cells: Cells) -> None:
 
 @dataclass
 class Tally:
-    """The counted cells: ``people`` as changes per (root, year) (their running sum is the year's count,
-    ``counters.py``), the other kinds per (root, year)."""
+    """The counted cells: the change kinds (people, collectives) as changes per (root, year) (their
+    running sum is the year's count, ``counters.py``), the other kinds per (root, year)."""
 
-    people: dict[int, dict[int, Cells]] = field(default_factory=lambda: defaultdict(dict))
+    changes: dict[int, dict[int, dict[Kind, Cells]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
+    )
     by_year: dict[tuple[int, int], dict[Kind, Cells]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(dict))
     )
 
     def cells(self, root: int, year: int) -> dict[Kind, Cells]:
-        people: Cells = {}
-        for change_year, cells in self.people.get(root, {}).items():
+        summed: dict[Kind, Cells] = defaultdict(dict)
+        for change_year, by_kind in self.changes.get(root, {}).items():
             if change_year <= year:
-                _merge(people, cells)
-        return {Kind.PEOPLE: people, **self.by_year.get((root, year), {})}
+                for kind, cells in by_kind.items():
+                    _merge(summed[kind], cells)
+        return {**summed, **self.by_year.get((root, year), {})}
 
     def combined(self, roots: Sequence[int], year: int) -> dict[Kind, Cells]:
         """The cells of several roots added up (a unit and its predecessors, for ``basis=lineage``)."""
@@ -81,6 +85,9 @@ class Tally:
             for kind, cells in self.cells(root, year).items():
                 _merge(total[kind], cells)
         return total
+
+
+_CHANGES = sorted(k.value for k in _metrics.CHANGE_KINDS)
 
 
 async def count(
@@ -96,39 +103,56 @@ async def count(
     tally = Tally()
     if not roots:
         return tally
-    wanted = sorted({k.value for k in kinds | {Kind.EVALUATED}} - {Kind.PEOPLE.value})
-    cond = [and_(AggregateCount.kind.in_(wanted), AggregateCount.year.between(from_year, to_year))]
-    if Kind.PEOPLE in kinds:
-        cond.append(and_(AggregateCount.kind == Kind.PEOPLE.value, AggregateCount.year <= to_year))
+    asked = {k.value for k in kinds | {Kind.EVALUATED}}
+    per_year = sorted(asked - set(_CHANGES))
+    changes = sorted(asked & set(_CHANGES))
+    cond = [and_(AggregateCount.kind.in_(per_year), AggregateCount.year.between(from_year, to_year))]
+    if changes:
+        cond.append(and_(AggregateCount.kind.in_(changes), AggregateCount.year <= to_year))
     where = [AggregateCount.org_unit_id.in_(list(roots)), or_(*cond), AggregateCount.n != 0]
     if groups is not None:
         where.append(or_(AggregateCount.grp.in_(sorted(groups)), AggregateCount.kind == Kind.EVALUATED.value))
-    # One year: the people changes are summed by the database (a breakdown of hundreds of children then
-    # reads one row per cell instead of one per cell and year).
+    # One year: the changes are summed by the database (a breakdown of hundreds of children then reads
+    # one row per cell instead of one per cell and year).
     year = (
         AggregateCount.year
         if from_year != to_year
         else case(
-            (AggregateCount.kind == Kind.PEOPLE.value, literal(to_year, literal_execute=True)),
+            (AggregateCount.kind.in_(_CHANGES), literal(to_year, literal_execute=True)),
             else_=AggregateCount.year,
         )
     )
-    keys = (AggregateCount.org_unit_id, year, AggregateCount.kind, AggregateCount.grp, AggregateCount.level)
+    keys = (
+        AggregateCount.org_unit_id,
+        year,
+        AggregateCount.kind,
+        AggregateCount.grp,
+        AggregateCount.level,
+        AggregateCount.born,
+    )
     stmt = select(*keys, func.sum(AggregateCount.n)).where(*where).group_by(*keys)
-    for unit_id, at, kind, group, level, n in (await session.execute(stmt)).all():
-        if kind == Kind.PEOPLE.value:
-            tally.people[unit_id].setdefault(at, {})[(group, None)] = int(n)
+    for unit_id, at, kind, group, level, born, n in (await session.execute(stmt)).all():
+        cell = (group, level or None, born)
+        if kind in _CHANGES:
+            by_kind = tally.changes[unit_id][at][_KINDS[kind]]
+            by_kind[cell] = by_kind.get(cell, 0) + int(n)
         else:
-            tally.by_year[(unit_id, at)][_KINDS[kind]][(group, level or None)] = int(n)
+            tally.by_year[(unit_id, at)][_KINDS[kind]][cell] = int(n)
     return tally
 
 
 def _cells_of(count: Count, year: int) -> ColumnElement[bool]:
-    """The counter rows a count sums for a year (people: every change up to the year)."""
-    cond = [AggregateCount.kind == count.kind.value, AggregateCount.grp.in_(sorted(count.groups))]
-    cond.append(AggregateCount.year <= year if count.kind == Kind.PEOPLE else AggregateCount.year == year)
-    if count.digital_levels is not None:
-        cond.append(AggregateCount.level.in_(sorted(count.digital_levels)))
+    """The counter rows a count sums for a year (change kinds: every change up to the year)."""
+    cond = [AggregateCount.kind == count.kind.value]
+    if count.groups is not None:
+        cond.append(AggregateCount.grp.in_(sorted(count.groups)))
+    cond.append(
+        AggregateCount.year <= year if count.kind in _metrics.CHANGE_KINDS else AggregateCount.year == year
+    )
+    if count.levels is not None:
+        cond.append(AggregateCount.level.in_(sorted(count.levels)))
+    if count.adult_age is not None:
+        cond.append(or_(AggregateCount.born == 0, AggregateCount.born <= year - count.adult_age))
     return and_(*cond)
 
 
@@ -247,13 +271,13 @@ async def naive_recount(session: AsyncSession, unit_id: int, year: int) -> dict[
 
 
 async def naive_counts(
-    session: AsyncSession, unit_id: int, year: int
+    session: AsyncSession, unit_id: int, year: int, adult_age: int = 15
 ) -> tuple[dict[str, tuple[int, int]], int]:
-    """(numerator, denominator) of each metric of API.md plus ``trained_pct``, and the number of people
-    with an evaluation of the year, straight from the definition: the unit's reference day, its subtree
-    that day through the parent links, the memberships that day, and each person's evaluation,
-    recognition and training of the year, with each metric written out by hand — independent of the
-    counters, the closure and the metric registry."""
+    """(numerator, denominator) of each metric of the registry, and the number of subjects with an
+    evaluation of the year, straight from the definition: the unit's reference day, its subtree that day
+    through the parent links, the memberships and placements that day, and each subject's evaluation,
+    recognition and training of the year, each metric written out by hand in Python — independent of the
+    counters, the closure and the metric registry (slow: for tests and benchmarks)."""
     # Read the columns afresh: the caller's session may hold the unit as it was before a change.
     lifetime = select(OrgUnit.valid_from, OrgUnit.valid_to).where(OrgUnit.id == unit_id)
     valid_from, valid_to = (await session.execute(lifetime)).one()
@@ -261,45 +285,218 @@ async def naive_counts(
     zero = {m.code: (0, 0) for m in _metrics.METRICS}
     if (valid_from is not None and valid_from > day) or (valid_to is not None and valid_to.year < year):
         return zero, 0
+    units = await _naive_subtree(session, unit_id, day)
+    people = {
+        person_id: (group, born)
+        for person_id, group, born in await session.execute(
+            select(Membership.person_id, Membership.group, Person.birth_year)
+            .join(Person, Person.id == Membership.person_id)
+            .where(Membership.org_unit_id.in_(units), covers(Membership.valid_from, Membership.valid_to, day))
+        )
+    }
+    active = and_(Evaluation.status == Status.RECOGNISED.value, RecognitionDecision.status == "active")
+    recognised = dict(
+        (
+            await session.execute(
+                select(Evaluation.person_id, Evaluation.digital_level)
+                .join(RecognitionDecision, RecognitionDecision.id == Evaluation.decision_id)
+                .where(active, Evaluation.year == year, Evaluation.person_id.is_not(None))
+            )
+        ).all()
+    )
+    evaluated = set(
+        await session.scalars(
+            select(Evaluation.person_id).where(Evaluation.year == year, Evaluation.person_id.is_not(None))
+        )
+    )
+    trained = set(
+        await session.scalars(
+            select(Attendance.person_id)
+            .join(TrainingSession, TrainingSession.id == Attendance.session_id)
+            .where(TrainingSession.year == year)
+        )
+    )
+    in_collective = await _naive_in_collectives(session, year)
+    in_learning_unit = await _naive_under_recognised(session, year, "learning_unit")
+
+    def count(groups: Sequence[str], *conditions: Any, adults: bool = False) -> int:
+        return sum(
+            1
+            for person_id, (group, born) in people.items()
+            if group in groups
+            and (not adults or born is None or year - born >= adult_age)
+            and all(c(person_id) for c in conditions)
+        )
+
+    def is_recognised(p: int) -> bool:
+        return p in recognised
+
+    def collective(p: int) -> bool:
+        return p in in_collective
+
+    def learning_unit(p: int) -> bool:
+        return p in in_learning_unit
+
+    def digital(*levels: str) -> Any:
+        return lambda p: recognised.get(p) in levels
+
+    residents, staff, everyone = ["resident"], ["staff", "worker"], [g.value for g in Group]
+    subjects = await _naive_collective_subjects(session, units, day)
+    titles = await _naive_recognised_titles(session, year)
+    evaluated_subjects = set(
+        (
+            await session.execute(
+                select(Evaluation.collective_id, Evaluation.subject_unit_id).where(
+                    Evaluation.year == year, Evaluation.person_id.is_(None)
+                )
+            )
+        ).all()
+    )
+
+    def share(kinds: Sequence[str], title: str) -> tuple[int, int]:
+        mine = [key for key, kind in subjects.items() if kind in kinds]
+        return sum(1 for key in mine if titles.get(key) == title), len(mine)
+
+    numbers = {
+        "adults_recognised_pct": (
+            count(residents, is_recognised, adults=True),
+            count(residents, adults=True),
+        ),
+        "adults_in_learning_collectives_recognised_pct": (
+            count(residents, collective, is_recognised, adults=True),
+            count(residents, collective, adults=True),
+        ),
+        "staff_recognised_pct": (count(staff, is_recognised), count(staff)),
+        "staff_in_learning_units_recognised_pct": (
+            count(staff, learning_unit, is_recognised),
+            count(staff, learning_unit),
+        ),
+        "students_recognised_pct": (count(["student"], is_recognised), count(["student"])),
+        "digital_skills_pct": (
+            count(everyone, digital("basic", "proficient")),
+            count(everyone, is_recognised),
+        ),
+        "digital_proficient_pct": (count(everyone, digital("proficient")), count(everyone, is_recognised)),
+        "trained_pct": (count(staff, lambda p: p in trained), count(staff)),
+        "learning_families_pct": share(["household"], "learning_family"),
+        "learning_clans_pct": share(["clan"], "learning_clan"),
+        "learning_communities_pct": share(["village"], "learning_community"),
+        "learning_units_pct": share(["school", "agency", "enterprise"], "learning_unit"),
+    }
+    with_evaluation = count(everyone, lambda p: p in evaluated) + sum(
+        1
+        for (collective_id, subject_unit_id) in evaluated_subjects
+        if ("collective", collective_id) in subjects or ("unit", subject_unit_id) in subjects
+    )
+    return numbers, with_evaluation
+
+
+async def _naive_subtree(session: AsyncSession, unit_id: int, day: date) -> Any:
+    """The ids of the subtree that day, as a subquery (the nation's ~100,000 would not fit as bound
+    parameters)."""
     tree = _subtree_on(unit_id, day)
-    recognised = and_(Evaluation.status == Status.RECOGNISED.value, RecognitionDecision.status == "active")
-    levels = (DigitalLevel.BASIC.value, DigitalLevel.PROFICIENT.value)
-    trained = exists().where(
-        Attendance.person_id == Membership.person_id,
-        Attendance.session_id == TrainingSession.id,
-        TrainingSession.year == year,
-    )
+    return select(tree.c.id).scalar_subquery()
+
+
+def _last_day(year: int, valid_to: date | None) -> date:
+    return year_end(year) if valid_to is None else min(year_end(year), valid_to)
+
+
+async def _naive_recognised(session: AsyncSession, year: int, title: str) -> list[Any]:
+    """(collective_id, subject_unit_id) of the evaluations of ``title`` recognised for ``year``."""
     stmt = (
-        select(
-            Membership.group,
-            func.count(Membership.person_id),
-            func.sum(case((recognised, 1), else_=0)),
-            func.sum(case((and_(recognised, Evaluation.digital_level.in_(levels)), 1), else_=0)),
-            func.sum(case((and_(recognised, Evaluation.digital_level == levels[1]), 1), else_=0)),
-            func.sum(case((trained, 1), else_=0)),
-            func.sum(case((Evaluation.id.is_not(None), 1), else_=0)),
-        )
-        .select_from(Membership)
-        .outerjoin(Evaluation, and_(Evaluation.person_id == Membership.person_id, Evaluation.year == year))
-        .outerjoin(RecognitionDecision, RecognitionDecision.id == Evaluation.decision_id)
+        select(Evaluation.collective_id, Evaluation.subject_unit_id)
+        .join(RecognitionDecision, RecognitionDecision.id == Evaluation.decision_id)
         .where(
-            Membership.org_unit_id.in_(select(tree.c.id)),
-            covers(Membership.valid_from, Membership.valid_to, day),
+            Evaluation.title == title,
+            Evaluation.year == year,
+            Evaluation.status == Status.RECOGNISED.value,
+            RecognitionDecision.status == "active",
         )
-        .group_by(Membership.group)
     )
-    rows = {g: [int(v or 0) for v in rest] for g, *rest in (await session.execute(stmt)).all()}
-    nothing = [0, 0, 0, 0, 0, 0]
+    return list((await session.execute(stmt)).all())
 
-    def col(groups: Sequence[str], i: int) -> int:
-        return sum(rows.get(g, nothing)[i] for g in groups)
 
-    everyone = [g.value for g in Group]
+async def _naive_in_collectives(session: AsyncSession, year: int) -> set[int]:
+    """People in a recognised learning family, a household of a recognised learning clan, or below a
+    recognised learning community, that year."""
+    found: set[int] = set()
+    for household_id, _ in await _naive_recognised(session, year, "learning_family"):
+        household = await session.get(Collective, household_id)
+        assert household is not None
+        found |= await _naive_members(session, household_id, _last_day(year, household.valid_to))
+    for clan_id, _ in await _naive_recognised(session, year, "learning_clan"):
+        clan = await session.get(Collective, clan_id)
+        assert clan is not None
+        on = _last_day(year, clan.valid_to)
+        households = await session.scalars(
+            select(ClanHousehold.household_id).where(
+                ClanHousehold.clan_id == clan_id, covers(ClanHousehold.valid_from, ClanHousehold.valid_to, on)
+            )
+        )
+        for household_id in households.all():
+            found |= await _naive_members(session, household_id, on)
+    return found | await _naive_under_recognised(session, year, "learning_community")
+
+
+async def _naive_members(session: AsyncSession, household_id: int, on: date) -> set[int]:
+    stmt = select(HouseholdMember.person_id).where(
+        HouseholdMember.household_id == household_id,
+        covers(HouseholdMember.valid_from, HouseholdMember.valid_to, on),
+    )
+    return set(await session.scalars(stmt))
+
+
+async def _naive_under_recognised(session: AsyncSession, year: int, title: str) -> set[int]:
+    """People who belong that year to a unit recognised with ``title``, or to a unit below it."""
+    found: set[int] = set()
+    for _, unit_id in await _naive_recognised(session, year, title):
+        unit = await session.get(OrgUnit, unit_id)
+        assert unit is not None
+        on = _last_day(year, unit.valid_to)
+        below = await _naive_subtree(session, unit_id, on)
+        stmt = select(Membership.person_id).where(
+            Membership.org_unit_id.in_(below), covers(Membership.valid_from, Membership.valid_to, on)
+        )
+        found |= set(await session.scalars(stmt))
+    return found
+
+
+async def _naive_collective_subjects(
+    session: AsyncSession, units: Any, day: date
+) -> dict[tuple[str, int], str]:
+    """The households, clans, villages, schools, agencies and enterprises of the subtree that day, by
+    key, with their kind."""
+    placed = await session.execute(
+        select(CollectivePlace.collective_id, Collective.kind)
+        .join(Collective, Collective.id == CollectivePlace.collective_id)
+        .where(
+            CollectivePlace.org_unit_id.in_(units),
+            covers(CollectivePlace.valid_from, CollectivePlace.valid_to, day),
+        )
+    )
+    alive = await session.execute(
+        select(OrgUnit.id, OrgUnit.kind).where(
+            OrgUnit.id.in_(units),
+            OrgUnit.kind.in_(["village", "school", "agency", "enterprise"]),
+            covers(OrgUnit.valid_from, OrgUnit.valid_to, day),
+        )
+    )
+    return {("collective", i): k for i, k in placed.all()} | {("unit", i): k for i, k in alive.all()}
+
+
+async def _naive_recognised_titles(session: AsyncSession, year: int) -> dict[tuple[str, int], str]:
+    stmt = (
+        select(Evaluation.collective_id, Evaluation.subject_unit_id, Evaluation.title)
+        .join(RecognitionDecision, RecognitionDecision.id == Evaluation.decision_id)
+        .where(
+            Evaluation.year == year,
+            Evaluation.person_id.is_(None),
+            Evaluation.status == Status.RECOGNISED.value,
+            RecognitionDecision.status == "active",
+        )
+    )
     return {
-        "adults_recognised_pct": (col(["resident"], 1), col(["resident"], 0)),
-        "staff_recognised_pct": (col(["staff", "worker"], 1), col(["staff", "worker"], 0)),
-        "students_recognised_pct": (col(["student"], 1), col(["student"], 0)),
-        "digital_skills_pct": (col(everyone, 2), col(everyone, 1)),
-        "digital_proficient_pct": (col(everyone, 3), col(everyone, 1)),
-        "trained_pct": (col(everyone, 4), col(everyone, 0)),
-    }, col(everyone, 5)
+        (("collective", c) if c is not None else ("unit", u)): title
+        for c, u, title in (await session.execute(stmt)).all()
+    }

@@ -26,10 +26,17 @@ class ProgressStatus(StrEnum):
 
 
 class MetricRead(BaseModel):
+    """One metric of the registry (``criteria_seeds/metrics.yaml``), with its definition in English and
+    Vietnamese."""
+
     code: str
+    subject: str
     title: str
+    title_vi: str
     numerator: str
+    numerator_vi: str
     denominator: str
+    denominator_vi: str
     unit: str
 
 

@@ -84,8 +84,8 @@ def measure(
     metric: Metric, cells: dict[Kind, Cells], plans: Applicable, year: int, *, has_data: bool = True
 ) -> dict[str, Any]:
     """One metric's numbers from counted cells (see :func:`judge`)."""
-    numerator = metrics.total(metric.count_numerator, cells)
-    denominator = metrics.total(metric.count_denominator, cells)
+    numerator = metrics.total(metric.count_numerator, cells, year)
+    denominator = metrics.total(metric.count_denominator, cells, year)
     return judge(metric, numerator, denominator, plans, year, has_data=has_data)
 
 
@@ -129,10 +129,7 @@ def _metric(code: str) -> Metric:
 
 
 def registry() -> list[MetricRead]:
-    return [
-        MetricRead(code=m.code, title=m.title, numerator=m.numerator, denominator=m.denominator, unit=m.unit)
-        for m in METRICS
-    ]
+    return [MetricRead.model_validate(m, from_attributes=True) for m in METRICS]
 
 
 async def progress(
@@ -195,8 +192,8 @@ async def breakdown(
         numbers = {}
         for child_id in child_ids:
             cells, has_data = sources.cells(tally, child_id, year)
-            numerator = metrics.total(metric.count_numerator, cells)
-            numbers[child_id] = (numerator, metrics.total(metric.count_denominator, cells), has_data)
+            numerator = metrics.total(metric.count_numerator, cells, year)
+            numbers[child_id] = (numerator, metrics.total(metric.count_denominator, cells, year), has_data)
     items = []
     for child_id, name, kind, _, _ in children:
         numerator, denominator, has_data = numbers.get(child_id, (0, 0, False))

@@ -110,6 +110,24 @@ async def authorize(
     raise NotFound(missing)
 
 
+async def authorize_above(session: AsyncSession, subject: Subject, unit_id: int, action: Action) -> None:
+    """For what the level above does to a unit (reviewing or recognising a learning community or unit):
+    403 unless a role allowed for ``action`` is held at a unit strictly above ``unit_id``. Call after
+    :func:`authorize` (the unit is known to be in scope)."""
+    if subject.is_admin:
+        return
+    roots = subject.units_with(roles_for(action))
+    above = select(
+        exists().where(
+            OrgUnitClosure.descendant_id == unit_id,
+            OrgUnitClosure.ancestor_id.in_(roots),
+            OrgUnitClosure.depth > 0,
+        )
+    )
+    if not roots or not await session.scalar(above):
+        raise Forbidden("A unit's title is reviewed and recognised by the level above it, not by the unit.")
+
+
 def require_any_role(subject: Subject, action: Action) -> None:
     """For unit-less actions (lists without a unit): 403 when no grant allows ``action`` anywhere."""
     if not subject.has_role_anywhere(roles_for(action)):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Integer, and_, case, cast, extract, or_
+from sqlalchemy import Date, Integer, and_, case, cast, extract, insert, literal, or_, select, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
@@ -64,3 +64,24 @@ def later_of(a: Any, b: Any) -> ColumnElement[date]:
 def earlier_of(a: Any, b: Any) -> ColumnElement[date]:
     """The earlier of two end dates (None: still open)."""
     return case((a.is_(None), b), (b.is_(None), a), (a < b, a), else_=b)
+
+
+async def move_dated(session: Any, model: Any, unit_id: int, into_id: int, on: date, *kept: Any) -> None:
+    """Dated placements (``model`` with ``org_unit_id``, ``valid_from``, ``valid_to``) in ``unit_id`` from
+    ``on`` on are placed in ``into_id`` instead: periods that begin on or after ``on`` move whole, those
+    that span it are split there (the part from ``on`` copies the columns ``kept``)."""
+    later = and_(model.org_unit_id == unit_id, model.valid_from >= on)
+    await session.execute(update(model).where(later).values(org_unit_id=into_id))
+    spanning = and_(
+        model.org_unit_id == unit_id,
+        or_(model.valid_from.is_(None), model.valid_from < on),
+        or_(model.valid_to.is_(None), model.valid_to >= on),
+    )
+    copied = select(*kept, literal(into_id), literal(on, model.valid_from.type), model.valid_to)
+    await session.execute(
+        insert(model).from_select(
+            [*(c.expression.name for c in kept), "org_unit_id", "valid_from", "valid_to"],
+            copied.where(spanning),
+        )
+    )
+    await session.execute(update(model).where(spanning).values(valid_to=on - ONE_DAY))

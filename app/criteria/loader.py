@@ -73,14 +73,17 @@ async def load_criteria(session: AsyncSession, directory: Path) -> list[str]:
 
 def _apply(target: CriteriaSet, seed: SeedCriteriaSet, digest: str) -> None:
     target.title = seed.title
+    target.recognises = seed.recognises.value
     target.group = seed.group.value if seed.group else None
     target.source = seed.source
     target.needs_verification = seed.needs_verification
     target.max_total = seed.max_total
     target.pass_total = seed.pass_total
     target.min_indicator = seed.min_indicator
-    target.digital_basic_halves = int(seed.digital_thresholds.basic * 2)
-    target.digital_proficient_halves = int(seed.digital_thresholds.proficient * 2)
+    thresholds = seed.digital_thresholds
+    target.digital_basic_halves = int(thresholds.basic * 2) if thresholds else None
+    target.digital_proficient_halves = int(thresholds.proficient * 2) if thresholds else None
+    target.grades = [g.model_dump() for g in seed.grades] if seed.grades else None
     target.status = "active"
     target.content_digest = digest
 

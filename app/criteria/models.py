@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime, utcnow
@@ -35,8 +35,14 @@ class CriteriaSet(Base):
     max_total: Mapped[int] = mapped_column(Integer, default=100)
     pass_total: Mapped[int] = mapped_column(Integer, default=80)
     min_indicator: Mapped[int] = mapped_column(Integer, default=5)
-    digital_basic_halves: Mapped[int] = mapped_column(Integer, default=10)
-    digital_proficient_halves: Mapped[int] = mapped_column(Integer, default=16)
+    # What the set recognises (``evaluations.models.Title``): the personal title or a collective one.
+    recognises: Mapped[str] = mapped_column(String(30), default="learning_citizen", index=True)
+    # Optional floors a declared digital level needs on the digital indicators (half-points); never at or
+    # below ``min_indicator``, else every recognised person would qualify by construction.
+    digital_basic_halves: Mapped[int | None] = mapped_column(Integer)
+    digital_proficient_halves: Mapped[int | None] = mapped_column(Integer)
+    # Graded results, highest first: [{"code", "title", "min_total"}] (None: recognised or not).
+    grades: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("criteria_sets.id", ondelete="RESTRICT"))
     org_unit_id: Mapped[int | None] = mapped_column(
         ForeignKey("org_units.id", ondelete="RESTRICT"), index=True

@@ -42,6 +42,11 @@ async def active_sets_for_group(session: AsyncSession, group: str) -> list[Crite
     return list((await session.scalars(stmt.order_by(CriteriaSet.version.desc()))).all())
 
 
+async def active_sets_for_title(session: AsyncSession, title: str) -> list[CriteriaSet]:
+    stmt = select(CriteriaSet).where(CriteriaSet.recognises == title, CriteriaSet.status == "active")
+    return list((await session.scalars(stmt.order_by(CriteriaSet.version.desc()))).all())
+
+
 async def clear_structure(session: AsyncSession, set_id: int) -> None:
     await session.execute(delete(Indicator).where(Indicator.set_id == set_id))
     await session.execute(delete(Criterion).where(Criterion.set_id == set_id))

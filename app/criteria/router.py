@@ -12,6 +12,7 @@ from app.core.pagination import Page, Pagination
 from app.core.schemas import MAX_ID, IdPath
 from app.criteria import service
 from app.criteria.schemas import CriteriaSetRead, CriteriaSetSummary, CriteriaVariantCreate
+from app.evaluations.models import Title
 from app.people.models import Group
 
 router = APIRouter(prefix="/criteria-sets", tags=["criteria"])
@@ -24,8 +25,11 @@ async def list_sets(
     page: Pagination,
     group: Group | None = None,
     org_unit_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    recognises: Title | None = None,
 ) -> object:
-    items, total = await service.list_sets(session, page, group, org_unit_id)
+    items, total = await service.list_sets(
+        session, page, group, org_unit_id, recognises.value if recognises else None
+    )
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 

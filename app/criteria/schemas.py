@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.core.schemas import Code, Id, Name, ReadModel, StrictModel
+from app.evaluations.models import Title
 from app.people.models import Group
 
 Points = Annotated[Decimal, Field(ge=0, le=100, multiple_of=Decimal("0.5"))]
@@ -34,10 +35,17 @@ class DigitalThresholds(BaseModel):
     proficient: float
 
 
+class GradeRead(BaseModel):
+    code: str
+    title: str
+    min_total: int
+
+
 class CriteriaSetSummary(ReadModel):
     id: int
     code: str
     title: str
+    recognises: Title
     group: Group | None
     version: int
     status: str
@@ -53,7 +61,10 @@ class CriteriaSetRead(CriteriaSetSummary):
     max_total: int
     pass_total: int
     min_indicator: int
-    digital_thresholds: DigitalThresholds
+    digital_thresholds: DigitalThresholds | None = Field(
+        description="Score floors a confirmed digital level needs on the digital indicators, if any."
+    )
+    grades: list[GradeRead] | None = Field(description="Grades of a graded result, highest first.")
     criteria: list[CriterionRead]
 
 
@@ -101,17 +112,26 @@ class SeedThresholds(_SeedModel):
     proficient: Points
 
 
+class SeedGrade(_SeedModel):
+    code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,29}$")]
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    min_total: Annotated[int, Field(ge=0)]
+
+
 class SeedCriteriaSet(_SeedModel):
     code: Annotated[str, Field(min_length=1, max_length=64)]
     version: Annotated[int, Field(ge=1)]
     title: Annotated[str, Field(min_length=1, max_length=500)]
+    recognises: Title = Title.LEARNING_CITIZEN
     group: Group | None
     source: Annotated[str, Field(min_length=1)]
     needs_verification: bool
     max_total: Annotated[int, Field(gt=0)]
     pass_total: Annotated[int, Field(gt=0)]
     min_indicator: Annotated[int, Field(ge=0)]
-    digital_thresholds: SeedThresholds
+    # Optional score floors for a confirmed digital level; the level itself is declared and confirmed.
+    digital_thresholds: SeedThresholds | None = None
+    grades: Annotated[list[SeedGrade], Field(min_length=1)] | None = None
     criteria: Annotated[list[SeedCriterion], Field(min_length=1)]
 
     @model_validator(mode="after")
@@ -127,8 +147,29 @@ class SeedCriteriaSet(_SeedModel):
             raise ValueError(f"indicators' max_points add up to {total}, not max_total {self.max_total}")
         if self.pass_total > self.max_total:
             raise ValueError("pass_total exceeds max_total")
-        if self.digital_thresholds.basic > self.digital_thresholds.proficient:
-            raise ValueError("digital_thresholds.basic must not exceed proficient")
-        if not any(i.digital for i in indicators):
-            raise ValueError("at least one indicator must be marked digital: true")
+        personal = self.recognises == Title.LEARNING_CITIZEN
+        if personal and not any(i.digital for i in indicators):
+            raise ValueError(
+                "at least one indicator must be marked digital: true (its evidence backs the level)"
+            )
+        if not personal and (self.group is not None or any(i.digital for i in indicators)):
+            raise ValueError("a collective set has no group and no digital indicator")
+        if self.digital_thresholds is not None:
+            if not personal:
+                raise ValueError("digital_thresholds belong to personal sets only")
+            if self.digital_thresholds.basic <= self.min_indicator:
+                # Every recognised person reaches min_indicator on every indicator: such a threshold would
+                # make the digital-skills share 100 % by construction.
+                raise ValueError(
+                    f"digital_thresholds.basic ({self.digital_thresholds.basic}) must be above min_indicator "
+                    f"({self.min_indicator}): at or below it every recognised person would qualify"
+                )
+            if self.digital_thresholds.basic > self.digital_thresholds.proficient:
+                raise ValueError("digital_thresholds.basic must not exceed proficient")
+        if self.grades is not None:
+            floors = [g.min_total for g in self.grades]
+            if floors != sorted(floors, reverse=True) or len(set(floors)) != len(floors):
+                raise ValueError("grades are listed highest first, with decreasing min_total")
+            if floors[-1] < self.pass_total or floors[0] > self.max_total:
+                raise ValueError("every grade's min_total lies between pass_total and max_total")
         return self

@@ -17,6 +17,7 @@ from app.criteria.schemas import (
     CriteriaVariantCreate,
     CriterionRead,
     DigitalThresholds,
+    GradeRead,
     IndicatorRead,
 )
 from app.orgs import repository as orgs_repo
@@ -36,10 +37,18 @@ async def read(session: AsyncSession, set_id: int) -> CriteriaSetRead:
     criteria = await repo.criteria_of(session, set_id)
     indicators = await repo.indicators_of(session, set_id)
     return CriteriaSetRead(
-        **{k: getattr(criteria_set, k) for k in CriteriaSetRead.model_fields if hasattr(criteria_set, k)},
+        **{
+            k: getattr(criteria_set, k)
+            for k in CriteriaSetRead.model_fields
+            if hasattr(criteria_set, k) and k != "grades"
+        },
         digital_thresholds=DigitalThresholds(
-            basic=criteria_set.digital_basic_halves / 2, proficient=criteria_set.digital_proficient_halves / 2
-        ),
+            basic=criteria_set.digital_basic_halves / 2,
+            proficient=(criteria_set.digital_proficient_halves or criteria_set.digital_basic_halves) / 2,
+        )
+        if criteria_set.digital_basic_halves is not None
+        else None,
+        grades=[GradeRead.model_validate(g) for g in criteria_set.grades] if criteria_set.grades else None,
         criteria=[
             CriterionRead(
                 number=c.number,
@@ -52,9 +61,15 @@ async def read(session: AsyncSession, set_id: int) -> CriteriaSetRead:
 
 
 async def list_sets(
-    session: AsyncSession, params: PageParams, group: str | None, org_unit_id: int | None
+    session: AsyncSession,
+    params: PageParams,
+    group: str | None,
+    org_unit_id: int | None,
+    recognises: str | None = None,
 ) -> tuple[list[CriteriaSet], int]:
     where: list[ColumnElement[bool]] = []
+    if recognises:
+        where.append(CriteriaSet.recognises == recognises)
     if group:
         where.append(CriteriaSet.group == group)
     if org_unit_id is not None:
@@ -85,6 +100,7 @@ async def create_variant(
         code=data.code,
         version=1,
         title=data.title,
+        recognises=parent.recognises,
         group=parent.group,
         source=f"Biến thể của {parent.code} v{parent.version}; thay chỉ tiêu "
         + ", ".join(str(n) for n in sorted(replacements)),
@@ -94,6 +110,7 @@ async def create_variant(
         min_indicator=parent.min_indicator,
         digital_basic_halves=parent.digital_basic_halves,
         digital_proficient_halves=parent.digital_proficient_halves,
+        grades=parent.grades,
         parent_id=parent.id,
         org_unit_id=unit.id,
         created_by=subject.user_id,
@@ -131,8 +148,20 @@ async def set_for_person(session: AsyncSession, group: str, org_unit_id: int) ->
     """The active set of the person's group: the variant of the nearest unit at or above theirs, else the
     national set of the highest version."""
     candidates = await repo.active_sets_for_group(session, group)
+    return await _nearest(session, candidates, org_unit_id, f"group {group!r}")
+
+
+async def set_for_title(session: AsyncSession, title: str, org_unit_id: int) -> CriteriaSet:
+    """The active set of a collective title, chosen as :func:`set_for_person` chooses."""
+    candidates = await repo.active_sets_for_title(session, title)
+    return await _nearest(session, candidates, org_unit_id, f"the title {title!r}")
+
+
+async def _nearest(
+    session: AsyncSession, candidates: list[CriteriaSet], org_unit_id: int, what: str
+) -> CriteriaSet:
     if not candidates:
-        raise Conflict(f"No criteria set is loaded for group {group!r}; run `cdht seed`.")
+        raise Conflict(f"No criteria set is loaded for {what}; run `cdht seed`.")
     ancestors = await orgs_repo.ancestor_ids(session, org_unit_id)
     rank = {unit_id: distance for distance, unit_id in enumerate(ancestors)}
     local = [c for c in candidates if c.org_unit_id in rank]
@@ -140,5 +169,5 @@ async def set_for_person(session: AsyncSession, group: str, org_unit_id: int) ->
         return min(local, key=lambda c: (rank[c.org_unit_id or 0], -c.version))
     national = [c for c in candidates if c.org_unit_id is None]
     if not national:
-        raise Conflict(f"No criteria set applies to group {group!r} here.")
+        raise Conflict(f"No criteria set applies to {what} here.")
     return national[0]

@@ -20,7 +20,7 @@ from app.core.pagination import PageParams
 from app.evaluations import repository as repo
 from app.evaluations.models import DecisionItem, Evaluation, RecognitionDecision, Status
 from app.evaluations.schemas import DecisionCreate, DecisionRead
-from app.evaluations.workflow import log, transition
+from app.evaluations.workflow import is_own, log, transition
 from app.orgs import service as orgs
 
 
@@ -47,6 +47,10 @@ def _problems(data: DecisionCreate, in_subtree: list[Evaluation]) -> list[dict[s
         elif evaluation.year != data.year:
             problems.append(
                 {"evaluation_id": evaluation_id, "reason": f"is for {evaluation.year}, not {data.year}"}
+            )
+        elif evaluation.subject_unit_id == data.org_unit_id:
+            problems.append(
+                {"evaluation_id": evaluation_id, "reason": "a unit is recognised by the level above it"}
             )
         elif evaluation.status != Status.REVIEWED:
             problems.append(
@@ -75,8 +79,9 @@ async def create(session: AsyncSession, subject: Subject, data: DecisionCreate) 
     evaluations = await repo.evaluations_by_ids(
         session, data.evaluation_ids, within_unit=data.org_unit_id, for_update=True
     )
-    if subject.person_id is not None and any(e.person_id == subject.person_id for e in evaluations):
-        raise Forbidden("An approver never signs a decision for their own evaluation.")
+    for evaluation in evaluations:
+        if await is_own(session, subject, evaluation):
+            raise Forbidden("An approver never signs a decision for their own evaluation.")
     problems = _problems(data, evaluations)
     if problems:
         raise Conflict(
@@ -91,20 +96,22 @@ async def create(session: AsyncSession, subject: Subject, data: DecisionCreate) 
     )
     session.add(decision)
     await session.flush()
-    await counters.recognition_changed(session, [e.id for e in evaluations], +1)
-    for evaluation in evaluations:
-        session.add(DecisionItem(decision_id=decision.id, evaluation_id=evaluation.id))
-        transition(evaluation, "recognise")
-        evaluation.decision_id = decision.id
-        await log(
-            session,
-            subject,
-            evaluation.id,
-            "recognised",
-            {"status": Status.REVIEWED.value},
-            {"status": evaluation.status, "decision_id": decision.id, "number": data.number},
-        )
-    await session.flush()
+
+    async def recognise() -> None:
+        for evaluation in evaluations:
+            session.add(DecisionItem(decision_id=decision.id, evaluation_id=evaluation.id))
+            transition(evaluation, "recognise")
+            evaluation.decision_id = decision.id
+            await log(
+                session,
+                subject,
+                evaluation.id,
+                "recognised",
+                {"status": Status.REVIEWED.value},
+                {"status": evaluation.status, "decision_id": decision.id, "number": data.number},
+            )
+
+    await counters.recognitions_changed(session, evaluations, +1, recognise)
     await audit.record(
         session,
         actor_user_id=subject.user_id or None,
@@ -152,29 +159,31 @@ async def revoke(session: AsyncSession, subject: Subject, decision_id: int, reas
     decision = await _visible(session, subject, decision_id, Action.DECISION_SIGN, for_update=True)
     if decision.status != "active":
         raise InvalidTransition("The decision is already revoked.", details={"status": decision.status})
-    decision.status = "revoked"
-    decision.revoked_at = utcnow()
-    decision.revoked_by = subject.user_id or None
-    decision.revoke_reason = reason
     item_ids = (await repo.decision_items(session, [decision.id]))[decision.id]
     recognised = [
         e
         for e in await repo.evaluations_by_ids(session, item_ids, for_update=True)
         if e.decision_id == decision.id and e.status == Status.RECOGNISED
     ]
-    await counters.recognition_changed(session, [e.id for e in recognised], -1)
-    for evaluation in recognised:
-        transition(evaluation, "revoke_recognition")
-        evaluation.decision_id = None
-        await log(
-            session,
-            subject,
-            evaluation.id,
-            "recognition_revoked",
-            {"status": Status.RECOGNISED.value, "decision_id": decision.id},
-            {"status": evaluation.status, "reason": reason},
-        )
-    await session.flush()
+
+    async def withdraw() -> None:
+        decision.status = "revoked"
+        decision.revoked_at = utcnow()
+        decision.revoked_by = subject.user_id or None
+        decision.revoke_reason = reason
+        for evaluation in recognised:
+            transition(evaluation, "revoke_recognition")
+            evaluation.decision_id = None
+            await log(
+                session,
+                subject,
+                evaluation.id,
+                "recognition_revoked",
+                {"status": Status.RECOGNISED.value, "decision_id": decision.id},
+                {"status": evaluation.status, "reason": reason},
+            )
+
+    await counters.recognitions_changed(session, recognised, -1, withdraw)
     await audit.record(
         session,
         actor_user_id=subject.user_id or None,

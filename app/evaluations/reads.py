@@ -13,9 +13,16 @@ from app.core.pagination import PageParams
 from app.criteria import service as criteria
 from app.criteria.models import CriteriaSet, Indicator
 from app.evaluations import repository as repo
-from app.evaluations.models import Evaluation, Evidence, Score, Status
-from app.evaluations.schemas import EvaluationRead, EvidenceRead, HistoryEntry, ResultRead, ScoreRead
-from app.evaluations.scoring import IndicatorRule, Outcome, SetRule, evaluate, to_points
+from app.evaluations.models import DigitalLevel, Evaluation, Evidence, Score, Status, Title
+from app.evaluations.schemas import (
+    EvaluationRead,
+    EvaluationSummary,
+    EvidenceRead,
+    HistoryEntry,
+    ResultRead,
+    ScoreRead,
+)
+from app.evaluations.scoring import Grade, IndicatorRule, Outcome, SetRule, evaluate, to_points
 from app.evaluations.workflow import load
 from app.orgs import service as orgs
 
@@ -26,7 +33,15 @@ def _rules(criteria_set: CriteriaSet) -> SetRule:
         min_indicator=criteria_set.min_indicator,
         digital_basic_halves=criteria_set.digital_basic_halves,
         digital_proficient_halves=criteria_set.digital_proficient_halves,
+        grades=tuple(Grade(**g) for g in criteria_set.grades or ()),  # type: ignore[arg-type]
+        personal=criteria_set.recognises == Title.LEARNING_CITIZEN,
     )
+
+
+def claimed_level(evaluation: Evaluation) -> DigitalLevel | None:
+    """The digital level put forward: the assessor's, else the person's own declaration."""
+    claimed = evaluation.reviewed_digital_level or evaluation.declared_digital_level
+    return DigitalLevel(claimed) if claimed else None
 
 
 async def outcome_of(
@@ -40,6 +55,7 @@ async def outcome_of(
         [IndicatorRule(i.id, i.number, i.max_points * 2, i.digital) for _, i in pairs],
         {s.indicator_id: (s.self_halves, s.review_halves) for s, _ in pairs},
         {e.indicator_id for e in evidence if not e.rejected},
+        claimed_level(evaluation),
     )
     return outcome, pairs, evidence
 
@@ -50,6 +66,7 @@ def result_of(outcome: Outcome) -> ResultRead:
         passed=outcome.passed,
         failing_indicators=outcome.failing_indicators,
         digital_level=outcome.digital_level,
+        level=outcome.grade.code if outcome.grade else None,
     )
 
 
@@ -60,7 +77,17 @@ def stored_result(evaluation: Evaluation) -> ResultRead | None:
         total=evaluation.total_halves / 2,
         passed=bool(evaluation.passed),
         failing_indicators=list(evaluation.failing_indicators or []),
-        digital_level=evaluation.digital_level or "none",
+        digital_level=evaluation.digital_level if evaluation.personal else None,
+        level=evaluation.grade,
+    )
+
+
+def summary_of(evaluation: Evaluation) -> EvaluationSummary:
+    return EvaluationSummary.model_validate(
+        {
+            **{k: getattr(evaluation, k) for k in EvaluationSummary.model_fields if k != "result"},
+            "result": stored_result(evaluation),
+        }
     )
 
 
@@ -104,6 +131,7 @@ async def list_evaluations(
     year: int | None,
     status: Status | None,
     person_id: int | None,
+    title: Title | None = None,
 ) -> tuple[list[Evaluation], int]:
     own = Evaluation.person_id == subject.person_id if subject.person_id is not None else None
     where: list[ColumnElement[bool]] = [
@@ -120,6 +148,8 @@ async def list_evaluations(
         where.append(Evaluation.status == status.value)
     if person_id is not None:
         where.append(Evaluation.person_id == person_id)
+    if title is not None:
+        where.append(Evaluation.title == title.value)
     return await repo.page(session, where, params)
 
 

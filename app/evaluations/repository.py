@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.scope import subtree_ids
+from app.collectives.models import ClanHousehold, Collective, HouseholdMember
 from app.core.pagination import PageParams, fetch_page
 from app.criteria.models import Indicator
-from app.evaluations.models import DecisionItem, Evaluation, Evidence, RecognitionDecision, Score
+from app.evaluations.models import DecisionItem, Evaluation, Evidence, RecognitionDecision, Score, Title
 
 
 async def get(session: AsyncSession, evaluation_id: int, *, for_update: bool = False) -> Evaluation | None:
@@ -25,6 +26,37 @@ async def get_for_person_year(session: AsyncSession, person_id: int, year: int) 
     return await session.scalar(
         select(Evaluation).where(Evaluation.person_id == person_id, Evaluation.year == year)
     )
+
+
+async def get_for_subject_year(
+    session: AsyncSession, column: ColumnElement[int | None], subject_id: int, year: int
+) -> Evaluation | None:
+    """The evaluation of a collective subject (``Evaluation.collective_id`` or ``subject_unit_id``)."""
+    stmt = select(Evaluation).where(column == subject_id, Evaluation.year == year)
+    return (await session.scalars(stmt)).first()
+
+
+async def get_collective(session: AsyncSession, collective_id: int, kind: str) -> Collective | None:
+    stmt = select(Collective).where(Collective.id == collective_id, Collective.kind == kind)
+    return (await session.scalars(stmt)).first()
+
+
+async def is_member_today(session: AsyncSession, person_id: int, evaluation: Evaluation) -> bool:
+    """Whether the person belongs today to the household evaluated, or to a household of the clan."""
+    if evaluation.collective_id is None:
+        return False
+    household = select(HouseholdMember.household_id).where(
+        HouseholdMember.person_id == person_id, HouseholdMember.valid_to.is_(None)
+    )
+    if evaluation.title == Title.LEARNING_FAMILY:
+        stmt = household.where(HouseholdMember.household_id == evaluation.collective_id)
+    else:
+        stmt = select(ClanHousehold.id).where(
+            ClanHousehold.clan_id == evaluation.collective_id,
+            ClanHousehold.valid_to.is_(None),
+            ClanHousehold.household_id.in_(household.scalar_subquery()),
+        )
+    return (await session.scalar(select(exists(stmt)))) or False
 
 
 async def page(

@@ -13,7 +13,7 @@ from app.evaluations import repository as repo
 from app.evaluations.models import Evaluation
 from app.evaluations.reads import outcome_of, result_of, to_read
 from app.evaluations.schemas import EvaluationRead, Review
-from app.evaluations.service import apply_scores
+from app.evaluations.service import apply_scores, set_digital_level
 from app.evaluations.workflow import begin, log, move, require_version, transition
 
 
@@ -47,6 +47,8 @@ async def review(
     transition(evaluation, "review")
     change = await apply_scores(session, evaluation, data.scores, review=True)
     change["before"]["status"], change["after"]["status"] = before_status, evaluation.status
+    if data.digital_level is not None:
+        set_digital_level(evaluation, "reviewed_digital_level", data.digital_level, change)
     if data.rejected_evidence_ids is not None:
         await _set_rejections(session, evaluation, data.rejected_evidence_ids, change)
     await session.flush()
@@ -71,7 +73,8 @@ async def complete_review(
     evaluation.total_halves = outcome.total_halves
     evaluation.passed = outcome.passed
     evaluation.failing_indicators = outcome.failing_indicators
-    evaluation.digital_level = outcome.digital_level.value
+    evaluation.digital_level = outcome.digital_level.value if outcome.digital_level else None
+    evaluation.grade = outcome.grade.code if outcome.grade else None
     evaluation.reviewed_at = utcnow()
     await move(
         session, subject, evaluation, "complete_review", result=result_of(outcome).model_dump(mode="json")

@@ -13,7 +13,7 @@ from app.core.pagination import Page, Pagination
 from app.core.schemas import MAX_ID, IdPath, if_match
 from app.evaluations import evidence, reads, service
 from app.evaluations import review as committee
-from app.evaluations.models import Status
+from app.evaluations.models import Status, Title
 from app.evaluations.schemas import (
     Description,
     EvaluationCreate,
@@ -47,7 +47,9 @@ def _version(body: TransitionRequest | None, header: int | None) -> int | None:
 async def create_evaluation(
     body: EvaluationCreate, subject: CurrentSubject, session: DbSession
 ) -> EvaluationRead:
-    """Open the person's evaluation for a year (the person, or an org_admin for them); one per year."""
+    """Open the year's evaluation of a person (the person, or an org_admin for them), or of a household,
+    clan, village or learning unit (``title``, with ``household_id``, ``clan_id`` or ``org_unit_id``): one
+    per subject and year."""
     return await service.create(session, subject, body)
 
 
@@ -60,13 +62,19 @@ async def list_evaluations(
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     status: Status | None = None,
     person_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    title: Title | None = None,
 ) -> object:
     items, total = await reads.list_evaluations(
-        session, subject, page, org_unit_id=org_unit_id, year=year, status=status, person_id=person_id
+        session,
+        subject,
+        page,
+        org_unit_id=org_unit_id,
+        year=year,
+        status=status,
+        person_id=person_id,
+        title=title,
     )
-    summaries = [
-        EvaluationSummary.model_validate({**e.__dict__, "result": reads.stored_result(e)}) for e in items
-    ]
+    summaries = [reads.summary_of(e) for e in items]
     return Page(items=summaries, total=total, limit=page.limit, offset=page.offset)
 
 

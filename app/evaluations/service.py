@@ -14,16 +14,25 @@ from app.auth.policy import Action
 from app.auth.scope import Subject, authorize
 from app.core.dates import today
 from app.core.db import utcnow
-from app.core.errors import Conflict, ValidationFailed
+from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.criteria import repository as criteria_repo
 from app.criteria import service as criteria
 from app.evaluations import repository as repo
-from app.evaluations.models import Evaluation, Score, Status
+from app.evaluations.models import (
+    COLLECTIVE_RECORD_TITLES,
+    UNIT_TITLE_KINDS,
+    DigitalLevel,
+    Evaluation,
+    Score,
+    Status,
+    Title,
+)
 from app.evaluations.reads import to_read
 from app.evaluations.schemas import EvaluationCreate, EvaluationRead, ScoreInput, SelfAssessment
 from app.evaluations.scoring import to_halves, to_points
 from app.evaluations.workflow import EDITABLE, begin, log, move, require_editable, require_version
 from app.orgs import repository as orgs_repo
+from app.orgs import service as orgs
 from app.orgs.service import ensure_open
 from app.people import service as people
 from app.people import transfers
@@ -43,7 +52,43 @@ def check_year(year: int) -> None:
 
 
 async def create(session: AsyncSession, subject: Subject, data: EvaluationCreate) -> EvaluationRead:
-    person = await people.get_visible(session, subject, data.person_id, Action.PERSON_READ)
+    check_year(data.year)
+    if data.title == Title.LEARNING_CITIZEN:
+        evaluation = await _personal(session, subject, data)
+    elif data.title in COLLECTIVE_RECORD_TITLES:
+        evaluation = await _of_collective(session, subject, data)
+    else:
+        evaluation = await _of_unit(session, subject, data)
+    await criteria_repo.freeze(session, evaluation.criteria_set_id)
+    session.add(evaluation)
+    await session.flush()
+    for indicator in await criteria_repo.indicators_of(session, evaluation.criteria_set_id):
+        session.add(Score(evaluation_id=evaluation.id, indicator_id=indicator.id))
+    await session.flush()
+    await counters.evaluation_created(session, evaluation)
+    await log(
+        session,
+        subject,
+        evaluation.id,
+        "created",
+        after={"year": data.year, "title": data.title.value, "criteria_set_id": evaluation.criteria_set_id},
+    )
+    return await to_read(session, evaluation)
+
+
+def _new(subject: Subject, data: EvaluationCreate, org_unit_id: int, criteria_set_id: int) -> Evaluation:
+    return Evaluation(
+        title=data.title.value,
+        org_unit_id=org_unit_id,
+        year=data.year,
+        criteria_set_id=criteria_set_id,
+        status=Status.DRAFT.value,
+        created_by=subject.user_id or None,
+    )
+
+
+async def _personal(session: AsyncSession, subject: Subject, data: EvaluationCreate) -> Evaluation:
+    person = await people.get_visible(session, subject, data.subject_id, Action.PERSON_READ)
     await authorize(
         session,
         subject,
@@ -52,7 +97,6 @@ async def create(session: AsyncSession, subject: Subject, data: EvaluationCreate
         own=person.id == subject.person_id,
         missing=f"Person {person.id} not found.",
     )
-    check_year(data.year)
     unit = await orgs_repo.get(session, person.org_unit_id)
     assert unit is not None
     ensure_open(unit, "an evaluation of that year", data.year)
@@ -67,29 +111,80 @@ async def create(session: AsyncSession, subject: Subject, data: EvaluationCreate
     if await repo.get_for_person_year(session, person.id, data.year) is not None:
         raise Conflict(f"Person {person.id} already has an evaluation for {data.year}.")
     criteria_set = await criteria.set_for_person(session, person.group, person.org_unit_id)
-    await criteria_repo.freeze(session, criteria_set.id)
-    evaluation = Evaluation(
-        person_id=person.id,
-        org_unit_id=person.org_unit_id,
-        year=data.year,
-        criteria_set_id=criteria_set.id,
-        status=Status.DRAFT.value,
-        created_by=subject.user_id or None,
+    evaluation = _new(subject, data, person.org_unit_id, criteria_set.id)
+    evaluation.person_id = person.id
+    return evaluation
+
+
+async def _of_collective(session: AsyncSession, subject: Subject, data: EvaluationCreate) -> Evaluation:
+    """A learning family (a household) or a learning clan: prepared by an org_admin of its unit or by a
+    member on the family's behalf."""
+    kind = "household" if data.title == Title.LEARNING_FAMILY else "clan"
+    missing = f"{kind.capitalize()} {data.subject_id} not found."
+    collective = await repo.get_collective(session, data.subject_id, kind)
+    if collective is None:
+        raise NotFound(missing)
+    probe = Evaluation(title=data.title.value, collective_id=collective.id)
+    own = subject.person_id is not None and await repo.is_member_today(session, subject.person_id, probe)
+    await authorize(
+        session, subject, collective.org_unit_id, Action.EVALUATION_EDIT, own=own, missing=missing
     )
-    session.add(evaluation)
-    await session.flush()
-    for indicator in await criteria_repo.indicators_of(session, criteria_set.id):
-        session.add(Score(evaluation_id=evaluation.id, indicator_id=indicator.id))
-    await session.flush()
-    await counters.evaluation_created(session, evaluation.id)
-    await log(
-        session,
-        subject,
-        evaluation.id,
-        "created",
-        after={"year": data.year, "criteria_set_id": criteria_set.id},
-    )
-    return await to_read(session, evaluation)
+    _ensure_alive(collective.name, collective.valid_to, data.year, {f"{kind}_id": collective.id})
+    if collective.valid_from is not None and collective.valid_from > date(data.year, 12, 31):
+        raise Conflict(
+            f"{collective.name} is recorded from {collective.valid_from.isoformat()}; it has no evaluation "
+            f"of {data.year}.",
+            details={f"{kind}_id": collective.id, "valid_from": collective.valid_from.isoformat()},
+        )
+    unit = await orgs_repo.get(session, collective.org_unit_id)
+    assert unit is not None
+    ensure_open(unit, "an evaluation of that year", data.year)
+    label = f"{kind.capitalize()} {collective.id}"
+    evaluation = await _collective_new(session, subject, data, collective.org_unit_id, label)
+    evaluation.collective_id = collective.id
+    return evaluation
+
+
+async def _of_unit(session: AsyncSession, subject: Subject, data: EvaluationCreate) -> Evaluation:
+    """A learning community (a village) or a learning unit (an agency, school or enterprise): the unit
+    self-assesses (its org_admin); the level above reviews and recognises it."""
+    unit = await orgs.get_visible(session, subject, data.subject_id, Action.EVALUATION_EDIT)
+    kinds = UNIT_TITLE_KINDS[data.title]
+    if unit.kind not in kinds:
+        raise ValidationFailed(
+            f"A {data.title.value} evaluation is of a unit of kind {', '.join(sorted(kinds))}; "
+            f"{unit.name} is a {unit.kind}.",
+            details={"field": "org_unit_id", "kinds": sorted(kinds)},
+        )
+    ensure_open(unit, "an evaluation of that year", data.year)
+    evaluation = await _collective_new(session, subject, data, unit.id, unit.name, unit_subject=True)
+    evaluation.subject_unit_id = unit.id
+    return evaluation
+
+
+async def _collective_new(
+    session: AsyncSession,
+    subject: Subject,
+    data: EvaluationCreate,
+    unit_id: int,
+    label: str,
+    *,
+    unit_subject: bool = False,
+) -> Evaluation:
+    """A new collective evaluation (one per subject and year: 409 otherwise) with its title's set."""
+    column = Evaluation.subject_unit_id if unit_subject else Evaluation.collective_id
+    if await repo.get_for_subject_year(session, column, data.subject_id, data.year):
+        raise Conflict(f"{label} already has a {data.title.value} evaluation for {data.year}.")
+    criteria_set = await criteria.set_for_title(session, data.title.value, unit_id)
+    return _new(subject, data, unit_id, criteria_set.id)
+
+
+def _ensure_alive(name: str, valid_to: date | None, year: int, details: dict[str, Any]) -> None:
+    if valid_to is not None and valid_to.year < year:
+        raise Conflict(
+            f"{name} ended on {valid_to.isoformat()}; it has no evaluation of {year}.",
+            details={**details, "valid_to": valid_to.isoformat()},
+        )
 
 
 async def apply_scores(
@@ -128,6 +223,20 @@ async def apply_scores(
     return {"before": before, "after": after}
 
 
+def set_digital_level(
+    evaluation: Evaluation, field: str, level: DigitalLevel, change: dict[str, dict[Any, Any]]
+) -> None:
+    """The person's declaration or the assessor's confirmation of the digital level (personal titles)."""
+    if not evaluation.personal:
+        raise ValidationFailed(
+            "A digital level belongs to personal evaluations only.", details={"field": "digital_level"}
+        )
+    before = getattr(evaluation, field)
+    if before != level.value:
+        setattr(evaluation, field, level.value)
+        change["before"][field], change["after"][field] = before, level.value
+
+
 async def self_assess(
     session: AsyncSession, subject: Subject, evaluation_id: int, data: SelfAssessment, if_match: int | None
 ) -> EvaluationRead:
@@ -135,6 +244,8 @@ async def self_assess(
     evaluation = await begin(session, subject, evaluation_id, Action.EVALUATION_EDIT, data.version, if_match)
     require_editable(evaluation, "Self-assessment")
     change = await apply_scores(session, evaluation, data.scores, review=False)
+    if data.digital_level is not None:
+        set_digital_level(evaluation, "declared_digital_level", data.digital_level, change)
     await session.flush()
     await log(session, subject, evaluation.id, "self_assessed", change["before"], change["after"])
     return await to_read(session, evaluation)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Action
-from app.auth.scope import Subject, authorize
+from app.auth.scope import Subject, authorize, authorize_above
 from app.core import audit
 from app.core.db import utcnow
 from app.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
@@ -96,17 +96,30 @@ async def load(
     session: AsyncSession, subject: Subject, evaluation_id: int, action: Action, *, for_update: bool = False
 ) -> Loaded:
     """The evaluation if the subject may perform ``action``: 404 outside scope, 403 without the role.
-    The person themself may read and edit their own; reviewing one's own is 403."""
+    The person themself may read and edit their own (a member of a household, or of a household of a
+    clan, their family's or clan's); reviewing one's own is 403. A community or learning unit is
+    reviewed by the level above: a role held at the unit itself does not review it (403)."""
     missing = f"Evaluation {evaluation_id} not found."
     evaluation = await repo.get(session, evaluation_id, for_update=for_update)
     if evaluation is None:
         raise NotFound(missing)
-    own = subject.person_id is not None and evaluation.person_id == subject.person_id
+    own = await is_own(session, subject, evaluation)
     own_allowed = own and action in (Action.EVALUATION_READ, Action.EVALUATION_EDIT)
     await authorize(session, subject, evaluation.org_unit_id, action, own=own_allowed, missing=missing)
     if own and action == Action.EVALUATION_REVIEW:
         raise Forbidden("An assessor never reviews their own evaluation.")
+    if action == Action.EVALUATION_REVIEW and evaluation.subject_unit_id is not None:
+        await authorize_above(session, subject, evaluation.subject_unit_id, action)
     return Loaded(evaluation, own)
+
+
+async def is_own(session: AsyncSession, subject: Subject, evaluation: Evaluation) -> bool:
+    """The subject's own evaluation: theirs, or their household's or clan's (as a member today)."""
+    if subject.person_id is None:
+        return False
+    if evaluation.person_id is not None:
+        return evaluation.person_id == subject.person_id
+    return await repo.is_member_today(session, subject.person_id, evaluation)
 
 
 async def begin(

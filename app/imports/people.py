@@ -118,6 +118,7 @@ class PeopleImport:
         self.first_new_id: int | None = None  # people inserted by this import have greater ids
         # (person, new unit, new group) of updates that move someone: transfers effective today
         self.moved: list[tuple[Person, int, str]] = []
+        self.reborn: list[tuple[Person, int]] = []
 
     @property
     def writing(self) -> bool:
@@ -209,6 +210,9 @@ class PeopleImport:
         if not self.writing:
             return
         moves = {k: changes.pop(k) for k in ("org_unit_id", "group") if k in changes}
+        if "birth_year" in changes:
+            # Who counts as an adult depends on it: set in ``finish``, recounted around the change.
+            self.reborn.append((person, changes.pop("birth_year")))
         if moves:
             self.moved.append(
                 (person, moves.get("org_unit_id", person.org_unit_id), moves.get("group", person.group))
@@ -226,6 +230,12 @@ class PeopleImport:
             return
         await self.session.flush()
         on = today()
+        if self.reborn:
+            ids = [person.id for person, _ in self.reborn]
+            await counters.people_counted(self.session, ids, -1)
+            for person, birth_year in self.reborn:
+                person.birth_year = birth_year
+            await counters.people_counted(self.session, ids, +1)
         for person, unit_id, group in self.moved:
             await transfers.move(self.session, person, on, unit_id, group, actor_user_id=self.subject.user_id)
         if self.first_new_id is not None:

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from app.auth.deps import CurrentSubject
 from app.core.db import DbSession
 from app.core.schemas import Id, Name, ShortText
-from app.imports import jobs, service
+from app.imports import households, jobs, service
 from app.imports.models import ImportJob
 from app.imports.schemas import ErrorBody, ImportJobRead, ImportSummary
 from app.reorganisations import from_file
@@ -70,6 +70,18 @@ async def import_people(
     gender``. All or nothing; ``dry_run=true`` only reports what would happen. A file larger than
     ``CDHT_IMPORT_JOB_BYTES`` answers 202: follow ``Location`` to the job."""
     return await _answer(request, session, subject, "people", file, dry_run)
+
+
+@router.post("/households", response_model=households.HouseholdImportSummary, responses=households.ANSWERS)
+async def import_households(
+    request: Request, subject: CurrentSubject, session: DbSession, file: Upload, dry_run: DryRun = False
+) -> JSONResponse:
+    """Households keyed by ``household_code``, one row per member: ``household_code, household_name,
+    unit_code, member_citizen_id`` (Vietnamese headings accepted). New households are created, known ones
+    renamed, moved and given the members listed. All or nothing; ``dry_run=true`` only reports."""
+    summary = await households.run(session, subject, file, request.app.state.settings, dry_run=dry_run)
+    status = 422 if summary.error_count and not dry_run else 200
+    return JSONResponse(summary.model_dump(mode="json"), status_code=status)
 
 
 @router.post(

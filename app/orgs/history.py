@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import counters
 from app.core.dates import ONE_DAY, covers, later_of
+from app.evaluations.models import UNIT_SUBJECT_KINDS
 from app.orgs import repository as repo
 from app.orgs.models import FormerName, OrgUnit, OrgUnitLink, Succession
 
@@ -51,6 +52,8 @@ async def link_new_unit(session: AsyncSession, unit: OrgUnit) -> None:
     await session.execute(
         insert(OrgUnitLink).from_select(["ancestor_id", "descendant_id", "depth", "valid_from"], rows)
     )
+    if unit.kind in UNIT_SUBJECT_KINDS:  # a village, school, agency or enterprise counts as such
+        await counters.units_counted(session, [unit.id], +1)
 
 
 async def last_change(session: AsyncSession, unit_id: int) -> date | None:
@@ -69,6 +72,9 @@ async def move(session: AsyncSession, unit: OrgUnit, new_parent: OrgUnit, on: da
     new = set(await repo.ancestor_ids(session, new_parent.id))
     gone = select(OrgUnit.id).where(OrgUnit.id.in_(sorted(old - new)), OrgUnit.valid_to.is_(None))
     alive_gone = list((await session.scalars(gone)).all())
+    # People who leave (or come under) a recognised community or learning unit are recounted whole.
+    regrouped = await counters.people_leaving_recognised_units(session, unit.id, sorted(old ^ new), on.year)
+    await counters.people_counted(session, regrouped, -1)
     await counters.subtree_moved(session, unit.id, alive_gone, sorted(new - old), on.year)
     # Every link above the subtree is renewed, those of the ancestors it keeps too: their depth changes
     # (a district abolished: its communes are one level nearer the province). A kept ancestor's two
@@ -123,6 +129,7 @@ async def move(session: AsyncSession, unit: OrgUnit, new_parent: OrgUnit, on: da
         )
     # Today's tree: re-linked as a whole (its depths follow).
     await repo.move_subtree(session, unit, new_parent)
+    await counters.people_counted(session, regrouped, +1)
 
 
 async def end(
@@ -131,6 +138,9 @@ async def end(
     """``unit`` ends the day before ``on`` and ``successor`` takes over. The caller has moved its alive
     children and its people already. Its own counters are recounted, so its last year stands as it was
     on its last day; in today's tree it is re-hung under the successor."""
+    subject = unit.kind in UNIT_SUBJECT_KINDS
+    if subject:
+        await counters.units_counted(session, [unit.id], -1)
     unit.valid_to = on - ONE_DAY
     session.add(
         Succession(
@@ -141,6 +151,8 @@ async def end(
         )
     )
     await session.flush()
+    if subject:
+        await counters.units_counted(session, [unit.id], +1)
     await counters.recount_units(session, [unit.id])
     if unit.parent_id != successor.id:
         await repo.move_subtree(session, unit, successor)

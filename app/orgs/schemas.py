@@ -15,6 +15,11 @@ class OrgUnitCreate(StrictModel):
     kind: OrgKind
     parent_id: Id | None = None
     code: Code | None = None
+    valid_from: date | None = Field(
+        default=None,
+        description="First day the unit exists, today or earlier (default null: it always existed — an "
+        "organisation being registered). Give it for a unit that is new, so past years do not count it.",
+    )
 
 
 class OrgUnitUpdate(StrictModel):

@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.aggregates import counters
 from app.auth.policy import Action
 from app.auth.scope import Subject, authorize, unit_filter
 from app.core.dates import today
@@ -87,12 +88,22 @@ async def create(session: AsyncSession, subject: Subject, data: OrgUnitCreate) -
         parent = await get_visible(session, subject, data.parent_id, Action.UNIT_WRITE)
         ensure_open(parent, "a new unit")
     await _ensure_code_free(session, data.code)
+    if data.valid_from is not None:
+        if data.valid_from > today():
+            raise ValidationFailed("valid_from cannot be in the future.", details={"field": "valid_from"})
+        if parent is not None and parent.valid_from is not None and data.valid_from < parent.valid_from:
+            raise Conflict(
+                f"{parent.name} exists from {parent.valid_from.isoformat()}; a unit under it cannot begin "
+                "earlier.",
+                details={"field": "valid_from", "parent_valid_from": parent.valid_from.isoformat()},
+            )
     unit = OrgUnit(
         name=data.name,
         kind=data.kind.value,
         code=data.code,
         parent_id=parent.id if parent else None,
         depth=parent.depth + 1 if parent else 0,
+        valid_from=data.valid_from,
     )
     session.add(unit)
     await session.flush()
@@ -115,9 +126,17 @@ async def update(
         # A new name from today: the tree as of an earlier day keeps the old one.
         name, code = changes.pop("name", unit.name), changes.pop("code", unit.code)
         await history.renamed(session, unit, name, code, today())
+    kind = changes.get("kind")
+    # A village, school, agency or enterprise counts as a subject of the collective titles: recounted
+    # around a change of kind.
+    recount = kind is not None and kind.value != unit.kind
+    if recount:
+        await counters.units_counted(session, [unit.id], -1)
     for field, value in changes.items():
         setattr(unit, field, value.value if hasattr(value, "value") else value)
     await session.flush()
+    if recount:
+        await counters.units_counted(session, [unit.id], +1)
     return unit
 
 
@@ -160,6 +179,7 @@ async def delete(session: AsyncSession, subject: Subject, unit_id: int, if_match
         raise Conflict("The unit is part of a reorganisation's history; it cannot be deleted.")
     try:
         async with session.begin_nested():
+            await counters.units_counted(session, [unit.id], -1)
             await repo.delete_unit(session, unit)
     except IntegrityError as exc:
         raise Conflict(

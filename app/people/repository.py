@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, exists, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.dates import ONE_DAY
+from app.core.dates import move_dated
 from app.core.pagination import PageParams, fetch_page
 from app.people.models import Membership, Person, Transfer
 
@@ -94,26 +94,7 @@ async def move_memberships(
 ) -> int:
     """Everyone placed in ``unit_id`` from ``on`` on is placed in ``into_id`` instead (periods that began
     before ``on`` are split there). Returns how many people had it as their unit today."""
-    later = and_(Membership.org_unit_id == unit_id, Membership.valid_from >= on)
-    await session.execute(update(Membership).where(later).values(org_unit_id=into_id))
-    spanning = and_(
-        Membership.org_unit_id == unit_id,
-        or_(Membership.valid_from.is_(None), Membership.valid_from < on),
-        or_(Membership.valid_to.is_(None), Membership.valid_to >= on),
-    )
-    await session.execute(
-        insert(Membership).from_select(
-            ["person_id", "org_unit_id", "grp", "valid_from", "valid_to"],
-            select(
-                Membership.person_id,
-                literal(into_id),
-                Membership.group,
-                literal(on, Membership.valid_from.type),
-                Membership.valid_to,
-            ).where(spanning),
-        )
-    )
-    await session.execute(update(Membership).where(spanning).values(valid_to=on - ONE_DAY))
+    await move_dated(session, Membership, unit_id, into_id, on, Membership.person_id, Membership.group)
     moved = (
         select(Person.id.label("id"), Person.group.label("grp"))
         .where(Person.org_unit_id == unit_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.aggregates import counters
 from app.auth.models import User
 from app.auth.policy import Action
 from app.auth.scope import Subject, authorize, own_or, require_any_role, subtree_ids, unit_filter
@@ -95,9 +96,15 @@ async def update(
     if changes.get("member_since", True) is None:
         raise ValidationFailed("member_since cannot be empty.", details={"field": "member_since"})
     since = changes.pop("member_since", None)
+    # The birth year decides from which year someone counts as an adult: recounted around the change.
+    reborn = "birth_year" in changes and changes["birth_year"] != person.birth_year
+    if reborn:
+        await counters.people_counted(session, [person.id], -1)
     for field, value in changes.items():
         setattr(person, field, value.value if hasattr(value, "value") else value)
     await session.flush()
+    if reborn:
+        await counters.people_counted(session, [person.id], +1)
     if since is not None:
         await transfers.correct_start(session, subject, person, since)
     if new_group is not None and new_group.value != person.group:

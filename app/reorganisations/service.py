@@ -25,6 +25,7 @@ from app.aggregates import counters
 from app.auth.models import RoleAssignment, User
 from app.auth.policy import Action
 from app.auth.scope import Subject, require_any_role, unit_filter
+from app.collectives import places
 from app.core import audit
 from app.core.dates import today
 from app.core.errors import Forbidden, NotFound, ValidationFailed
@@ -175,6 +176,10 @@ class Applier:
             self.session, unit.id, into.id, self.on, self.record.id
         )
         await counters.people_counted(self.session, people, +1)
+        placed = await places.placed_in(self.session, unit.id, self.on)
+        await counters.collectives_counted(self.session, placed, -1)
+        await places.move_places(self.session, unit.id, into.id, self.on)
+        await counters.collectives_counted(self.session, placed, +1)
         self.summary.roles_moved += await _move_roles(self.session, unit.id, into.id)
         await self.session.execute(
             update(User).where(User.org_unit_id == unit.id).values(org_unit_id=into.id)

@@ -22,7 +22,9 @@ metric that covers that group (``resident`` → ``adults_recognised_pct``, ``sta
 ``digital_*_pct`` = digital / recognised against the digital metrics' targets. ``metrics`` repeats, per
 unit, exactly what ``/aggregates/progress`` (the totals) and ``/aggregates/breakdown`` (the children) say:
 the counts, targets and statuses come from ``app.aggregates`` (``repository.count``,
-``repository.applicable_plans``, ``service.measure``), never counted twice.
+``repository.applicable_plans``, ``service.measure``), never counted twice. ``collectives`` gives, per
+collective title (learning families, clans, communities, units), how many of its subjects the subtree
+has and how many were recognised that year — the numbers of the matching ``learning_*_pct`` metric.
 """
 
 from __future__ import annotations
@@ -42,10 +44,18 @@ from app.evaluations.models import DigitalLevel, Status
 from app.orgs.service import get_visible as get_visible_unit
 from app.people.models import Group
 from app.reports import repository as repo
-from app.reports.schemas import AnnualReport, GroupRow, UnitReport
+from app.reports.schemas import AnnualReport, CollectiveRow, GroupRow, UnitReport
 
 ALL = "all"
 GROUPS = (Group.RESIDENT.value, Group.WORKER.value, Group.STAFF.value, Group.STUDENT.value)
+PERSON_GROUPS = frozenset(GROUPS)
+# The collective titles, each with the metric whose numbers its row repeats.
+COLLECTIVE_METRICS = {
+    "learning_family": "learning_families_pct",
+    "learning_clan": "learning_clans_pct",
+    "learning_community": "learning_communities_pct",
+    "learning_unit": "learning_units_pct",
+}
 GROUP_METRIC = {
     Group.RESIDENT.value: "adults_recognised_pct",
     Group.WORKER.value: "staff_recognised_pct",
@@ -72,15 +82,21 @@ def _funnel(cells: repo.FunnelCells, root: int, groups: frozenset[str]) -> dict[
 
 
 def _group_row(
-    group: str, cells: dict[Kind, Cells], funnel: dict[str, int], measures: dict[str, MetricProgress]
+    group: str,
+    cells: dict[Kind, Cells],
+    funnel: dict[str, int],
+    measures: dict[str, MetricProgress],
+    year: int,
 ) -> GroupRow:
-    groups = metrics.ALL_GROUPS if group == ALL else frozenset({group})
-    registered = metrics.total(metrics.Count(Kind.PEOPLE, groups), cells)
-    recognised = metrics.total(metrics.Count(Kind.RECOGNISED, groups), cells)
-    digital = metrics.total(metrics.Count(Kind.RECOGNISED, groups, _DIGITAL), cells)
-    proficient = metrics.total(
-        metrics.Count(Kind.RECOGNISED, groups, frozenset({DigitalLevel.PROFICIENT.value})), cells
-    )
+    groups = PERSON_GROUPS if group == ALL else frozenset({group})
+
+    def total(kind: Kind, levels: frozenset[str] | None = None) -> int:
+        return metrics.total(metrics.Count(kind, groups, levels), cells, year)
+
+    registered = total(Kind.PEOPLE)
+    recognised = total(Kind.RECOGNISED)
+    digital = total(Kind.RECOGNISED, _DIGITAL)
+    proficient = total(Kind.RECOGNISED, frozenset({DigitalLevel.PROFICIENT.value}))
     target_metric = GROUP_METRIC.get(group)
     return GroupRow(
         group=group,
@@ -130,10 +146,24 @@ async def annual(session: AsyncSession, subject: Subject, unit_id: int, year: in
                 _group_row(
                     g,
                     cells,
-                    _funnel(funnel, root, metrics.ALL_GROUPS if g == ALL else frozenset({g})),
+                    _funnel(funnel, root, PERSON_GROUPS if g == ALL else frozenset({g})),
                     measures,
+                    year,
                 )
                 for g in (ALL, *GROUPS)
+            ],
+            collectives=[
+                CollectiveRow(
+                    title=title,
+                    metric=code,
+                    subjects=measures[code].denominator,
+                    recognised=measures[code].numerator,
+                    recognised_pct=measures[code].actual,
+                    target=measures[code].target,
+                    status=measures[code].status,
+                )
+                for title, code in COLLECTIVE_METRICS.items()
+                if code in measures
             ],
             metrics=list(measures.values()),
         )

@@ -5,7 +5,10 @@ XLSX, two sheets, numbers stored as numbers (percentages as 0–100 with two dec
 - "Báo cáo": row 1 a title, row 2 the headings (:data:`REPORT_HEADINGS`), then one row per unit and group:
   the totals of the unit asked for first (all groups, then each group), then each child unit the same way.
 - "Chỉ tiêu": row 1 the headings (:data:`METRIC_HEADINGS`), then one row per unit and metric — exactly
-  ``/aggregates/progress`` for the totals and ``/aggregates/breakdown`` for each child.
+  ``/aggregates/progress`` for the totals and ``/aggregates/breakdown`` for each child — the metric named
+  in Vietnamese (the registry's ``title_vi``), its code in the last column;
+- "Danh hiệu tập thể": row 1 the headings (:data:`COLLECTIVE_HEADINGS`), then one row per unit and
+  collective title (learning families, clans, communities, units).
 
 CSV is the first sheet without its title row: UTF-8 **with a BOM** (so Excel opens Vietnamese text correctly
 on double-click), comma-separated, CRLF line ends, empty cells for "no value".
@@ -20,6 +23,7 @@ from decimal import Decimal
 
 import xlsxwriter
 
+from app.aggregates import metrics
 from app.reports.schemas import AnnualReport, UnitReport
 
 BOM = "\ufeff"
@@ -30,6 +34,12 @@ GROUP_LABELS = {
     "worker": "Người lao động",
     "staff": "Cán bộ, công nhân viên",
     "student": "Học sinh, sinh viên",
+}
+TITLE_LABELS = {
+    "learning_family": "Gia đình học tập",
+    "learning_clan": "Dòng họ học tập",
+    "learning_community": "Cộng đồng học tập (thôn, tổ dân phố)",
+    "learning_unit": "Đơn vị học tập",
 }
 STATUS_LABELS = {
     "met": "Đạt",
@@ -66,6 +76,17 @@ METRIC_HEADINGS = (
     "Năm chỉ tiêu",
     "Chênh lệch (%)",
     "Trạng thái",
+    "Mã chỉ số",
+)
+COLLECTIVE_HEADINGS = (
+    "Mã đơn vị",
+    "Đơn vị",
+    "Danh hiệu",
+    "Số lượng",
+    "Được công nhận",
+    "Tỷ lệ được công nhận (%)",
+    "Chỉ tiêu (%)",
+    "Trạng thái",
 )
 
 Cell = str | int | float | None
@@ -92,10 +113,11 @@ def metric_rows(report: AnnualReport) -> Iterator[list[Cell]]:
     units: tuple[UnitReport, ...] = (report.total, *report.items)
     for unit in units:
         for m in unit.metrics:
+            known = metrics.get(m.metric)
             yield [
                 unit.code,
                 unit.name,
-                m.metric,
+                known.title_vi if known else m.metric,
                 m.numerator,
                 m.denominator,
                 _number(m.actual),
@@ -103,6 +125,22 @@ def metric_rows(report: AnnualReport) -> Iterator[list[Cell]]:
                 m.target_year,
                 _number(m.gap),
                 STATUS_LABELS[m.status.value],
+                m.metric,
+            ]
+
+
+def collective_rows(report: AnnualReport) -> Iterator[list[Cell]]:
+    for unit in (report.total, *report.items):
+        for row in unit.collectives:
+            yield [
+                unit.code,
+                unit.name,
+                TITLE_LABELS.get(row.title, row.title),
+                row.subjects,
+                row.recognised,
+                _number(row.recognised_pct),
+                _number(row.target),
+                STATUS_LABELS[row.status.value],
             ]
 
 
@@ -146,9 +184,20 @@ def to_xlsx(report: AnnualReport) -> bytes:
             _write(targets, r, c, value, pct if c in (5, 6, 8) else count)
     targets.set_column(0, 0, 14)
     targets.set_column(1, 1, 32)
-    targets.set_column(2, 2, 26)
+    targets.set_column(2, 2, 60)
     targets.set_column(3, len(METRIC_HEADINGS) - 1, 13)
     targets.freeze_panes(1, 3)
+
+    titles = book.add_worksheet("Danh hiệu tập thể")
+    titles.write_row(0, 0, COLLECTIVE_HEADINGS, bold)
+    for r, row in enumerate(collective_rows(report), start=1):
+        for c, value in enumerate(row):
+            _write(titles, r, c, value, pct if c in (5, 6) else count)
+    titles.set_column(0, 0, 14)
+    titles.set_column(1, 1, 32)
+    titles.set_column(2, 2, 34)
+    titles.set_column(3, len(COLLECTIVE_HEADINGS) - 1, 13)
+    titles.freeze_panes(1, 3)
     book.close()
     return out.getvalue()
 

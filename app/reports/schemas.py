@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from app.aggregates.schemas import MetricProgress
+from app.aggregates.schemas import MetricProgress, ProgressStatus
 from app.plans.schemas import Percent
 
 
@@ -29,12 +29,26 @@ class GroupRow(BaseModel):
     digital_proficient_target: Percent | None
 
 
+class CollectiveRow(BaseModel):
+    """One collective title in one unit's subtree: its subjects (households, clans, villages, or
+    agencies, schools and enterprises) and those recognised that year."""
+
+    title: str
+    metric: str
+    subjects: int
+    recognised: int
+    recognised_pct: Percent | None
+    target: Percent | None
+    status: ProgressStatus
+
+
 class UnitReport(BaseModel):
     org_unit_id: int
     code: str | None
     name: str
     kind: str
     groups: list[GroupRow]
+    collectives: list[CollectiveRow]
     metrics: list[MetricProgress]
 
 

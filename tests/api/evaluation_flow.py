@@ -54,16 +54,20 @@ async def open_evaluation(
 
 
 async def self_assess(
-    client: httpx.AsyncClient, h: dict[str, str], evaluation: dict[str, Any], points: list[float]
+    client: httpx.AsyncClient,
+    h: dict[str, str],
+    evaluation: dict[str, Any],
+    points: list[float],
+    digital_level: str | None = None,
 ) -> dict[str, Any]:
+    """Self scores by indicator number, with the person's declared digital level when given."""
     scores = [
         {"indicator_id": s["indicator_id"], "score": points[s["number"] - 1]} for s in evaluation["scores"]
     ]
-    r = await client.put(
-        f"{API}/evaluations/{evaluation['id']}/self-assessment",
-        json={"version": evaluation["version"], "scores": scores},
-        headers=h,
-    )
+    body: dict[str, Any] = {"version": evaluation["version"], "scores": scores}
+    if digital_level is not None:
+        body["digital_level"] = digital_level
+    r = await client.put(f"{API}/evaluations/{evaluation['id']}/self-assessment", json=body, headers=h)
     assert r.status_code == 200, r.text
     return r.json()
 

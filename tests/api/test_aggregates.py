@@ -110,10 +110,14 @@ async def test_school_with_ten_staff_seven_recognised_is_behind_its_100_percent_
     proficient = rows["digital_proficient_pct"]
     assert (proficient["numerator"], proficient["denominator"]) == (3, 7)
     assert (proficient["actual"], proficient["target"], proficient["gap"]) == (42.86, 70.0, -27.14)
-    # The school's plan sets no adults target and it has no residents: the national target, no data.
-    adults = rows["adults_recognised_pct"]
+    # The school's plan sets no adults target and it has no residents: the national target (40 % for 2025,
+    # now on the adults-in-learning-collectives metric), no data.
+    adults = rows["adults_in_learning_collectives_recognised_pct"]
     assert adults["status"] == "no_data" and adults["actual"] is None and adults["gap"] is None
     assert adults["plan_id"] == s.plans["qd-677-ttg"] and adults["target"] == 40.0
+    # No seed plan targets every adult any more (the national one moved its target to the metric above).
+    all_adults = rows["adults_recognised_pct"]
+    assert (all_adults["status"], all_adults["target"], all_adults["plan_id"]) == ("no_data", None, None)
     students = rows["students_recognised_pct"]
     assert students["status"] == "no_data" and students["target"] is None and students["plan_id"] is None
     trained = rows["trained_pct"]
@@ -128,6 +132,8 @@ async def test_school_with_ten_staff_seven_recognised_is_behind_its_100_percent_
 async def test_units_without_a_plan_use_the_nearest_plan_above(client: httpx.AsyncClient, tree: Tree) -> None:
     s = await seeded(tree)
     await staff(tree, s.dept, 1, 1)
+    # The school is recognised as a learning unit (its department's staff count as staff of a learning unit).
+    await tree.collective_evaluation("learning_unit", s.school, 2025, "recognised")
     h = tree.auth(await tree.user(("viewer", s.vn)))
 
     dept = await progress(client, h, s.dept)
@@ -135,13 +141,19 @@ async def test_units_without_a_plan_use_the_nearest_plan_above(client: httpx.Asy
     assert by_metric(dept)["staff_recognised_pct"]["target"] == 100.0
     district = await progress(client, h, s.thanh_oai)  # Thanh Oai has no plan seeded: the national one
     assert district["plan_id"] == s.plans["qd-677-ttg"]
-    row = by_metric(district)["staff_recognised_pct"]
+    # The national staff target (60 % for 2025) is on staff of learning units: 1 of the 2 staff of the
+    # recognised school.
+    row = by_metric(district)["staff_in_learning_units_recognised_pct"]
+    assert (row["numerator"], row["denominator"]) == (1, 2)
     assert (row["actual"], row["target"], row["plan_id"], row["status"]) == (
         50.0,
         60.0,
         s.plans["qd-677-ttg"],
         "behind",
     )
+    # ...and no plan at or above Thanh Oai targets every staff member any more.
+    row = by_metric(district)["staff_recognised_pct"]
+    assert (row["actual"], row["target"], row["plan_id"], row["status"]) == (50.0, None, None, "no_target")
 
     # Between target years the next one applies; after the last one, none does. Nobody was evaluated in
     # 2027, so that year has no data rather than being "behind".
@@ -157,27 +169,48 @@ async def test_breakdown_rows_carry_their_own_targets_and_roll_up_as_ratio_of_su
     client: httpx.AsyncClient, tree: Tree
 ) -> None:
     s = await seeded(tree)
-    for unit, recognised, others in ((s.dak_ruong, 1, 1), (s.tan_lap, 1, 9)):
-        for _ in range(recognised):
-            await tree.evaluation(await tree.person(unit, "resident"), 2025, "recognised")
-        for _ in range(others):
-            await tree.person(unit, "resident")
+    for unit, recognised, others in ((s.dak_ruong, 1, 1), (s.tan_lap, 1, 8)):
+        residents = [await tree.person(unit, "resident") for _ in range(recognised + others)]
+        for person in residents[:recognised]:
+            await tree.evaluation(person, 2025, "recognised")
+        if unit == s.tan_lap:
+            residents.append(await tree.person(unit, "resident", birth_year=2010))  # 15 in 2025: an adult
+            residents.append(await tree.person(unit, "resident", birth_year=2011))  # 14 in 2025: not counted
+        # Every resident lives in one household per commune, recognised as a learning family.
+        household = await tree.household(unit, residents)
+        await tree.collective_evaluation("learning_family", household, 2025, "recognised")
     await staff(tree, s.school, 1, 1)
     await staff(tree, s.tam_hung, 1, 3)
     h = tree.auth(await tree.user(("viewer", s.vn)))
 
+    # Kon Rẫy's adult targets (40 % for 2025) are on adults in learning families, clans and communities.
+    metric = "adults_in_learning_collectives_recognised_pct"
     r = await client.get(
         f"{API}/aggregates/breakdown",
-        params={"org_unit_id": s.kon_ray.id, "year": 2025, "metric": "adults_recognised_pct"},
+        params={"org_unit_id": s.kon_ray.id, "year": 2025, "metric": metric},
         headers=h,
     )
     assert r.status_code == 200, r.text
     rows = {row["name"]: row for row in r.json()["items"]}
     assert (rows["Xã Đăk Ruồng"]["numerator"], rows["Xã Đăk Ruồng"]["denominator"]) == (1, 2)
+    # Tân Lập: 1 recognised of 10 adults (9 of unknown age, one aged 15); the 14-year-old is not counted.
+    assert (rows["Xã Tân Lập"]["numerator"], rows["Xã Tân Lập"]["denominator"]) == (1, 10)
     assert (rows["Xã Tân Lập"]["actual"], rows["Xã Tân Lập"]["target"]) == (10.0, 40.0)
     assert rows["Xã Đăk Ruồng"]["plan_id"] == s.plans["kon-ray-district"]
-    district = by_metric(await progress(client, h, s.kon_ray))["adults_recognised_pct"]
-    assert (district["numerator"], district["denominator"], district["actual"]) == (2, 12, 16.67)  # not 30.00
+    district = by_metric(await progress(client, h, s.kon_ray))
+    assert (district[metric]["numerator"], district[metric]["denominator"], district[metric]["actual"]) == (
+        2,
+        12,
+        16.67,  # 2 of 12, not the mean of 50 % and 10 % (30.00)
+    )
+    # Every adult (aged 15 or more, or of unknown age) counts the same here; no plan targets it any more.
+    adults = district["adults_recognised_pct"]
+    assert (adults["numerator"], adults["denominator"], adults["actual"], adults["target"]) == (
+        2,
+        12,
+        16.67,
+        None,
+    )
 
     r = await client.get(
         f"{API}/aggregates/breakdown",
@@ -193,11 +226,13 @@ async def test_breakdown_rows_carry_their_own_targets_and_roll_up_as_ratio_of_su
         s.plans["mn-tam-hung-a"],
         "behind",
     )
+    # The commune has no plan, and the national one no longer targets every staff member (its 60 % is on
+    # staff of learning units): no target, although the school beside it has one.
     assert (commune["actual"], commune["target"], commune["plan_id"], commune["status"]) == (
         25.0,
-        60.0,
-        s.plans["qd-677-ttg"],
-        "behind",
+        None,
+        None,
+        "no_target",
     )
 
 
@@ -359,15 +394,39 @@ async def test_metric_registry(client: httpx.AsyncClient, tree: Tree) -> None:
     r = await client.get(f"{API}/metrics", headers=h)
     assert r.status_code == 200
     registry = {m["code"]: m for m in r.json()}
-    for code in (
+    # The twelve metrics of criteria_seeds/metrics.yaml: today's six, the plans' qualified ones and the
+    # collective shares.
+    assert set(registry) == {
         "adults_recognised_pct",
+        "adults_in_learning_collectives_recognised_pct",
         "staff_recognised_pct",
+        "staff_in_learning_units_recognised_pct",
         "students_recognised_pct",
         "digital_skills_pct",
         "digital_proficient_pct",
         "trained_pct",
-    ):
-        assert registry[code]["unit"] == "percent"
-        assert registry[code]["numerator"] and registry[code]["denominator"] and registry[code]["title"]
-    assert registry["digital_skills_pct"]["denominator"] == "recognised"
+        "learning_families_pct",
+        "learning_clans_pct",
+        "learning_communities_pct",
+        "learning_units_pct",
+    }
+    fields = ("title", "title_vi", "numerator", "numerator_vi", "denominator", "denominator_vi")
+    for code, metric in registry.items():
+        assert set(metric) == {"code", "subject", "unit", *fields}, code
+        assert metric["unit"] == "percent", code
+        assert all(metric[f] for f in fields), code
+    assert {registry[c]["subject"] for c in registry if c.endswith("recognised_pct")} == {"person"}
+    assert [registry[c]["subject"] for c in ("learning_families_pct", "learning_clans_pct")] == [
+        "household",
+        "clan",
+    ]
+    assert [registry[c]["subject"] for c in ("learning_communities_pct", "learning_units_pct")] == [
+        "community",
+        "learning_unit",
+    ]
+    assert (
+        registry["digital_skills_pct"]["denominator"] == "people recognised as Learning Citizens in the year"
+    )
+    assert registry["adults_recognised_pct"]["title"] == "Adults recognised as Learning Citizens"
+    assert registry["adults_recognised_pct"]["title_vi"] == "Tỷ lệ người lớn được công nhận Công dân học tập"
     assert (await client.get(f"{API}/metrics")).status_code == 401

@@ -25,6 +25,9 @@ SET_KEYS = {
     "pass_total",
     "min_indicator",
     "criteria",
+    "recognises",
+    "grades",
+    "digital_thresholds",
 }
 INDICATOR_KEYS = {"id", "number", "title", "max_points", "evidence_hint", "digital"}
 
@@ -48,10 +51,16 @@ async def test_the_staff_set_reads_as_api_md_says(
     assert (body["code"], body["group"], body["version"], body["status"]) == (
         "KHVN-324-IV",
         "staff",
-        1,
+        2,  # v2: the digital level is declared and confirmed, no longer derived from thresholds
         "active",
     )
     assert (body["max_total"], body["pass_total"], body["min_indicator"]) == (100, 80, 5)
+    # A personal, ungraded set with no digital score floors.
+    assert (body["recognises"], body["grades"], body["digital_thresholds"]) == (
+        "learning_citizen",
+        None,
+        None,
+    )
     assert [c["number"] for c in body["criteria"]] == [1, 2, 3]
     assert {frozenset(c) for c in body["criteria"]} == {frozenset({"number", "title", "indicators"})}
     for indicator in indicators(body).values():
@@ -227,4 +236,9 @@ async def test_a_set_used_by_an_evaluation_shows_frozen(
         "KHVN-324-III": True,
         "KHVN-324-IV": False,
         "KHVN-324-V": False,
+        # The four collective sets (family, clan, community, learning unit), unused here.
+        "KHVN-GDHT": False,
+        "KHVN-DHHT": False,
+        "KHVN-CDHT-THON": False,
+        "TT-24-2023-DVHT": False,
     }

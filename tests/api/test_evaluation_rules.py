@@ -31,38 +31,70 @@ pytestmark = pytest.mark.anyio  # before collection, so parametrisation combines
 # --- the 80 / 5 boundaries, end to end ------------------------------------------------------------------
 
 
+def _result(total: float, passed: bool, failing: list[int], digital: str) -> dict[str, Any]:
+    # A personal set is not graded: "level" is always null.
+    return {
+        "total": total,
+        "passed": passed,
+        "failing_indicators": failing,
+        "digital_level": digital,
+        "level": None,
+    }
+
+
+# The digital level is the one the person declares (no assessor change here), independent of passing and of
+# the scores; it counts as none without accepted evidence on indicator 5, or without a declaration.
 @pytest.mark.parametrize(
-    ("points", "without_evidence", "expected"),
+    ("points", "without_evidence", "declared", "expected"),
     [
         pytest.param(
             [5, 7.5, 7.5, 10, 10, 10, 10, 10, 5, 5],
             frozenset(),
-            {"total": 80.0, "passed": True, "failing_indicators": [], "digital_level": "proficient"},
+            "proficient",
+            _result(80.0, True, [], "proficient"),
             id="exactly-80-all-at-least-5-passes",
         ),
         pytest.param(
             [5, 7, 7.5, 10, 10, 10, 10, 10, 5, 5],
             frozenset(),
-            {"total": 79.5, "passed": False, "failing_indicators": [], "digital_level": "proficient"},
+            "proficient",
+            _result(79.5, False, [], "proficient"),  # failing does not lower the declared level
             id="79.5-fails",
         ),
         pytest.param(
             [9, 9, 9, 9, 9, 9, 4, 9, 9, 9],
             frozenset(),
-            {"total": 85.0, "passed": False, "failing_indicators": [7], "digital_level": "proficient"},
+            "basic",
+            _result(85.0, False, [7], "basic"),
             id="85-with-a-4-fails",
         ),
         pytest.param(
             [10] * 10,
             frozenset({3}),
-            {"total": 90.0, "passed": False, "failing_indicators": [3], "digital_level": "proficient"},
+            "proficient",
+            _result(90.0, False, [3], "proficient"),  # evidence is missing on 3, not on the digital 5
             id="a-10-without-evidence-counts-0",
         ),
         pytest.param(
-            [10, 10, 10, 10, 7.5, 10, 10, 10, 10, 10],
+            [10, 10, 10, 10, 5, 10, 10, 10, 10, 10],
             frozenset(),
-            {"total": 97.5, "passed": True, "failing_indicators": [], "digital_level": "basic"},
-            id="digital-7.5-is-basic",
+            "proficient",
+            _result(95.0, True, [], "proficient"),  # 5 on the digital indicator: no score floor in v2
+            id="digital-5-declared-proficient-is-proficient",
+        ),
+        pytest.param(
+            [10] * 10,
+            frozenset(),
+            None,
+            _result(100.0, True, [], "none"),  # full marks, nothing declared
+            id="nothing-declared-is-none",
+        ),
+        pytest.param(
+            [10] * 10,
+            frozenset({5}),
+            "proficient",
+            _result(90.0, False, [5], "none"),  # no accepted evidence on the digital indicator
+            id="declared-without-digital-evidence-is-none",
         ),
     ],
 )
@@ -72,10 +104,13 @@ async def test_result_at_the_boundaries(
     criteria: dict[str | None, int],
     points: list[float],
     without_evidence: frozenset[int],
+    declared: str | None,
     expected: dict[str, Any],
 ) -> None:
     school = await make_school(tree)
-    ev = await self_assess(client, school.admin, await open_evaluation(client, tree, school), points)
+    ev = await open_evaluation(client, tree, school)
+    ev = await self_assess(client, school.admin, ev, points, digital_level=declared)
+    assert (ev["declared_digital_level"], ev["reviewed_digital_level"]) == (declared, None)
     ev = await attach_evidence(client, school.admin, ev, skip=without_evidence)
     assert ev["running_result"] == expected  # what the person sees before submitting
     assert (await act(client, school.admin, ev["id"], "submit")).status_code == 200
@@ -109,6 +144,33 @@ async def test_rejected_evidence_counts_as_none_and_the_review_score_wins(
     assert (scores[1]["effective_score"], scores[2]["effective_score"]) == (0, 6)
     assert r.json()["running_result"]["total"] == 86
     assert r.json()["running_result"]["failing_indicators"] == [1]
+
+
+async def test_rejected_evidence_on_the_digital_indicator_makes_the_level_none(
+    client: httpx.AsyncClient, tree: Tree, criteria: dict[str | None, int]
+) -> None:
+    school = await make_school(tree)
+    ev = await open_evaluation(client, tree, school)
+    ev = await self_assess(client, school.admin, ev, [10] * 10, digital_level="proficient")
+    ev = await attach_evidence(client, school.admin, ev)
+    assert ev["running_result"]["digital_level"] == "proficient"
+    assert (await act(client, school.admin, ev["id"], "submit")).status_code == 200
+    ev = await get(client, school.assessor, ev["id"])
+    digital = next(e for e in ev["evidence"] if e["indicator_id"] == by_number(ev)[5]["indicator_id"])
+    r = await client.put(
+        f"{API}/evaluations/{ev['id']}/review",
+        json={
+            "version": ev["version"],
+            "digital_level": "proficient",
+            "rejected_evidence_ids": [digital["id"]],
+        },
+        headers=school.assessor,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["reviewed_digital_level"] == "proficient"
+    # Even confirmed by the assessor, a level with no accepted evidence on indicator 5 counts as none.
+    assert r.json()["running_result"]["digital_level"] == "none"
+    assert r.json()["running_result"]["failing_indicators"] == [5]
 
 
 # --- malformed input ---------------------------------------------------------------------------------

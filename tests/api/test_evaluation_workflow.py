@@ -21,7 +21,11 @@ async def _school(tree: Tree):  # type: ignore[no-untyped-def]
 
 
 async def _score_all(
-    client: httpx.AsyncClient, h: dict[str, str], evaluation: dict, scores: dict[int, float]
+    client: httpx.AsyncClient,
+    h: dict[str, str],
+    evaluation: dict,
+    scores: dict[int, float],
+    digital_level: str | None = None,
 ) -> dict:
     body = {
         "version": evaluation["version"],
@@ -29,6 +33,8 @@ async def _score_all(
             {"indicator_id": s["indicator_id"], "score": scores[s["number"]]} for s in evaluation["scores"]
         ],
     }
+    if digital_level is not None:
+        body["digital_level"] = digital_level
     r = await client.put(f"{API}/evaluations/{evaluation['id']}/self-assessment", json=body, headers=h)
     assert r.status_code == 200, r.text
     return r.json()
@@ -55,15 +61,26 @@ async def test_teacher_committee_and_headmistress(
     school, teacher, teacher_user, assessor, approver = await _school(tree)
     th, ah, ph = tree.auth(teacher_user), tree.auth(assessor), tree.auth(approver)
 
-    # Story 1: she opens her 2025 evaluation, scores, uploads evidence, sees the running total, submits.
+    # Story 1: she opens her 2025 evaluation, scores, declares her digital level, uploads evidence, sees the
+    # running total, submits.
     r = await client.post(f"{API}/evaluations", json={"person_id": teacher.id, "year": 2025}, headers=th)
     assert r.status_code == 201, r.text
     evaluation = r.json()
     assert evaluation["status"] == "draft"
     assert evaluation["criteria_set_id"] == criteria["staff"]
     assert len(evaluation["scores"]) == 10
-    evaluation = await _score_all(client, th, evaluation, {n: 9 for n in range(1, 11)})
+    # A personal evaluation: the learning_citizen title, no household or clan, nothing declared yet.
+    assert (evaluation["title"], evaluation["household_id"], evaluation["clan_id"]) == (
+        "learning_citizen",
+        None,
+        None,
+    )
+    assert (evaluation["declared_digital_level"], evaluation["reviewed_digital_level"]) == (None, None)
+    evaluation = await _score_all(client, th, evaluation, {n: 9 for n in range(1, 11)}, "proficient")
+    assert evaluation["declared_digital_level"] == "proficient"
     assert evaluation["running_result"]["total"] == 0  # no evidence yet: every indicator counts 0
+    # ...and without accepted evidence on the digital indicator 5 the declared level counts as none.
+    assert evaluation["running_result"]["digital_level"] == "none"
     evidence = await _evidence_for_all(client, th, evaluation)
     assert {e["content_type"] for e in evidence} == {"application/pdf", "image/png"}
     evaluation = (await client.get(f"{API}/evaluations/{evaluation['id']}", headers=th)).json()
@@ -71,13 +88,15 @@ async def test_teacher_committee_and_headmistress(
         "total": 90.0,
         "passed": True,
         "failing_indicators": [],
-        "digital_level": "proficient",
+        "digital_level": "proficient",  # as she declared, now backed by evidence on indicator 5
+        "level": None,  # a personal set is not graded
     }
     r = await client.post(f"{API}/evaluations/{evaluation['id']}/submit", headers=th)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "submitted"
 
-    # Story 2: the assessor lowers indicator 5, rejects indicator 3's evidence, returns it.
+    # Story 2: the assessor lowers indicator 5 and her digital level to basic, rejects indicator 3's
+    # evidence, returns it.
     evaluation = (await client.get(f"{API}/evaluations/{evaluation['id']}", headers=ah)).json()
     by_number = {s["number"]: s for s in evaluation["scores"]}
     third = next(e for e in evaluation["evidence"] if e["indicator_id"] == by_number[3]["indicator_id"])
@@ -88,6 +107,7 @@ async def test_teacher_committee_and_headmistress(
             "scores": [
                 {"indicator_id": by_number[5]["indicator_id"], "score": 6.5, "note": "Chưa có chứng chỉ"}
             ],
+            "digital_level": "basic",
             "rejected_evidence_ids": [third["id"]],
         },
         headers=ah,
@@ -96,7 +116,8 @@ async def test_teacher_committee_and_headmistress(
     reviewed = r.json()
     assert reviewed["status"] == "in_review"
     assert reviewed["running_result"]["failing_indicators"] == [3]
-    assert reviewed["running_result"]["digital_level"] == "basic"
+    assert reviewed["running_result"]["digital_level"] == "basic"  # the assessor's word wins
+    assert (reviewed["declared_digital_level"], reviewed["reviewed_digital_level"]) == ("proficient", "basic")
     scores = {s["number"]: s for s in reviewed["scores"]}
     assert (
         scores[5]["self_score"] == 9
@@ -127,7 +148,8 @@ async def test_teacher_committee_and_headmistress(
         "total": 87.5,
         "passed": True,
         "failing_indicators": [],
-        "digital_level": "basic",
+        "digital_level": "basic",  # the assessor's level, not derived from the 6.5 on indicator 5
+        "level": None,
     }
 
     # Story 3: the headmistress signs a decision; later it is revoked.
@@ -167,6 +189,13 @@ async def test_teacher_committee_and_headmistress(
     assert review_entry["actor_user_id"] == assessor.id
     assert review_entry["before"]["5"] == {"score": None, "note": None}
     assert review_entry["after"]["rejected_evidence_ids"] == [third["id"]]
+    assert (
+        review_entry["before"]["reviewed_digital_level"],
+        review_entry["after"]["reviewed_digital_level"],
+    ) == (
+        None,
+        "basic",
+    )
 
 
 async def test_evidence_download_is_the_uploaded_file(

@@ -12,13 +12,28 @@ import httpx
 import openpyxl
 
 from app.aggregates.metrics import METRICS
-from app.reports.formats import GROUP_LABELS, METRIC_HEADINGS, REPORT_COLUMNS, REPORT_HEADINGS, STATUS_LABELS
+from app.reports.formats import (
+    COLLECTIVE_HEADINGS,
+    GROUP_LABELS,
+    METRIC_HEADINGS,
+    REPORT_COLUMNS,
+    REPORT_HEADINGS,
+    STATUS_LABELS,
+    TITLE_LABELS,
+)
 from tests.api.evaluation_flow import by_number, drive_to, make_school, self_assess
 from tests.api.test_aggregates import Seeded, by_metric, progress, seeded, staff
 from tests.builders import Tree, build_country
 
 API = "/api/v1"
 UNIT_KEYS = {"org_unit_id", "name", "kind"}
+# The collective titles in report order, each with the metric whose numbers its row repeats.
+COLLECTIVE_METRICS = {
+    "learning_family": "learning_families_pct",
+    "learning_clan": "learning_clans_pct",
+    "learning_community": "learning_communities_pct",
+    "learning_unit": "learning_units_pct",
+}
 
 
 async def populate(tree: Tree, s: Seeded) -> None:
@@ -61,6 +76,10 @@ async def breakdowns(client: httpx.AsyncClient, h: dict[str, str], unit_id: int)
 async def test_annual_report_json_equals_the_aggregates(client: httpx.AsyncClient, tree: Tree) -> None:
     s = await seeded(tree)
     await populate(tree, s)
+    # A household of Tam Hưng (no members recorded), recognised as a learning family: a collective title
+    # counts in its own row, never among the people.
+    household = await tree.household(s.tam_hung, [])
+    await tree.collective_evaluation("learning_family", household, 2025, "recognised")
     h = tree.auth(await tree.user(("viewer", s.thanh_oai)))
 
     r = await report(client, h, s.thanh_oai.id)
@@ -96,7 +115,52 @@ async def test_annual_report_json_equals_the_aggregates(client: httpx.AsyncClien
     assert everyone["recognised_target"] is None
     residents = {g["group"]: g for g in body["total"]["groups"]}["resident"]
     assert (residents["registered"], residents["recognised"], residents["recognised_pct"]) == (2, 1, 50.0)
-    assert residents["recognised_target"] == 40.0  # the national adults target (Thanh Oai has no plan)
+    # Thanh Oai has no plan, and the national one now sets its adults target on adults in learning
+    # collectives (not on adults_recognised_pct, the metric of this row): no target.
+    assert residents["recognised_target"] is None
+
+    # One row per collective title, repeating its learning_*_pct metric.
+    for unit in (body["total"], *body["items"]):
+        measures = by_metric(unit)
+        assert [
+            (
+                c["title"],
+                c["metric"],
+                c["subjects"],
+                c["recognised"],
+                c["recognised_pct"],
+                c["target"],
+                c["status"],
+            )
+            for c in unit["collectives"]
+        ] == [
+            (
+                title,
+                code,
+                measures[code]["denominator"],
+                measures[code]["numerator"],
+                measures[code]["actual"],
+                measures[code]["target"],
+                measures[code]["status"],
+            )
+            for title, code in COLLECTIVE_METRICS.items()
+        ], unit["name"]
+    # By hand: one household in Thanh Oai (in Tam Hưng), recognised; no clan or village; one school (the
+    # department is not a school, agency or enterprise), not recognised as a learning unit. No seed plan
+    # targets a collective title.
+    total = {c["title"]: c for c in body["total"]["collectives"]}
+    assert [
+        (t, total[t]["subjects"], total[t]["recognised"], total[t]["recognised_pct"], total[t]["status"])
+        for t in COLLECTIVE_METRICS
+    ] == [
+        ("learning_family", 1, 1, 100.0, "no_target"),
+        ("learning_clan", 0, 0, None, "no_data"),
+        ("learning_community", 0, 0, None, "no_data"),
+        ("learning_unit", 1, 0, 0.0, "no_target"),
+    ]
+    school_row, commune_row = ({c["title"]: c for c in i["collectives"]} for i in body["items"])
+    assert (school_row["learning_family"]["subjects"], commune_row["learning_family"]["recognised"]) == (0, 1)
+    assert (school_row["learning_unit"]["subjects"], commune_row["learning_unit"]["subjects"]) == (1, 0)
 
 
 async def test_xlsx_report_read_back_cell_by_cell(client: httpx.AsyncClient, tree: Tree) -> None:
@@ -110,7 +174,7 @@ async def test_xlsx_report_read_back_cell_by_cell(client: httpx.AsyncClient, tre
     assert r.headers["content-type"].startswith("application/vnd.openxmlformats-officedocument.spreadsheetml")
     assert "bao-cao-cdht-2025-01-278.xlsx" in r.headers["content-disposition"]
     book = openpyxl.load_workbook(io.BytesIO(r.content), data_only=True)
-    assert book.sheetnames == ["Báo cáo", "Chỉ tiêu"]
+    assert book.sheetnames == ["Báo cáo", "Chỉ tiêu", "Danh hiệu tập thể"]
 
     sheet = [list(row) for row in book["Báo cáo"].iter_rows(values_only=True)]
     assert sheet[0][0] == "Báo cáo kết quả xây dựng mô hình Công dân học tập năm 2025 — Huyện Thanh Oai"
@@ -137,7 +201,7 @@ async def test_xlsx_report_read_back_cell_by_cell(client: httpx.AsyncClient, tre
             assert targets[row] == [
                 code,
                 name,
-                metric.code,
+                metric.title_vi,  # the metric named in Vietnamese; its code in the last column
                 m["numerator"],
                 m["denominator"],
                 m["actual"],
@@ -145,9 +209,38 @@ async def test_xlsx_report_read_back_cell_by_cell(client: httpx.AsyncClient, tre
                 m["target_year"],
                 m["gap"],
                 STATUS_LABELS[m["status"]],
+                metric.code,
             ], (code, metric.code)
             row += 1
     assert row == len(targets)
+    assert targets[1][2] == "Tỷ lệ người lớn được công nhận Công dân học tập"  # adults_recognised_pct
+
+    titles = [list(row) for row in book["Danh hiệu tập thể"].iter_rows(values_only=True)]
+    assert tuple(titles[0]) == COLLECTIVE_HEADINGS
+    expected_titles = [
+        [
+            unit["code"],
+            unit["name"],
+            TITLE_LABELS[c["title"]],
+            c["subjects"],
+            c["recognised"],
+            c["recognised_pct"],
+            c["target"],
+            STATUS_LABELS[c["status"]],
+        ]
+        for unit in (body["total"], *body["items"])
+        for c in unit["collectives"]
+    ]
+    assert titles[1:] == expected_titles
+    assert len(expected_titles) == 3 * 4  # Thanh Oai and its two children, four titles each
+    assert titles[4][:6] == [
+        "01-278",
+        "Huyện Thanh Oai",
+        "Đơn vị học tập",
+        1,
+        0,
+        0,
+    ]  # one school, none recognised
 
 
 async def test_csv_report_is_utf8_with_bom(client: httpx.AsyncClient, tree: Tree) -> None:

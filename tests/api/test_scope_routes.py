@@ -48,6 +48,8 @@ class Side:
     plan_id: int
     training_id: int
     reorganisation_id: int  # a rename of ``unit``, recorded at that unit
+    household_id: int  # the person's household, at the person's unit
+    clan_id: int  # the household's clan, at the same unit
 
 
 @dataclass
@@ -158,6 +160,21 @@ CASES.update(
             {"person_id": s.person_id},
             {"json": {"effective_on": today().isoformat(), "group": "worker"}},
         ),
+        ("GET", "/households/{household_id}"): lambda w, s: ({"household_id": s.household_id}, {}),
+        ("PATCH", "/households/{household_id}"): lambda w, s: (
+            {"household_id": s.household_id},
+            {"json": {"name": "Đổi"}},
+        ),
+        ("PUT", "/households/{household_id}/members"): lambda w, s: (
+            {"household_id": s.household_id},
+            {"json": {"member_ids": [s.person_id]}},
+        ),
+        ("GET", "/clans/{clan_id}"): lambda w, s: ({"clan_id": s.clan_id}, {}),
+        ("PATCH", "/clans/{clan_id}"): lambda w, s: ({"clan_id": s.clan_id}, {"json": {"name": "Đổi"}}),
+        ("PUT", "/clans/{clan_id}/households"): lambda w, s: (
+            {"clan_id": s.clan_id},
+            {"json": {"household_ids": [s.household_id]}},
+        ),
     }
 )
 
@@ -202,9 +219,19 @@ NAMING: dict[tuple[str, str], UnitCase] = {
         "params": {"effective_on": today().isoformat()},
         "files": {"file": ("sap-xep.csv", _csv(unit, parent), "text/csv")},
     },
+    ("POST", "/households"): lambda unit, parent: {
+        "json": {"name": "Hộ mới", "org_unit_id": parent.id, "member_ids": []}
+    },
+    ("POST", "/clans"): lambda unit, parent: {
+        "json": {"name": "Dòng họ mới", "org_unit_id": parent.id, "household_ids": []}
+    },
 }
 # Lists that must not show province B's objects to a caller of province A: path → the Side field listed.
-LISTS: dict[tuple[str, str], str] = {("GET", "/reorganisations"): "reorganisation_id"}
+LISTS: dict[tuple[str, str], str] = {
+    ("GET", "/reorganisations"): "reorganisation_id",
+    ("GET", "/households"): "household_id",
+    ("GET", "/clans"): "clan_id",
+}
 
 
 def api_operations(app: FastAPI) -> set[tuple[str, str]]:
@@ -336,6 +363,18 @@ async def _side(
         headers=admin_h,
     )
     assert reorganisation.status_code == 201, reorganisation.text
+    household = await client.post(
+        f"{API}/households",
+        json={"name": "Hộ gia đình", "org_unit_id": home.id, "member_ids": [person.id]},
+        headers=admin_h,
+    )
+    assert household.status_code == 201, household.text
+    clan = await client.post(
+        f"{API}/clans",
+        json={"name": "Dòng họ", "org_unit_id": home.id, "household_ids": [household.json()["id"]]},
+        headers=admin_h,
+    )
+    assert clan.status_code == 201, clan.text
     return Side(
         leaf,
         user.id,
@@ -345,6 +384,8 @@ async def _side(
         plan.json()["id"],
         training.json()["id"],
         reorganisation.json()["id"],
+        household.json()["id"],
+        clan.json()["id"],
     )
 
 

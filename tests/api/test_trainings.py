@@ -24,6 +24,7 @@ async def test_sessions_and_attendees_give_trained_pct(client: httpx.AsyncClient
     viewer = tree.auth(await tree.user(("viewer", c.district_a)))
     school = [await tree.person(c.school_a, group) for group in ("staff",) * 4 + ("student",) * 2]
     commune = [await tree.person(c.commune_a2, "resident") for _ in range(4)]
+    worker = await tree.person(c.commune_a2, "worker")  # trained only in 2024
     # A year has data once somebody in the subtree is evaluated in it.
     await tree.evaluation(school[0], 2025, "submitted")
     await tree.evaluation(commune[0], 2024, "submitted")
@@ -61,24 +62,29 @@ async def test_sessions_and_attendees_give_trained_pct(client: httpx.AsyncClient
             "org_unit_id": c.commune_a2.id,
             "title": "Tập huấn 2024",
             "held_on": "2024-05-01",
-            "attendee_ids": [p.id for p in commune],
+            "attendee_ids": [p.id for p in commune] + [worker.id],
         },
         headers=h,
     )
     assert r.status_code == 201
 
+    # trained_pct counts staff and workers only: the 4 staff and the worker (not the 2 students nor the 4
+    # residents). Trained in 2025: the 4 staff (school[0] twice counts once; the resident commune[0] does
+    # not count); the worker was trained in 2024 only.
     row = await _trained(client, viewer, c.district_a.id, 2025)
-    assert (row["numerator"], row["denominator"], row["actual"]) == (5, 10, 50.0)
+    assert (row["numerator"], row["denominator"], row["actual"]) == (4, 5, 80.0)
     assert (await _trained(client, viewer, c.school_a.id, 2025))["numerator"] == 4
-    assert (await _trained(client, viewer, c.commune_a2.id, 2024))["actual"] == 100.0
+    commune_2024 = await _trained(client, viewer, c.commune_a2.id, 2024)
+    assert (commune_2024["numerator"], commune_2024["denominator"], commune_2024["actual"]) == (1, 1, 100.0)
 
     r = await client.put(
         f"{API}/training-sessions/{first['id']}/attendees",
-        json={"version": 1, "attendee_ids": [p.id for p in commune]},
+        json={"version": 1, "attendee_ids": [p.id for p in commune] + [worker.id]},
         headers=h,
     )
     assert r.status_code == 200 and r.json()["version"] == 2
-    assert (await _trained(client, viewer, c.district_a.id, 2025))["numerator"] == 6  # 4 residents + 2 staff
+    # The first session now has the 4 residents (not counted) and the worker; the second its 2 staff.
+    assert (await _trained(client, viewer, c.district_a.id, 2025))["numerator"] == 3  # the worker + 2 staff
     r = await client.put(
         f"{API}/training-sessions/{first['id']}/attendees", json={"version": 1, "attendee_ids": []}, headers=h
     )

@@ -27,7 +27,8 @@ STAFF = CRITERIA_DIR / "khvn-324-iv-staff.yaml"
 
 def test_the_five_national_sets_are_there_and_well_formed() -> None:
     parsed = {parse_file(p).data.code: parse_file(p).data for p in sorted(CRITERIA_DIR.glob("*.yaml"))}
-    groups = {code: data.group.value if data.group else None for code, data in parsed.items()}
+    national = {code: data for code, data in parsed.items() if data.recognises.value == "learning_citizen"}
+    groups = {code: data.group.value if data.group else None for code, data in national.items()}
     assert groups == {
         "KHVN-324-I": None,
         "KHVN-324-II": "resident",
@@ -35,7 +36,7 @@ def test_the_five_national_sets_are_there_and_well_formed() -> None:
         "KHVN-324-IV": "staff",
         "KHVN-324-V": "student",
     }
-    for code, data in parsed.items():
+    for code, data in national.items():
         indicators = [i for c in data.criteria for i in c.indicators]
         assert [c.number for c in data.criteria] == [1, 2, 3], code
         assert [i.number for i in indicators] == list(range(1, 11)), code
@@ -45,6 +46,41 @@ def test_the_five_national_sets_are_there_and_well_formed() -> None:
         assert [i.number for i in indicators if i.digital] == [5], code
         assert all(i.evidence_hint for i in indicators), code
         assert data.needs_verification and data.source, code
+        # Version 2: the digital level is declared and confirmed, no longer derived from score thresholds
+        # (the old basic threshold 5 equalled min_indicator, so every recognised person qualified).
+        assert data.version == 2, code
+        assert data.digital_thresholds is None, code
+        assert data.grades is None, code
+
+
+def test_the_four_collective_sets_are_there_and_well_formed() -> None:
+    parsed = {parse_file(p).data.code: parse_file(p).data for p in sorted(CRITERIA_DIR.glob("*.yaml"))}
+    collective = {
+        code: data.recognises.value
+        for code, data in parsed.items()
+        if data.recognises.value != "learning_citizen"
+    }
+    assert collective == {
+        "KHVN-GDHT": "learning_family",
+        "KHVN-DHHT": "learning_clan",
+        "KHVN-CDHT-THON": "learning_community",
+        "TT-24-2023-DVHT": "learning_unit",
+    }
+    for code in collective:
+        data = parsed[code]
+        indicators = [i for c in data.criteria for i in c.indicators]
+        assert data.group is None, code
+        assert not any(i.digital for i in indicators), code  # a digital level exists only for persons
+        assert data.digital_thresholds is None, code
+        assert sum(i.max_points for i in indicators) == data.max_total == 100, code
+        assert sorted(i.number for i in indicators) == list(range(1, len(indicators) + 1)), code
+        assert all(i.evidence_hint for i in indicators), code
+        assert data.needs_verification and data.source, code
+    # Only the learning-unit set (TT 24/2023) is graded: level 2 = everything met (100), level 1 = 96.
+    graded = {code: data.grades for code, data in parsed.items() if data.grades}
+    assert list(graded) == ["TT-24-2023-DVHT"]
+    assert [(g.code, g.min_total) for g in graded["TT-24-2023-DVHT"]] == [("muc_2", 100), ("muc_1", 96)]
+    assert parsed["TT-24-2023-DVHT"].pass_total == 96
 
 
 def test_each_file_says_where_its_text_comes_from_and_documents_the_digital_rule() -> None:
@@ -61,12 +97,12 @@ async def _count(session: AsyncSession) -> int:
 
 async def test_loading_twice_reports_unchanged(session: AsyncSession) -> None:
     first = await load_criteria(session, CRITERIA_DIR)
-    assert len(first) == 5
+    assert len(first) == 9  # the five national (personal) sets and the four collective ones
     assert all(line.endswith(": created") for line in first), first
     count = await _count(session)
     second = await load_criteria(session, CRITERIA_DIR)
     assert second == [line.replace(": created", ": unchanged") for line in first]
-    assert await _count(session) == count == 5
+    assert await _count(session) == count == 9
 
 
 def _edit(source: Path, target: Path, change: Callable[[list[str]], None]) -> tuple[Path, list[str]]:
@@ -152,7 +188,7 @@ async def test_two_files_with_the_same_code_and_version_are_refused(
 ) -> None:
     _edit(STAFF, tmp_path / "one.yaml", lambda ls: None)
     _edit(STAFF, tmp_path / "two.yaml", lambda ls: None)
-    with pytest.raises(SeedError, match=r"two\.yaml: KHVN-324-IV v1 is also defined in .*one\.yaml"):
+    with pytest.raises(SeedError, match=r"two\.yaml: KHVN-324-IV v2 is also defined in .*one\.yaml"):
         await load_criteria(session, tmp_path)
     assert await _count(session) == 0
 
@@ -173,7 +209,8 @@ async def test_an_unused_set_may_change_but_a_set_in_use_is_frozen(
 ) -> None:
     (tmp_path / "draft").mkdir()
     _edit(STAFF, tmp_path / "draft" / "staff.yaml", _retitle("Phụ lục IV (bản sửa)"))
-    assert await load_criteria(session, tmp_path / "draft") == ["criteria KHVN-324-IV v1: updated"]
+    # The seeded staff set is version 2 now (digital level declared and confirmed).
+    assert await load_criteria(session, tmp_path / "draft") == ["criteria KHVN-324-IV v2: updated"]
 
     school = await make_school(tree)
     used = await open_evaluation(client, tree, school)
@@ -189,15 +226,15 @@ async def test_an_unused_set_may_change_but_a_set_in_use_is_frozen(
 
     def new_version(lines: list[str]) -> None:
         _retitle("Phụ lục IV (2026)")(lines)
-        lines[_line(lines, "version:") - 1] = "version: 2"
+        lines[_line(lines, "version:") - 1] = "version: 3"  # the next after the seeded v2
 
-    (tmp_path / "v2").mkdir()
-    _edit(STAFF, tmp_path / "v2" / "staff.yaml", new_version)
-    assert await load_criteria(session, tmp_path / "v2") == ["criteria KHVN-324-IV v2: created"]
+    (tmp_path / "v3").mkdir()
+    _edit(STAFF, tmp_path / "v3" / "staff.yaml", new_version)
+    assert await load_criteria(session, tmp_path / "v3") == ["criteria KHVN-324-IV v3: created"]
     await session.commit()
-    v2 = await criteria_repo.get_by_code(session, "KHVN-324-IV", 2)
-    assert v2 is not None
+    v3 = await criteria_repo.get_by_code(session, "KHVN-324-IV", 3)
+    assert v3 is not None
     fresh = await open_evaluation(client, tree, school, year=2026)
-    assert fresh["criteria_set_id"] == v2.id
+    assert fresh["criteria_set_id"] == v3.id
     again = (await client.get(f"{API}/evaluations/{used['id']}", headers=school.admin)).json()
     assert again["criteria_set_id"] == criteria["staff"]

@@ -30,19 +30,25 @@ async def _units(tree: Tree) -> None:
     hanoi = await tree.unit("Thành phố Hà Nội", "province", vn, code="01")
     thanh_oai = await tree.unit("Huyện Thanh Oai", "district", hanoi, code="01-278")
     await tree.unit("Trường MN Tam Hưng A", "school", thanh_oai, code="01-278-MN-TAMHUNGA")
+    hai_phong = await tree.unit("Thành phố Hải Phòng", "province", vn, code="31")
+    vinh_bao = await tree.unit("Huyện Vĩnh Bảo", "district", hai_phong, code="31-316")
+    await tree.unit("Trường MN Thanh Lương", "school", vinh_bao, code="31-316-MN-THANHLUONG")
 
 
 async def _plan_count(tree: Tree) -> int:
     return int(await tree.session.scalar(select(func.count()).select_from(Plan)) or 0)
 
 
-async def test_the_four_reference_plans_load_onto_their_units(tree: Tree) -> None:
+async def test_the_five_reference_plans_load_onto_their_units(tree: Tree) -> None:
     await _units(tree)
     report = await load_plans(tree.session, PLANS)
     assert sorted(report) == [
         "plan kh-126-ubnd-ninh-binh: created (unit 37, 10 targets)",
-        "plan kon-ray-district: created (unit 62-614, 10 targets)",
+        # trained_pct (2025, 2030) dropped: the seed's sentence is about the association's members only.
+        "plan kon-ray-district: created (unit 62-614, 8 targets)",
         "plan mn-tam-hung-a: created (unit 01-278-MN-TAMHUNGA, 8 targets)",
+        # Seed 004 (a learning-unit plan for 2024): staff_recognised_pct and digital_skills_pct, 100 each.
+        "plan mn-thanh-luong: created (unit 31-316-MN-THANHLUONG, 2 targets)",
         "plan qd-677-ttg: created (unit VN, 10 targets)",
     ]
     national = await plans_repo.get_by_key(tree.session, "qd-677-ttg")
@@ -57,12 +63,22 @@ async def test_the_four_reference_plans_load_onto_their_units(tree: Tree) -> Non
         (t.metric, t.year): t.value
         for t in (await plans_repo.targets_of(tree.session, [ninh_binh.id]))[ninh_binh.id]
     }
-    assert targets[("adults_recognised_pct", 2025)] == Decimal("65")
+    # "65% người lớn trong gia đình học tập, dòng họ học tập, cộng đồng học tập …" (2025): adults in learning
+    # collectives, no longer every adult.
+    assert targets[("adults_in_learning_collectives_recognised_pct", 2025)] == Decimal("65")
+    assert ("adults_recognised_pct", 2025) not in targets
+    # "75% cán bộ, công chức, viên chức, người lao động trong đơn vị học tập …" (2025): staff of learning
+    # units.
+    assert targets[("staff_in_learning_units_recognised_pct", 2025)] == Decimal("75")
+    assert ("staff_recognised_pct", 2025) not in targets
     assert targets[("digital_proficient_pct", 2030)] == Decimal("80")
+    thanh_luong = await plans_repo.get_by_key(tree.session, "mn-thanh-luong")
+    assert thanh_luong is not None and thanh_luong.parent_plan_id is None
+    assert (thanh_luong.start_year, thanh_luong.end_year) == (2024, 2024)
 
     again = await load_plans(tree.session, PLANS)
-    assert all(line.endswith(": unchanged") for line in again) and len(again) == 4
-    assert await _plan_count(tree) == 4
+    assert all(line.endswith(": unchanged") for line in again) and len(again) == 5
+    assert await _plan_count(tree) == 5
 
 
 async def test_plans_of_missing_units_are_skipped_and_changes_update(tree: Tree, tmp_path: Path) -> None:
@@ -71,6 +87,7 @@ async def test_plans_of_missing_units_are_skipped_and_changes_update(tree: Tree,
     report = await load_plans(tree.session, PLANS)
     assert "plan kon-ray-district: skipped (unit 62-614 not loaded; run cdht demo)" in report
     assert "plan mn-tam-hung-a: skipped (unit 01-278-MN-TAMHUNGA not loaded; run cdht demo)" in report
+    assert "plan mn-thanh-luong: skipped (unit 31-316-MN-THANHLUONG not loaded; run cdht demo)" in report
     assert await _plan_count(tree) == 2
 
     shutil.copy(PLANS / "qd-677-ttg-national.yaml", tmp_path)
@@ -80,30 +97,31 @@ async def test_plans_of_missing_units_are_skipped_and_changes_update(tree: Tree,
     assert national is not None and national.version == 1
     assert await load_plans(tree.session, tmp_path) == ["plan qd-677-ttg: updated (unit VN, 10 targets)"]
     targets = (await plans_repo.targets_of(tree.session, [national.id]))[national.id]
-    assert {t.value for t in targets if (t.metric, t.year) == ("adults_recognised_pct", 2025)} == {
-        Decimal("45")
-    }
+    # The national 40 % for 2025 is on the adults-in-learning-collectives metric now.
+    adults_2025 = ("adults_in_learning_collectives_recognised_pct", 2025)
+    assert {t.value for t in targets if (t.metric, t.year) == adults_2025} == {Decimal("45")}
     assert national.version == 2
 
 
 @pytest.mark.parametrize(
     ("old", "new", "line", "reason"),
     [
+        # The national plan's adult and staff targets sit on the qualified metrics now (same lines 15, 18).
         (
-            "{metric: adults_recognised_pct, year: 2025, value: 40}",
+            "{metric: adults_in_learning_collectives_recognised_pct, year: 2025, value: 40}",
             "{metric: adults_pct, year: 2025, value: 40}",
             15,
             "unknown metric",
         ),
         (
-            "{metric: staff_recognised_pct, year: 2030, value: 80}",
-            "{metric: staff_recognised_pct, year: 2030, value: 180}",
+            "{metric: staff_in_learning_units_recognised_pct, year: 2030, value: 80}",
+            "{metric: staff_in_learning_units_recognised_pct, year: 2030, value: 180}",
             18,
             "less than or equal to 100",
         ),
         (
-            "{metric: staff_recognised_pct, year: 2030, value: 80}",
-            "{metric: staff_recognised_pct, year: 2025, value: 80}",
+            "{metric: staff_in_learning_units_recognised_pct, year: 2030, value: 80}",
+            "{metric: staff_in_learning_units_recognised_pct, year: 2025, value: 80}",
             18,
             "given twice",
         ),

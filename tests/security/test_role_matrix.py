@@ -219,8 +219,46 @@ async def _data(tree: Tree) -> dict[str, list[tuple[object, ...]]]:
 async def test_policy_decides_every_role(
     client: httpx.AsyncClient, tree: Tree, criteria: dict[str | None, int], action: Action
 ) -> None:
+    await _decides(await _world(client, tree, criteria), action, CASES[action])
+
+
+async def _fresh_household(w: World) -> dict[str, Any]:
+    # One evaluation per household and year: every call opens the evaluation of a new household.
+    household = await w.tree.household(w.leaf, [await w.tree.person(w.leaf, "resident")])
+    return {"json": {"title": "learning_family", "household_id": household.id, "year": 2025}}
+
+
+# The routes of the collective titles (households, clans, collective evaluations) follow the same actions.
+COLLECTIVE_CASES: list[tuple[Action, Case]] = [
+    (Action.PERSON_READ, Case("GET", _at("/households/{household}"), _none)),
+    (Action.PERSON_WRITE, Case("PATCH", _at("/households/{household}"), _json(lambda w: {"name": "Hộ mới"}))),
+    (Action.PERSON_READ, Case("GET", _at("/clans/{clan}"), _none)),
+    (Action.PERSON_WRITE, Case("PATCH", _at("/clans/{clan}"), _json(lambda w: {"name": "Họ mới"}))),
+    (Action.EVALUATION_EDIT, Case("POST", _at("/evaluations"), _fresh_household)),
+    (Action.EVALUATION_READ, Case("GET", _at("/evaluations/{family}"), _none)),
+]
+
+
+@pytest.mark.parametrize(
+    ("action", "case"),
+    COLLECTIVE_CASES,
+    ids=[f"{a.value}:{c.method}{i}" for i, (a, c) in enumerate(COLLECTIVE_CASES)],
+)
+async def test_policy_decides_every_role_on_the_collective_routes(
+    client: httpx.AsyncClient, tree: Tree, criteria: dict[str | None, int], action: Action, case: Case
+) -> None:
     w = await _world(client, tree, criteria)
-    case = CASES[action]
+    household = await tree.household(w.leaf, [await tree.person(w.leaf, "resident")])
+    w.ids["household"] = household.id
+    w.ids["clan"] = (await tree.clan(w.leaf, [household])).id
+    w.ids["family"] = (await tree.collective_evaluation("learning_family", household, 2025, "draft")).id
+    await _decides(w, action, case)
+
+
+async def _decides(w: World, action: Action, case: Case) -> None:
+    """Every role of the sibling subtree gets 404, every role POLICY does not allow at the unit 403 with
+    nothing written, every allowed role and admin 2xx."""
+    tree = w.tree
     allowed = POLICY[action]
     refused = [r for r in UNIT_ROLES if r not in allowed]
     writes = case.method != "GET"
