@@ -12,7 +12,7 @@ In one run:
    the nation, the largest province and the largest commune; ``--warmup`` requests, then ``--requests``
    timed ones each; p50 / p95 client-side wall time. The served numbers must add up: each breakdown's rows
    to the unit's progress, and the nation's progress (every metric) to the sum of its provinces'.
-3. The naive recount (``app.aggregates.repository.naive_recount``, pure Python over a few queries) for the
+3. The naive recount (``app.aggregates.naive.naive_recount``, pure Python over a few queries) for the
    same units, in-process: one warm-up then ``--naive-reps`` timed ones; every numerator and denominator
    of all 12 metrics served must equal the naive one (else the run fails); for the breakdowns, the rows of
    ``--naive-children`` children (the largest two and random others; 0 = all) likewise. The naive recount
@@ -71,9 +71,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.aggregates import counters
-from app.aggregates import repository as aggregates_repository
+from app.aggregates import naive as aggregates_naive
 from app.aggregates.metrics import METRICS
-from app.aggregates.repository import naive_recount
+from app.aggregates.naive import naive_recount
 from app.auth.models import User
 from app.auth.scope import Subject
 from app.core.db import make_engine, make_sessionmaker, unit_of_work
@@ -266,7 +266,7 @@ NAIVE_SETS = ("_naive_in_collectives", "_naive_under_recognised")
 
 
 class NaiveMemo:
-    """``repository.naive_counts`` works out, on every call and for the whole country, who belongs to a
+    """``naive.naive_counts`` works out, on every call and for the whole country, who belongs to a
     recognised learning family, clan, community or unit: a query or two per recognised household, clan,
     village and unit (``_naive_in_collectives``, ``_naive_under_recognised``), whatever the unit asked.
     While the database does not change (the read check), those sets are computed once per (year, title)
@@ -281,7 +281,7 @@ class NaiveMemo:
 
     @contextmanager
     def active(self) -> Iterator[None]:
-        saved = {name: getattr(aggregates_repository, name) for name in NAIVE_SETS}
+        saved = {name: getattr(aggregates_naive, name) for name in NAIVE_SETS}
 
         def memoised(name: str, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
             async def call(session: AsyncSession, *args: Any) -> Any:
@@ -300,12 +300,12 @@ class NaiveMemo:
             return call
 
         for name, fn in saved.items():
-            setattr(aggregates_repository, name, memoised(name, fn))
+            setattr(aggregates_naive, name, memoised(name, fn))
         try:
             yield
         finally:
             for name, fn in saved.items():
-                setattr(aggregates_repository, name, fn)
+                setattr(aggregates_naive, name, fn)
 
 
 async def naive_once(
@@ -1181,8 +1181,7 @@ def render(report: dict[str, Any], command: str) -> str:
         "and PostgreSQL take turns), i.e. ~50 % of the two; more than that during a series means other "
         "sessions were running.",
         "",
-        f"### Naive recount (`repository.naive_recount`, in-process), goal ≥ {GOAL_SPEEDUP:.0f}× "
-        "at the nation",
+        f"### Naive recount (`naive.naive_recount`, in-process), goal ≥ {GOAL_SPEEDUP:.0f}× at the nation",
         "",
         _naive_text(report),
         "",

@@ -59,7 +59,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.aggregates import counters, metrics, through_time
 from app.aggregates import repository as agg_repo
 from app.aggregates.metrics import METRICS
-from app.aggregates.repository import naive_recount
+from app.aggregates.naive import naive_recount
 from app.aggregates.schemas import Basis
 from app.auth.models import User
 from app.auth.scope import Subject

@@ -7,7 +7,7 @@ org-unit kinds for collectives), which levels (digital levels of the recognised;
 collectives) and, for adults, from which age. The counters (``counters.py``) hold every kind broken down
 by group, level and birth year; each metric sums the cells its counts select. Adding a metric over the
 existing kinds is adding an entry to the file; a new kind of fact needs its counting query in
-``counters.py`` (its query in ``cells.py``) and its hand-written recount in ``repository.naive_counts``.
+``counters.py`` (its query in ``cells.py``) and its hand-written recount in ``naive.naive_counts``.
 """
 
 from __future__ import annotations

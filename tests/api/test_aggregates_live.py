@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.aggregates.repository import naive_recount
+from app.aggregates.naive import naive_recount
 from app.core.dates import today
 from app.orgs.models import OrgUnit
 from tests.builders import Tree

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.aggregates import counters
-from app.aggregates.repository import naive_recount
+from app.aggregates.naive import naive_recount
 from app.evaluations.models import RecognitionDecision
 from app.trainings.models import Attendance, TrainingSession
 from tests.builders import Tree

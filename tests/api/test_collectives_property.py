@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.aggregates import counters
-from app.aggregates.repository import naive_recount
+from app.aggregates.naive import naive_recount
 from app.collectives.models import Collective
 from app.core.dates import today
 from app.evaluations.models import Evaluation

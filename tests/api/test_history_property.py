@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Select, select
 
-from app.aggregates.repository import naive_recount
+from app.aggregates.naive import naive_recount
 from app.core.dates import today
 from app.evaluations.models import Evaluation, Status
 from app.people.models import Person

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.aggregates import counters
 from app.aggregates.models import AggregateCount
-from app.aggregates.repository import naive_recount
+from app.aggregates.naive import naive_recount
 from app.core.audit import AuditEntry
 from app.core.dates import today
 from app.criteria.models import CriteriaSet

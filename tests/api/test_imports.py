@@ -363,7 +363,7 @@ async def test_upload_caps(client: httpx.AsyncClient, tree: Tree, app) -> None: 
 async def test_imports_keep_the_aggregates_equal_to_a_recount(client: httpx.AsyncClient, tree: Tree) -> None:
     """Created, moved and regrouped people (with a recognition that must follow them) are counted
     at once, in the right units, by the dashboards."""
-    from app.aggregates.repository import naive_recount
+    from app.aggregates.naive import naive_recount
 
     c = await build_country(tree)
     await tree.unit("Trường A1", "school", c.commune_a, code="A1")

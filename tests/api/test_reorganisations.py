@@ -9,7 +9,7 @@ from datetime import date
 import httpx
 from sqlalchemy import func, select
 
-from app.aggregates.repository import naive_recount
+from app.aggregates.naive import naive_recount
 from app.auth.models import RoleAssignment
 from app.core.dates import today
 from app.orgs.models import OrgUnit, OrgUnitLink

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import httpx
 
-from app.aggregates.repository import naive_recount
+from app.aggregates.naive import naive_recount
 from app.core.dates import today
 from app.orgs.models import OrgUnit
 from app.people.models import Person

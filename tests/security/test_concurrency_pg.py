@@ -23,7 +23,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from app.aggregates.repository import naive_recount
+from app.aggregates.naive import naive_recount
 from app.criteria.loader import load_criteria
 from app.evaluations.models import DecisionItem, Evaluation, Evidence, RecognitionDecision
 from app.main import create_app
