@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.aggregates.router import router as aggregates_router
+from app.alerts.router import router as alerts_router
 from app.auth.login import AuthContext
 from app.auth.router import router as auth_router
 from app.auth.throttle import LoginThrottle
@@ -38,8 +39,10 @@ from app.orgs.router import router as orgs_router
 from app.people.router import router as people_router
 from app.plans.router import router as plans_router
 from app.reorganisations.router import router as reorganisations_router
+from app.reporting.router import router as reporting_router
 from app.reports.router import exports_router, reports_router
 from app.trainings.router import router as trainings_router
+from app.webhooks.router import router as webhooks_router
 
 API_PREFIX = "/api/v1"
 
@@ -115,6 +118,9 @@ def create_app(
         imports_router,
         reports_router,
         exports_router,
+        reporting_router,
+        alerts_router,
+        webhooks_router,
     )
     for router in routers:
         api.include_router(router)

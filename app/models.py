@@ -1,6 +1,7 @@
 """Imports every model module so ``Base.metadata`` is complete (for Alembic and the mappers)."""
 
 from app.aggregates import models as aggregates_models
+from app.alerts import models as alerts_models
 from app.auth import models as auth_models
 from app.collectives import models as collectives_models
 from app.core import audit
@@ -12,10 +13,13 @@ from app.orgs import models as orgs_models
 from app.people import models as people_models
 from app.plans import models as plans_models
 from app.reorganisations import models as reorganisations_models
+from app.reporting import models as reporting_models
 from app.trainings import models as trainings_models
+from app.webhooks import models as webhooks_models
 
 __all__ = [
     "aggregates_models",
+    "alerts_models",
     "audit",
     "auth_models",
     "collectives_models",
@@ -27,5 +31,7 @@ __all__ = [
     "people_models",
     "plans_models",
     "reorganisations_models",
+    "reporting_models",
     "trainings_models",
+    "webhooks_models",
 ]

@@ -29,6 +29,12 @@ class Action(StrEnum):
     IMPORT_WRITE = "import:write"
     EXPORT_READ = "export:read"
     REPORT_READ = "report:read"
+    REPORT_SUBMIT = "report:submit"
+    REPORT_REVIEW = "report:review"
+    REPORTING_READ = "reporting:read"
+    CALENDAR_WRITE = "calendar:write"
+    WEBHOOK_READ = "webhook:read"
+    WEBHOOK_WRITE = "webhook:write"
 
 
 _ALL_UNIT_ROLES = frozenset(
@@ -67,6 +73,15 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.EXPORT_READ: frozenset({Role.ORG_ADMIN, Role.INTEGRATION}),
     # The annual report holds counts only, like the aggregates.
     Action.REPORT_READ: frozenset({Role.ORG_ADMIN, Role.INTEGRATION, Role.VIEWER}),
+    # The reporting cycle (app/reporting): the unit's head (approver) or its administrator submits; the
+    # same roles of a unit above accept or return. Submissions and completeness hold counts only.
+    Action.REPORT_SUBMIT: frozenset({Role.ORG_ADMIN, Role.APPROVER}),
+    Action.REPORT_REVIEW: frozenset({Role.ORG_ADMIN, Role.APPROVER}),
+    Action.REPORTING_READ: frozenset({Role.ORG_ADMIN, Role.APPROVER, Role.VIEWER, Role.INTEGRATION}),
+    Action.CALENDAR_WRITE: frozenset({Role.ORG_ADMIN}),
+    # Webhooks (app/webhooks): the associations' own tools and the education offices' scripts.
+    Action.WEBHOOK_READ: frozenset({Role.ORG_ADMIN, Role.INTEGRATION}),
+    Action.WEBHOOK_WRITE: frozenset({Role.ORG_ADMIN, Role.INTEGRATION}),
 }
 
 # Roles a service account (client credentials, no person behind it) may hold.
