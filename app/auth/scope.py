@@ -110,10 +110,16 @@ async def authorize(
     raise NotFound(missing)
 
 
-async def authorize_above(session: AsyncSession, subject: Subject, unit_id: int, action: Action) -> None:
-    """For what the level above does to a unit (reviewing or recognising a learning community or unit):
-    403 unless a role allowed for ``action`` is held at a unit strictly above ``unit_id``. Call after
-    :func:`authorize` (the unit is known to be in scope)."""
+async def authorize_above(
+    session: AsyncSession,
+    subject: Subject,
+    unit_id: int,
+    action: Action,
+    message: str = "A unit's title is reviewed and recognised by the level above it, not by the unit.",
+) -> None:
+    """For what the level above does to a unit (reviewing or recognising a learning community or unit,
+    accepting its report): 403 unless a role allowed for ``action`` is held at a unit strictly above
+    ``unit_id``. Call after :func:`authorize` (the unit is known to be in scope)."""
     if subject.is_admin:
         return
     roots = subject.units_with(roles_for(action))
@@ -125,7 +131,7 @@ async def authorize_above(session: AsyncSession, subject: Subject, unit_id: int,
         )
     )
     if not roots or not await session.scalar(above):
-        raise Forbidden("A unit's title is reviewed and recognised by the level above it, not by the unit.")
+        raise Forbidden(message)
 
 
 def require_any_role(subject: Subject, action: Action) -> None:

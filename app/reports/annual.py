@@ -41,6 +41,7 @@ from app.aggregates.service import Applicable, measure, percent
 from app.auth.policy import Action
 from app.auth.scope import Subject
 from app.evaluations.models import DigitalLevel, Status
+from app.orgs.models import OrgUnit
 from app.orgs.service import get_visible as get_visible_unit
 from app.people.models import Group
 from app.reports import repository as repo
@@ -116,6 +117,12 @@ def _group_row(
 
 async def annual(session: AsyncSession, subject: Subject, unit_id: int, year: int) -> AnnualReport:
     unit = await get_visible_unit(session, subject, unit_id, Action.REPORT_READ)
+    return await build(session, unit, year)
+
+
+async def build(session: AsyncSession, unit: OrgUnit, year: int) -> AnnualReport:
+    """The report of a unit the caller was already allowed to read (or to submit, app/reporting)."""
+    unit_id = unit.id
     day = through_time.reference_day(unit, year)
     children = [c.id for c in await aggregates_repo.children_on(session, unit_id, day)] if day else []
     roots = [unit_id, *children]

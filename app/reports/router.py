@@ -24,7 +24,7 @@ CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _attachment(filename: str) -> dict[str, str]:
+def attachment(filename: str) -> dict[str, str]:
     return {"Content-Disposition": f"attachment; filename=\"{filename}\"; filename*=UTF-8''{quote(filename)}"}
 
 
@@ -46,9 +46,9 @@ async def annual_report(
     report = await annual.annual(session, subject, org_unit_id, year)
     name = f"bao-cao-cdht-{year}-{report.total.code or report.org_unit_id}"
     if format == "csv":
-        return Response(formats.to_csv(report), media_type=CSV_TYPE, headers=_attachment(f"{name}.csv"))
+        return Response(formats.to_csv(report), media_type=CSV_TYPE, headers=attachment(f"{name}.csv"))
     if format == "xlsx":
-        return Response(formats.to_xlsx(report), media_type=XLSX_TYPE, headers=_attachment(f"{name}.xlsx"))
+        return Response(formats.to_xlsx(report), media_type=XLSX_TYPE, headers=attachment(f"{name}.xlsx"))
     return Response(report.model_dump_json(), media_type="application/json")
 
 
@@ -61,7 +61,7 @@ async def export_evaluations(
     await exports.check_unit(session, subject, org_unit_id)
     rows = exports.evaluations_csv(request.app.state.sessionmaker, org_unit_id, year)
     return StreamingResponse(
-        rows, media_type=CSV_TYPE, headers=_attachment(f"danh-gia-{year}-{org_unit_id}.csv")
+        rows, media_type=CSV_TYPE, headers=attachment(f"danh-gia-{year}-{org_unit_id}.csv")
     )
 
 
@@ -75,4 +75,4 @@ async def export_recognised(
     """The people a recognition decision lists, as CSV (UTF-8 with BOM). org_admin or integration."""
     decision = await exports.visible_decision(session, subject, decision_id)
     rows = exports.recognised_csv(request.app.state.sessionmaker, decision)
-    return StreamingResponse(rows, media_type=CSV_TYPE, headers=_attachment(f"cong-nhan-{decision_id}.csv"))
+    return StreamingResponse(rows, media_type=CSV_TYPE, headers=attachment(f"cong-nhan-{decision_id}.csv"))

@@ -1,0 +1,213 @@
+"""Every query of the reporting cycle: submissions, the due dates that apply to units, and the counted
+numbers a submission is compared with."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.aggregates import repository as aggregates_repo
+from app.aggregates import through_time
+from app.aggregates.metrics import METRICS, Kind
+from app.aggregates.schemas import Basis
+from app.orgs.models import OrgUnit, OrgUnitClosure
+from app.reporting.models import ReportingCalendar, ReportSubmission, SubmissionStatus
+
+COUNTED_KINDS = frozenset().union(*(m.kinds for m in METRICS)) | {Kind.EVALUATED}
+
+
+@dataclass(frozen=True)
+class SubmissionState:
+    """The current (latest) submission of a unit for a year, as completeness and alerts read it."""
+
+    id: int
+    version: int
+    status: str
+    submitted_at: datetime
+    counts_sha256: str
+
+
+@dataclass(frozen=True)
+class Due:
+    due_on: date
+    # The unit that set the date (the level the report goes to, or one above it).
+    set_by: int
+
+
+async def current_submissions(
+    session: AsyncSession, unit_ids: Sequence[int], year: int
+) -> dict[int, SubmissionState]:
+    """Each unit's latest submission for ``year`` (units that never submitted are absent)."""
+    if not unit_ids:
+        return {}
+    latest = (
+        select(ReportSubmission.org_unit_id, func.max(ReportSubmission.version).label("version"))
+        .where(ReportSubmission.year == year, ReportSubmission.org_unit_id.in_(list(unit_ids)))
+        .group_by(ReportSubmission.org_unit_id)
+        .subquery()
+    )
+    stmt = select(
+        ReportSubmission.org_unit_id,
+        ReportSubmission.id,
+        ReportSubmission.version,
+        ReportSubmission.status,
+        ReportSubmission.submitted_at,
+        ReportSubmission.counts_sha256,
+    ).join(
+        latest,
+        and_(
+            ReportSubmission.org_unit_id == latest.c.org_unit_id,
+            ReportSubmission.version == latest.c.version,
+            ReportSubmission.year == year,
+        ),
+    )
+    return {row[0]: SubmissionState(*row[1:]) for row in (await session.execute(stmt)).all()}
+
+
+async def due_dates(session: AsyncSession, unit_ids: Sequence[int], year: int) -> dict[int, Due]:
+    """The due date of ``year``'s report for each unit that has one: of the calendar entries set above
+    the unit — for its setter's direct children (``kind`` empty) or for every unit of the unit's kind
+    below the setter — the nearest setter's; at one setter the entry for the kind first."""
+    if not unit_ids:
+        return {}
+    applies = or_(
+        and_(ReportingCalendar.kind == "", OrgUnitClosure.depth == 1),
+        ReportingCalendar.kind == OrgUnit.kind,
+    )
+    stmt = (
+        select(
+            OrgUnitClosure.descendant_id,
+            OrgUnitClosure.depth,
+            ReportingCalendar.kind,
+            ReportingCalendar.due_on,
+            ReportingCalendar.org_unit_id,
+        )
+        .join(ReportingCalendar, ReportingCalendar.org_unit_id == OrgUnitClosure.ancestor_id)
+        .join(OrgUnit, OrgUnit.id == OrgUnitClosure.descendant_id)
+        .where(
+            OrgUnitClosure.descendant_id.in_(list(unit_ids)),
+            OrgUnitClosure.depth > 0,
+            ReportingCalendar.year == year,
+            applies,
+        )
+    )
+    best: dict[int, tuple[tuple[int, bool], Due]] = {}
+    for unit_id, depth, kind, due_on, setter in (await session.execute(stmt)).all():
+        rank = (depth, kind == "")
+        if unit_id not in best or rank < best[unit_id][0]:
+            best[unit_id] = (rank, Due(due_on, setter))
+    return {unit_id: due for unit_id, (_, due) in best.items()}
+
+
+def fingerprint(cells: dict[Kind, Any]) -> str:
+    """SHA-256 of a unit's counted cells for a year: equal exactly when every counted number is."""
+    rows = sorted(
+        (kind.value, *(("" if part is None else str(part)) for part in key), n)
+        for kind, by_cell in cells.items()
+        for key, n in by_cell.items()
+        if n
+    )
+    return hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode()).hexdigest()
+
+
+async def _counted(
+    session: AsyncSession, units: Sequence[through_time.Lifetime], year: int
+) -> dict[int, tuple[str, bool]]:
+    """(:func:`fingerprint`, has data) of each unit's subtree for ``year``, as the tree stood that year
+    (the aggregates' ``as_was``), in one read of the counters."""
+    if not units:
+        return {}
+    sources = await through_time.sources(session, list(units), [year], Basis.AS_WAS)
+    tally = await aggregates_repo.count(session, sources.unit_ids(), year, year, COUNTED_KINDS)
+    found = {}
+    for unit in units:
+        cells, has_data = sources.cells(tally, unit.id, year)
+        found[unit.id] = (fingerprint(cells), has_data)
+    return found
+
+
+async def fingerprints(
+    session: AsyncSession, units: Sequence[through_time.Lifetime], year: int
+) -> dict[int, str]:
+    return {unit_id: found[0] for unit_id, found in (await _counted(session, units, year)).items()}
+
+
+async def counted(session: AsyncSession, unit: OrgUnit, year: int) -> tuple[str, bool]:
+    return (await _counted(session, [unit], year))[unit.id]
+
+
+async def units(session: AsyncSession, unit_ids: Sequence[int]) -> list[OrgUnit]:
+    if not unit_ids:
+        return []
+    return list((await session.scalars(select(OrgUnit).where(OrgUnit.id.in_(sorted(set(unit_ids)))))).all())
+
+
+def children_ids(parent_id: int) -> Select[tuple[int]]:
+    """Today's direct children of a unit."""
+    return select(OrgUnitClosure.descendant_id).where(
+        OrgUnitClosure.ancestor_id == parent_id, OrgUnitClosure.depth == 1
+    )
+
+
+async def next_version(session: AsyncSession, unit_id: int, year: int) -> int:
+    stmt = select(func.coalesce(func.max(ReportSubmission.version), 0)).where(
+        ReportSubmission.org_unit_id == unit_id, ReportSubmission.year == year
+    )
+    return int(await session.scalar(stmt) or 0) + 1
+
+
+async def supersede(session: AsyncSession, unit_id: int, year: int) -> None:
+    """The unit's earlier submissions of the year stop being current."""
+    await session.execute(
+        update(ReportSubmission)
+        .where(
+            ReportSubmission.org_unit_id == unit_id,
+            ReportSubmission.year == year,
+            ReportSubmission.status != SubmissionStatus.SUPERSEDED.value,
+        )
+        .values(status=SubmissionStatus.SUPERSEDED.value)
+    )
+
+
+async def get(session: AsyncSession, submission_id: int) -> ReportSubmission | None:
+    return await session.get(ReportSubmission, submission_id)
+
+
+def listing(where: Sequence[ColumnElement[bool]]) -> Any:
+    return (
+        select(ReportSubmission)
+        .where(*where)
+        .order_by(ReportSubmission.year.desc(), ReportSubmission.org_unit_id, ReportSubmission.version.desc())
+    )
+
+
+async def calendar_entry(
+    session: AsyncSession, unit_id: int, year: int, kind: str
+) -> ReportingCalendar | None:
+    stmt = select(ReportingCalendar).where(
+        ReportingCalendar.org_unit_id == unit_id,
+        ReportingCalendar.year == year,
+        ReportingCalendar.kind == kind,
+    )
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def calendar_entries(session: AsyncSession, unit_id: int, year: int | None) -> list[ReportingCalendar]:
+    stmt = select(ReportingCalendar).where(ReportingCalendar.org_unit_id == unit_id)
+    if year is not None:
+        stmt = stmt.where(ReportingCalendar.year == year)
+    return list((await session.scalars(stmt.order_by(ReportingCalendar.year, ReportingCalendar.kind))).all())
+
+
+async def codes(session: AsyncSession, unit_ids: Sequence[int]) -> dict[int, str | None]:
+    if not unit_ids:
+        return {}
+    rows = await session.execute(select(OrgUnit.id, OrgUnit.code).where(OrgUnit.id.in_(list(unit_ids))))
+    return {unit_id: code for unit_id, code in rows.all()}
