@@ -20,6 +20,7 @@ from app.orgs import repository as orgs_repo
 from app.plans import repository as repo
 from app.plans.models import Plan, Target
 from app.plans.schemas import SeedPlan
+from app.reporting.calendars import seed_deadlines
 
 __all__ = ["SeedError", "load_plans", "parse_dir", "parse_file"]
 
@@ -143,4 +144,7 @@ async def load_plans(session: AsyncSession, directory: Path) -> list[str]:
         await repo.replace_targets(session, plan, targets)
         await session.flush()
         report.append(f"plan {seed.key}: {action} (unit {seed.org_unit_code}, {len(targets)} targets{note})")
+    for item in parsed:
+        if item.data.reporting and (unit := await orgs_repo.get_by_code(session, item.data.org_unit_code)):
+            report += await seed_deadlines(session, unit, item.data)
     return report

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 from app.aggregates import metrics
 from app.core.schemas import Id, Name, ReadModel, ShortText, StrictModel, Version
+from app.orgs.models import OrgKind
 
 PlanYear = Annotated[int, Field(ge=2000, le=2100)]
 PercentIn = Annotated[Decimal, Field(ge=0, le=100, max_digits=5, decimal_places=2)]
@@ -127,6 +128,21 @@ class SeedTarget(_SeedModel):
     value: PercentIn
 
 
+class SeedDeadline(_SeedModel):
+    """A reporting deadline a plan states (``criteria_seeds/plans``): who sets it (``self``: the plan's unit,
+    for its children or the units of ``kind`` below it; ``parent``: the unit above, for units of the plan
+    unit's ``kind``), and the day, ``MM-DD`` of the year reported or of the next one."""
+
+    setter: Literal["self", "parent"]
+    kind: OrgKind | None = None
+    due: Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+    next_year: bool = False
+
+    def due_on(self, year: int) -> date:
+        month, day = (int(part) for part in self.due.split("-"))
+        return date(year + self.next_year, month, day)
+
+
 class SeedPlan(_SeedModel):
     key: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9._-]*$")]
     org_unit_code: Annotated[str, Field(min_length=1, max_length=64)]
@@ -137,6 +153,7 @@ class SeedPlan(_SeedModel):
     start_year: PlanYear
     end_year: PlanYear
     targets: Annotated[list[SeedTarget], Field(max_length=500)]
+    reporting: Annotated[list[SeedDeadline], Field(max_length=20)] = []
 
     def problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Cross-field problems, each with the location of the field to blame (the loader turns it into
@@ -146,6 +163,11 @@ class SeedPlan(_SeedModel):
             found.append((("start_year",), "start_year must not be after end_year"))
         if self.parent_key == self.key:
             found.append((("parent_key",), "a plan cannot be its own parent"))
+        for index, deadline in enumerate(self.reporting):
+            try:
+                deadline.due_on(2024)  # a leap year: 02-29 is a day
+            except ValueError:
+                found.append((("reporting", index), f"{deadline.due} is not a day of the year"))
         as_input = [TargetIn(metric=t.metric, year=t.year, value=t.value) for t in self.targets]
         for problem in check_targets(as_input, self.start_year, self.end_year):
             index = int(str(problem["index"]))

@@ -29,7 +29,9 @@ from app.auth.scope import Subject
 from app.core.dates import today
 from app.core.errors import NotFound, ValidationFailed
 from app.core.schemas import check_version
+from app.orgs.models import OrgUnit
 from app.orgs.service import get_visible as get_visible_unit
+from app.plans.schemas import SeedPlan
 from app.reporting import repository as repo
 from app.reporting.models import ReportingCalendar, SubmissionStatus
 from app.reporting.schemas import CalendarPut, CalendarRead, Completeness, CompletenessRow
@@ -83,6 +85,31 @@ async def put(
     entry.updated_by = subject.user_id
     await session.flush()
     return to_read(entry), created
+
+
+async def seed_deadlines(session: AsyncSession, unit: OrgUnit, plan: SeedPlan) -> list[str]:
+    """The due dates a seed plan states, for each year of the plan the setter existed in: written where
+    no date is set, updated where the seed set one, never where a user did."""
+    written = kept = 0
+    for deadline in plan.reporting:
+        setter = unit if deadline.setter == "self" else await session.get(OrgUnit, unit.parent_id or 0)
+        if setter is None:
+            continue
+        kind = deadline.kind.value if deadline.kind else (unit.kind if deadline.setter == "parent" else "")
+        last = min(plan.end_year, setter.valid_to.year if setter.valid_to else plan.end_year)
+        for year in range(plan.start_year, last + 1):
+            entry = await repo.calendar_entry(session, setter.id, year, kind)
+            due_on = deadline.due_on(year)
+            if entry is not None and (entry.source != "seed" or entry.due_on == due_on):
+                kept += 1
+                continue
+            if entry is None:
+                entry = ReportingCalendar(org_unit_id=setter.id, year=year, kind=kind, version=0)
+                session.add(entry)
+            entry.due_on, entry.source, entry.version = due_on, "seed", entry.version + 1
+            written += 1
+    await session.flush()
+    return [f"plan {plan.key}: reporting calendar, {written} due date(s) written, {kept} kept"]
 
 
 async def entries(

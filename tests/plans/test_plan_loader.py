@@ -11,9 +11,11 @@ import pytest
 from sqlalchemy import func, select
 
 from app.criteria.loader import SeedError
+from app.orgs.models import OrgUnit
 from app.plans import repository as plans_repo
 from app.plans.loader import load_plans
 from app.plans.models import Plan
+from app.reporting.models import ReportingCalendar
 from app.seeds import SEEDS_DIR
 from tests.builders import Tree
 
@@ -42,15 +44,21 @@ async def _plan_count(tree: Tree) -> int:
 async def test_the_five_reference_plans_load_onto_their_units(tree: Tree) -> None:
     await _units(tree)
     report = await load_plans(tree.session, PLANS)
-    assert sorted(report) == [
-        "plan kh-126-ubnd-ninh-binh: created (unit 37, 10 targets)",
-        # trained_pct (2025, 2030) dropped: the seed's sentence is about the association's members only.
-        "plan kon-ray-district: created (unit 62-614, 8 targets)",
-        "plan mn-tam-hung-a: created (unit 01-278-MN-TAMHUNGA, 8 targets)",
-        # Seed 004 (a learning-unit plan for 2024): staff_recognised_pct and digital_skills_pct, 100 each.
-        "plan mn-thanh-luong: created (unit 31-316-MN-THANHLUONG, 2 targets)",
-        "plan qd-677-ttg: created (unit VN, 10 targets)",
-    ]
+    assert sorted(report) == sorted(
+        [
+            "plan kh-126-ubnd-ninh-binh: created (unit 37, 10 targets)",
+            # trained_pct (2025, 2030) dropped: the seed's sentence is about the association's members only.
+            "plan kon-ray-district: created (unit 62-614, 8 targets)",
+            "plan mn-tam-hung-a: created (unit 01-278-MN-TAMHUNGA, 8 targets)",
+            # Seed 004 (a learning-unit plan for 2024): staff_recognised_pct and digital_skills_pct, 100 each.
+            "plan mn-thanh-luong: created (unit 31-316-MN-THANHLUONG, 2 targets)",
+            "plan qd-677-ttg: created (unit VN, 10 targets)",
+            # Reporting deadlines the seeds state (see test_the_seeds_deadlines_become_reporting_calendars).
+            "plan kon-ray-district: reporting calendar, 10 due date(s) written, 0 kept",
+            "plan mn-tam-hung-a: reporting calendar, 10 due date(s) written, 0 kept",
+            "plan mn-thanh-luong: reporting calendar, 1 due date(s) written, 0 kept",
+        ]
+    )
     national = await plans_repo.get_by_key(tree.session, "qd-677-ttg")
     ninh_binh = await plans_repo.get_by_key(tree.session, "kh-126-ubnd-ninh-binh")
     assert national is not None and ninh_binh is not None
@@ -77,7 +85,9 @@ async def test_the_five_reference_plans_load_onto_their_units(tree: Tree) -> Non
     assert (thanh_luong.start_year, thanh_luong.end_year) == (2024, 2024)
 
     again = await load_plans(tree.session, PLANS)
-    assert all(line.endswith(": unchanged") for line in again) and len(again) == 5
+    plans_again = [line for line in again if "reporting calendar" not in line]
+    assert all(line.endswith(": unchanged") for line in plans_again) and len(plans_again) == 5
+    assert all(", 0 due date(s) written," in line for line in again if "reporting calendar" in line)
     assert await _plan_count(tree) == 5
 
 
@@ -165,3 +175,27 @@ async def test_unknown_parent_key_and_duplicate_keys_are_refused(tree: Tree, tmp
     with pytest.raises(SeedError, match=r"zz-copy\.yaml:1: key: 'qd-677-ttg' is also used by"):
         await load_plans(tree.session, tmp_path)
     assert await _plan_count(tree) == 0
+
+
+async def test_the_seeds_deadlines_become_reporting_calendars(tree: Tree) -> None:
+    """Kon Rẫy: its units report by 5 December (2021–2030, the plan's years); Thanh Oai's schools (MN Tam
+    Hưng A's plan) by 10 January of the next year; Vĩnh Bảo's schools (MN Thanh Lương, 2024) by 30
+    December. Loading again keeps a date a user changed."""
+    await _units(tree)
+    await load_plans(tree.session, PLANS)
+    codes = {i: c for i, c in (await tree.session.execute(select(OrgUnit.id, OrgUnit.code))).all()}
+    rows = (await tree.session.scalars(select(ReportingCalendar))).all()
+    by = {(codes[r.org_unit_id], r.year, r.kind): (r.due_on.isoformat(), r.source) for r in rows}
+    assert len(by) == 21
+    assert by[("62-614", 2025, "")] == ("2025-12-05", "seed")
+    assert by[("01-278", 2024, "school")] == ("2025-01-10", "seed")
+    assert by[("01-278", 2030, "school")] == ("2031-01-10", "seed")
+    assert by[("31-316", 2024, "school")] == ("2024-12-30", "seed")
+
+    entry = next(r for r in rows if codes[r.org_unit_id] == "62-614" and r.year == 2025)
+    entry.due_on, entry.source = entry.due_on.replace(day=1), "user"
+    await tree.session.commit()
+    report = await load_plans(tree.session, PLANS)
+    assert "plan kon-ray-district: reporting calendar, 0 due date(s) written, 10 kept" in report
+    await tree.session.refresh(entry)
+    assert entry.due_on.isoformat() == "2025-12-01"
