@@ -50,6 +50,8 @@ class Side:
     reorganisation_id: int  # a rename of ``unit``, recorded at that unit
     household_id: int  # the person's household, at the person's unit
     clan_id: int  # the household's clan, at the same unit
+    submission_id: int  # the home unit's report of 2025, submitted
+    home_id: int  # the school the objects hang on (it stays when ``unit`` is deleted)
 
 
 @dataclass
@@ -178,6 +180,38 @@ CASES.update(
     }
 )
 
+CASES.update(
+    {
+        ("GET", "/report-submissions/{submission_id}"): lambda w, s: ({"submission_id": s.submission_id}, {}),
+        ("GET", "/report-submissions/{submission_id}/file"): lambda w, s: (
+            {"submission_id": s.submission_id},
+            {},
+        ),
+        ("POST", "/report-submissions/{submission_id}/accept"): lambda w, s: (
+            {"submission_id": s.submission_id},
+            {},
+        ),
+        ("POST", "/report-submissions/{submission_id}/return"): lambda w, s: (
+            {"submission_id": s.submission_id},
+            {"json": {"reason": "Thiếu số liệu"}},
+        ),
+        # A calendar is addressed by the unit that sets it (and a year, which is not an id).
+        ("PUT", "/reporting-calendars/{org_unit_id}/{year}"): lambda w, s: (
+            {"org_unit_id": s.home_id, "year": 2025},
+            {"json": {"due_on": "2025-12-05"}},
+        ),
+        ("GET", "/reporting-calendars/{org_unit_id}/{year}"): lambda w, s: (
+            {"org_unit_id": s.home_id, "year": 2025},
+            {},
+        ),
+        ("DELETE", "/reporting-calendars/{org_unit_id}/{year}"): lambda w, s: (
+            {"org_unit_id": s.home_id, "year": 2025},
+            {},
+        ),
+        ("GET", "/reporting-calendars/{org_unit_id}"): lambda w, s: ({"org_unit_id": s.home_id}, {}),
+    }
+)
+
 # Routes whose objects belong to no subtree, with the reason; still proven readable from anywhere below.
 PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/criteria-sets/{set_id}"): "criteria sets are programme data, readable by every signed-in user",
@@ -231,6 +265,7 @@ LISTS: dict[tuple[str, str], str] = {
     ("GET", "/reorganisations"): "reorganisation_id",
     ("GET", "/households"): "household_id",
     ("GET", "/clans"): "clan_id",
+    ("GET", "/report-submissions"): "submission_id",
 }
 
 
@@ -375,6 +410,10 @@ async def _side(
         headers=admin_h,
     )
     assert clan.status_code == 201, clan.text
+    submission = await client.post(
+        f"{API}/report-submissions", json={"org_unit_id": home.id, "year": 2025}, headers=admin_h
+    )
+    assert submission.status_code == 201, submission.text
     return Side(
         leaf,
         user.id,
@@ -386,6 +425,8 @@ async def _side(
         reorganisation.json()["id"],
         household.json()["id"],
         clan.json()["id"],
+        submission.json()["id"],
+        home.id,
     )
 
 
@@ -457,9 +498,9 @@ async def test_objects_of_a_sibling_subtree_are_404_on_every_id_route(
     for method, path in cases:
         request = CASES[(method, path)](world, world.b)
         outside = await _call(client, method, path, request, headers)
-        missing = await _call(
-            client, method, path, ({k: MISSING_ID for k in request[0]}, request[1]), headers
-        )
+        # Ids are replaced by one that does not exist; other path parameters (a year) are kept.
+        absent = {k: MISSING_ID if k.endswith("_id") else v for k, v in request[0].items()}
+        missing = await _call(client, method, path, (absent, request[1]), headers)
         where = (role, method, path)
         assert outside.status_code == 404, (where, outside.text)
         assert missing.status_code == 404, (where, missing.text)

@@ -124,6 +124,16 @@ async def _variant(w: World) -> dict[str, Any]:
     return {"json": body}
 
 
+async def _fresh_submission(w: World) -> dict[str, Any]:
+    # Accepting consumes a submitted report: every call accepts a new version of the leaf's report.
+    r = await w.client.post(
+        f"{API}/report-submissions", json={"org_unit_id": w.leaf.id, "year": 2025}, headers=w.admin
+    )
+    assert r.status_code == 201, r.text
+    w.ids["submission"] = r.json()["id"]
+    return {}
+
+
 CASES: dict[Action, Case] = {
     Action.UNIT_READ: Case("GET", _at("/org-units/{leaf}"), _none),
     Action.UNIT_WRITE: Case("PATCH", _at("/org-units/{leaf}"), _json(lambda w: {"name": "Lớp đổi tên"})),
@@ -149,6 +159,14 @@ CASES: dict[Action, Case] = {
     Action.IMPORT_WRITE: Case("POST", _at("/imports/people?dry_run=false"), _people_csv, scoped=False),
     Action.EXPORT_READ: Case("GET", _at("/exports/evaluations?org_unit_id={leaf}&year=2025"), _none),
     Action.REPORT_READ: Case("GET", _at("/reports/annual?org_unit_id={leaf}&year=2025"), _none),
+    Action.REPORT_SUBMIT: Case(
+        "POST", _at("/report-submissions"), _json(lambda w: {"org_unit_id": w.leaf.id, "year": 2025})
+    ),
+    Action.REPORT_REVIEW: Case("POST", _at("/report-submissions/{submission}/accept"), _fresh_submission),
+    Action.REPORTING_READ: Case("GET", _at("/reporting/completeness?org_unit_id={leaf}&year=2025"), _none),
+    Action.CALENDAR_WRITE: Case(
+        "PUT", _at("/reporting-calendars/{leaf}/2025"), _json(lambda w: {"due_on": "2025-12-05"})
+    ),
 }
 
 
@@ -202,7 +220,8 @@ async def _world(client: httpx.AsyncClient, tree: Tree, criteria: dict[str | Non
 
 
 async def _call(w: World, case: Case, headers: dict[str, str]) -> httpx.Response:
-    path, kwargs = await case.path(w), await case.body(w)
+    kwargs = await case.body(w)  # first, as in _decides: a body builder may make the object the path names
+    path = await case.path(w)
     return await w.client.request(case.method, API + path, headers=headers, **kwargs)
 
 
