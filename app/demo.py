@@ -23,6 +23,7 @@ from app.core.security import hash_password
 from app.demo_collectives import UNITS as COLLECTIVE_UNITS
 from app.demo_collectives import load_collective_evaluations, load_residents, person_name
 from app.demo_evaluations import ADULT_AGE, CLOSED_YEAR_MIX, load_demo_evaluations
+from app.demo_reporting import load_reporting
 from app.evaluations.storage import EvidenceStore
 from app.orgs import repository as orgs_repo
 from app.orgs import service as orgs
@@ -230,6 +231,7 @@ async def load_demo(session: AsyncSession, store: EvidenceStore, settings: Setti
     await session.flush()
     summary += await load_demo_evaluations(session, SYSTEM, store, left_in_draft, 2025)
     summary += await load_collective_evaluations(session, SYSTEM, store, 2025)
+    summary += await load_reporting(session, SYSTEM)
     return ["Demo loaded.", *summary, *_logins()]
 
 

@@ -82,7 +82,7 @@ async def put(
         entry.version += 1
     entry.due_on = data.due_on
     entry.source = "user"
-    entry.updated_by = subject.user_id
+    entry.updated_by = subject.user_id or None
     await session.flush()
     return to_read(entry), created
 
@@ -96,8 +96,9 @@ async def seed_deadlines(session: AsyncSession, unit: OrgUnit, plan: SeedPlan) -
         if setter is None:
             continue
         kind = deadline.kind.value if deadline.kind else (unit.kind if deadline.setter == "parent" else "")
+        first = max(plan.start_year, setter.valid_from.year if setter.valid_from else plan.start_year)
         last = min(plan.end_year, setter.valid_to.year if setter.valid_to else plan.end_year)
-        for year in range(plan.start_year, last + 1):
+        for year in range(first, last + 1):
             entry = await repo.calendar_entry(session, setter.id, year, kind)
             due_on = deadline.due_on(year)
             if entry is not None and (entry.source != "seed" or entry.due_on == due_on):

@@ -86,7 +86,7 @@ async def submit(session: AsyncSession, subject: Subject, data: SubmissionCreate
         version=version,
         status=S.SUBMITTED.value,
         submitted_at=utcnow(),
-        submitted_by=subject.user_id,
+        submitted_by=subject.user_id or None,
         sha256=canonical_sha256(snapshot),
         counts_sha256=fingerprint,
         snapshot=snapshot,
@@ -144,7 +144,7 @@ async def _review(
     before = {"status": submission.status}
     submission.status = status.value
     submission.reviewed_at = utcnow()
-    submission.reviewed_by = subject.user_id
+    submission.reviewed_by = subject.user_id or None
     submission.return_reason = reason
     await session.flush()
     await _record(session, subject, submission, event.value, before)
@@ -158,7 +158,7 @@ async def _record(
 ) -> None:
     await audit.record(
         session,
-        actor_user_id=subject.user_id,
+        actor_user_id=subject.user_id or None,
         entity_type="report_submission",
         entity_id=submission.id,
         action=action,
