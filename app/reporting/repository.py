@@ -10,14 +10,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Date, Select, and_, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import repository as aggregates_repo
 from app.aggregates import through_time
 from app.aggregates.metrics import METRICS, Kind
 from app.aggregates.schemas import Basis
-from app.orgs.models import OrgUnit, OrgUnitClosure
+from app.core.dates import covers, earlier_of, year_end
+from app.orgs.models import OrgUnit, OrgUnitLink
 from app.reporting.models import ReportingCalendar, ReportSubmission, SubmissionStatus
 
 COUNTED_KINDS = frozenset().union(*(m.kinds for m in METRICS)) | {Kind.EVALUATED}
@@ -74,26 +75,30 @@ async def current_submissions(
 async def due_dates(session: AsyncSession, unit_ids: Sequence[int], year: int) -> dict[int, Due]:
     """The due date of ``year``'s report for each unit that has one: of the calendar entries set above
     the unit — for its setter's direct children (``kind`` empty) or for every unit of the unit's kind
-    below the setter — the nearest setter's; at one setter the entry for the kind first."""
+    below the setter — the nearest setter's; at one setter the entry for the kind first. "Above" is the
+    tree as it stood on the unit's reference day of the year (31 December, or its last day): a commune
+    merged in 2025 still reports its 2024 to its district."""
     if not unit_ids:
         return {}
+    reference_day = earlier_of(OrgUnit.valid_to, literal(year_end(year), Date()))
     applies = or_(
-        and_(ReportingCalendar.kind == "", OrgUnitClosure.depth == 1),
+        and_(ReportingCalendar.kind == "", OrgUnitLink.depth == 1),
         ReportingCalendar.kind == OrgUnit.kind,
     )
     stmt = (
         select(
-            OrgUnitClosure.descendant_id,
-            OrgUnitClosure.depth,
+            OrgUnitLink.descendant_id,
+            OrgUnitLink.depth,
             ReportingCalendar.kind,
             ReportingCalendar.due_on,
             ReportingCalendar.org_unit_id,
         )
-        .join(ReportingCalendar, ReportingCalendar.org_unit_id == OrgUnitClosure.ancestor_id)
-        .join(OrgUnit, OrgUnit.id == OrgUnitClosure.descendant_id)
+        .join(ReportingCalendar, ReportingCalendar.org_unit_id == OrgUnitLink.ancestor_id)
+        .join(OrgUnit, OrgUnit.id == OrgUnitLink.descendant_id)
         .where(
-            OrgUnitClosure.descendant_id.in_(list(unit_ids)),
-            OrgUnitClosure.depth > 0,
+            OrgUnitLink.descendant_id.in_(list(unit_ids)),
+            OrgUnitLink.depth > 0,
+            covers(OrgUnitLink.valid_from, OrgUnitLink.valid_to, reference_day),
             ReportingCalendar.year == year,
             applies,
         )
@@ -150,9 +155,9 @@ async def units(session: AsyncSession, unit_ids: Sequence[int]) -> list[OrgUnit]
 
 
 def children_ids(parent_id: int) -> Select[tuple[int]]:
-    """Today's direct children of a unit."""
-    return select(OrgUnitClosure.descendant_id).where(
-        OrgUnitClosure.ancestor_id == parent_id, OrgUnitClosure.depth == 1
+    """The units that are or ever were direct children of a unit (a district's communes before 2025)."""
+    return select(OrgUnitLink.descendant_id).where(
+        OrgUnitLink.ancestor_id == parent_id, OrgUnitLink.depth == 1
     )
 
 

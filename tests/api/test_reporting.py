@@ -382,3 +382,45 @@ async def test_completeness_against_a_hand_built_commune(
         )
     ).status_code == 403
     assert date.today().year >= 2026
+
+
+async def test_a_unit_moved_since_still_reports_its_past_year_to_its_old_parent(
+    client: httpx.AsyncClient, tree: Tree
+) -> None:
+    """The school moves to the sibling commune today: its 2025 report stays due to, listed by, and
+    visible in the completeness of the commune it belonged to in 2025."""
+    w = await world(tree)
+    admin = tree.auth(await tree.admin())
+    put = await client.put(
+        f"{API}/reporting-calendars/{w.commune.id}/2025",
+        json={"due_on": "2025-12-05"},
+        headers=w.commune_admin,
+    )
+    assert put.status_code == 201
+    sub = (await submit(client, w.head, w.school)).json()
+    sibling = (await client.get(f"{API}/org-units/{w.other.id}", headers=admin)).json()["parent_id"]
+    moved = await client.post(
+        f"{API}/reorganisations",
+        json={
+            "effective_on": date.today().isoformat(),
+            "title": "Chuyển trường",
+            "steps": [{"op": "move", "unit": w.school.id, "parent": sibling}],
+        },
+        headers=admin,
+    )
+    assert moved.status_code == 201, moved.text
+    rows = (
+        await client.get(
+            f"{API}/reporting/completeness", params={"org_unit_id": w.commune.id, "year": 2025}, headers=admin
+        )
+    ).json()["items"]
+    school = next(r for r in rows if r["org_unit_id"] == w.school.id)
+    assert (school["status"], school["due_on"], school["submission_id"]) == (
+        "submitted",
+        "2025-12-05",
+        sub["id"],
+    )
+    listed = (
+        await client.get(f"{API}/report-submissions", params={"parent_id": w.commune.id}, headers=admin)
+    ).json()
+    assert [i["id"] for i in listed["items"]] == [sub["id"]]
