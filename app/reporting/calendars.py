@@ -29,7 +29,7 @@ from app.auth.scope import Subject
 from app.core.dates import today
 from app.core.errors import NotFound, ValidationFailed
 from app.core.schemas import check_version
-from app.orgs.models import OrgUnit
+from app.orgs.models import OrgKind, OrgUnit
 from app.orgs.service import get_visible as get_visible_unit
 from app.plans.schemas import SeedPlan
 from app.reporting import repository as repo
@@ -131,10 +131,19 @@ async def delete(
     await session.delete(entry)
 
 
-async def completeness(session: AsyncSession, subject: Subject, unit_id: int, year: int) -> Completeness:
+async def completeness(
+    session: AsyncSession, subject: Subject, unit_id: int, year: int, kind: OrgKind | None = None
+) -> Completeness:
+    """The unit's children, or with ``kind`` every unit of that kind in its subtree (the education
+    office's view of all its schools), as the tree stood on the unit's reference day of the year."""
     unit = await get_visible_unit(session, subject, unit_id, Action.REPORTING_READ)
     day = through_time.reference_day(unit, year)
-    children = await aggregates_repo.children_on(session, unit_id, day) if day is not None else []
+    if day is None:
+        children = []
+    elif kind is None:
+        children = await aggregates_repo.children_on(session, unit_id, day)
+    else:
+        children = await repo.descendants_of_kind(session, unit_id, day, kind.value)
     ids = [c.id for c in children]
     dues = await repo.due_dates(session, [unit_id, *ids], year)
     current = await repo.current_submissions(session, ids, year)

@@ -16,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.aggregates import repository as aggregates_repo
 from app.aggregates import through_time
 from app.aggregates.metrics import METRICS, Kind
+from app.aggregates.repository import Child
 from app.aggregates.schemas import Basis
 from app.core.dates import covers, earlier_of, year_end
+from app.orgs import history
 from app.orgs.models import OrgUnit, OrgUnitLink
 from app.reporting.models import ReportingCalendar, ReportSubmission, SubmissionStatus
 
@@ -216,3 +218,13 @@ async def codes(session: AsyncSession, unit_ids: Sequence[int]) -> dict[int, str
         return {}
     rows = await session.execute(select(OrgUnit.id, OrgUnit.code).where(OrgUnit.id.in_(list(unit_ids))))
     return {unit_id: code for unit_id, code in rows.all()}
+
+
+async def descendants_of_kind(session: AsyncSession, unit_id: int, day: date, kind: str) -> list[Child]:
+    """The units of ``kind`` below ``unit_id`` as the tree stood on ``day``."""
+    stmt = (
+        select(OrgUnit.id, OrgUnit.name, OrgUnit.kind, OrgUnit.valid_from, OrgUnit.valid_to)
+        .where(history.descendants_on(unit_id, day), OrgUnit.kind == kind)
+        .order_by(OrgUnit.name, OrgUnit.id)
+    )
+    return [Child(*row) for row in (await session.execute(stmt)).all()]

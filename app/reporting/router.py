@@ -154,10 +154,14 @@ async def completeness(
     org_unit_id: Annotated[int, Query(ge=1, le=MAX_ID)],
     year: YearQuery,
     format: Literal["json", "xlsx"] = "json",
+    kind: Annotated[
+        OrgKind | None,
+        Query(description="List every unit of this kind in the subtree instead of the direct children."),
+    ] = None,
 ) -> Response:
     """Who of the unit's children has reported for the year, when, against which due date; late ones;
     reports whose numbers changed since; the share on time. Roles that read reports (viewers too)."""
-    result = await calendars.completeness(session, subject, org_unit_id, year)
+    result = await calendars.completeness(session, subject, org_unit_id, year, kind)
     if format == "xlsx":
         return Response(
             xlsx.completeness(result),

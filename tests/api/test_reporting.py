@@ -424,3 +424,36 @@ async def test_a_unit_moved_since_still_reports_its_past_year_to_its_old_parent(
         await client.get(f"{API}/report-submissions", params={"parent_id": w.commune.id}, headers=admin)
     ).json()
     assert [i["id"] for i in listed["items"]] == [sub["id"]]
+
+
+async def test_completeness_of_every_unit_of_a_kind_in_the_subtree(
+    client: httpx.AsyncClient, tree: Tree
+) -> None:
+    """The province's "all our schools" view: its date for schools applies to each, wherever it sits."""
+    w = await world(tree)
+    province_admin = tree.auth(await tree.user(("org_admin", w.province)))
+    put = await client.put(
+        f"{API}/reporting-calendars/{w.province.id}/2025",
+        json={"due_on": "2026-01-10", "kind": "school"},
+        headers=province_admin,
+    )
+    assert put.status_code == 201
+    assert (await submit(client, province_admin, w.other)).status_code == 201
+    got = await client.get(
+        f"{API}/reporting/completeness",
+        params={"org_unit_id": w.province.id, "year": 2025, "kind": "school"},
+        headers=province_admin,
+    )
+    assert got.status_code == 200
+    rows = {r["org_unit_id"]: (r["status"], r["due_on"]) for r in got.json()["items"]}
+    assert rows == {
+        w.school.id: ("not_submitted", "2026-01-10"),
+        w.school2.id: ("not_submitted", "2026-01-10"),
+        w.other.id: ("submitted", "2026-01-10"),
+    }
+    bad = await client.get(
+        f"{API}/reporting/completeness",
+        params={"org_unit_id": w.province.id, "year": 2025, "kind": "castle"},
+        headers=province_admin,
+    )
+    assert bad.status_code == 422
