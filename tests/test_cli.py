@@ -93,6 +93,7 @@ def test_demo_prints_logins_that_work_and_is_harmless_twice(
     # tests; this test is about the command: tree, users, people, printed logins, idempotence.
     monkeypatch.setattr("app.demo.load_demo_evaluations", _no_evaluations, raising=False)
     monkeypatch.setattr("app.demo.load_collective_evaluations", _no_evaluations, raising=False)
+    monkeypatch.setattr("app.demo.load_reporting", _no_evaluations, raising=False)  # reports need them
     url, var = cli_env
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
@@ -118,6 +119,7 @@ def test_rebuild_aggregates_recounts_what_the_services_kept(
 ) -> None:
     monkeypatch.setattr("app.demo.load_demo_evaluations", _no_evaluations, raising=False)
     monkeypatch.setattr("app.demo.load_collective_evaluations", _no_evaluations, raising=False)
+    monkeypatch.setattr("app.demo.load_reporting", _no_evaluations, raising=False)  # reports need them
     url, _ = cli_env
     assert main(["demo"]) == 0
     before = _cells(url)
