@@ -1,4 +1,5 @@
-"""The ``cdht`` command: migrate, seed, create-admin, demo, serve, cleanup-evidence, rebuild-aggregates."""
+"""The ``cdht`` command: migrate, seed, create-admin, demo, serve, cleanup-evidence, rebuild-aggregates,
+import-worker and worker."""
 
 from __future__ import annotations
 
@@ -73,6 +74,16 @@ def main(argv: list[str] | None = None) -> int:
         help="run queued import jobs (for deployments that set CDHT_IMPORT_WORKER=false on the API)",
     )
     worker.add_argument("--once", action="store_true", help="run the jobs waiting now, then exit")
+    everything = sub.add_parser(
+        "worker",
+        help="run import jobs, webhook deliveries and the alert scan (for deployments that set "
+        "CDHT_IMPORT_WORKER=false and CDHT_WEBHOOK_WORKER=false on the API)",
+    )
+    everything.add_argument(
+        "--once",
+        action="store_true",
+        help="run what is waiting now (jobs, due deliveries, one scan), then exit",
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -126,6 +137,14 @@ def main(argv: list[str] | None = None) -> int:
                     print(line)
             except KeyboardInterrupt:  # Ctrl-C or SIGINT: a running job went back to the queue
                 print("Import worker stopped.")
+        elif args.command == "worker":
+            migrate(settings)
+            _log_to_stderr()
+            try:
+                for line in _run(lambda s: commands.worker(s, once=args.once), settings):
+                    print(line)
+            except KeyboardInterrupt:  # Ctrl-C or SIGINT: running jobs went back to the queue
+                print("Worker stopped.")
         elif args.command == "serve":
             migrate(settings)
             import uvicorn

@@ -130,3 +130,14 @@ async def import_worker(settings: Settings, *, once: bool) -> list[str]:
         return [f"{await runner.run_pending()} import job(s) run."]
     finally:
         await engine.dispose()
+
+
+async def worker(settings: Settings, *, once: bool) -> list[str]:
+    """Import jobs, webhook deliveries and the alert scan: those waiting now (``once``), or until stopped."""
+    from app.webhooks.worker import run_worker
+
+    engine = make_engine(settings.effective_database_url, settings=settings)
+    try:
+        return await run_worker(settings, make_sessionmaker(engine), once=once)
+    finally:
+        await engine.dispose()

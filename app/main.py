@@ -42,7 +42,9 @@ from app.reorganisations.router import router as reorganisations_router
 from app.reporting.router import router as reporting_router
 from app.reports.router import exports_router, reports_router
 from app.trainings.router import router as trainings_router
+from app.webhooks.deliverer import WebhookDeliverer
 from app.webhooks.router import router as webhooks_router
+from app.webhooks.worker import scan_alerts_forever
 
 API_PREFIX = "/api/v1"
 
@@ -58,17 +60,25 @@ def create_app(
     engine = engine or make_engine(settings.effective_database_url, settings=settings)
     sessionmaker = sessionmaker or make_sessionmaker(engine)
     import_jobs = ImportJobRunner(settings, sessionmaker)
+    webhooks = WebhookDeliverer(settings, sessionmaker)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        worker = None
+        workers: list[asyncio.Task[None]] = []
         if settings.import_worker:
-            worker = asyncio.create_task(import_jobs.run_forever(), name="cdht-import-jobs")
+            workers.append(asyncio.create_task(import_jobs.run_forever(), name="cdht-import-jobs"))
+        if settings.webhook_worker:
+            workers.append(asyncio.create_task(webhooks.run_forever(), name="cdht-webhooks"))
+            workers.append(
+                asyncio.create_task(scan_alerts_forever(settings, sessionmaker), name="cdht-alert-scan")
+            )
         yield
-        if worker is not None:
+        for worker in workers:
             worker.cancel()
+        for worker in workers:
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+        await webhooks.aclose()
         if owns_engine:
             await engine.dispose()
 
@@ -84,6 +94,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = sessionmaker
     app.state.import_jobs = import_jobs
+    app.state.webhooks = webhooks
     app.state.evidence_store = EvidenceStore(settings.effective_evidence_dir)
     app.state.auth = AuthContext(
         codec=TokenCodec(

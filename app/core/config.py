@@ -42,6 +42,22 @@ class Settings(BaseSettings):
     import_worker: bool = True
     import_worker_poll_seconds: float = Field(default=5.0, gt=0)
 
+    # Webhooks (app/webhooks/deliverer.py). Whether this process delivers (false where a separate
+    # `cdht worker` does); how often it looks for work nobody woke it for; the retry schedule: attempt n
+    # waits min(cap, base * 2**(n-1)) seconds, with jitter, and after `max_attempts` the delivery is failed.
+    # The defaults (5 s doubling to 1 h, 48 attempts) keep retrying for about a day and a half.
+    webhook_worker: bool = True
+    webhook_poll_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_base_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_cap_seconds: float = Field(default=3600.0, gt=0)
+    webhook_max_attempts: int = Field(default=48, ge=1)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Subscriptions sent to at once by one process, and deliveries taken from the database per batch.
+    webhook_concurrency: int = Field(default=16, ge=1, le=256)
+    webhook_batch_size: int = Field(default=100, ge=1, le=1000)
+    # How often the worker looks for new alerts to announce (alert.raised); 0 switches the scan off.
+    alert_scan_seconds: float = Field(default=900.0, ge=0)
+
     jwt_issuer: str = "cdht"
     jwt_audience: str = "cdht-api"
     access_token_minutes: int = Field(default=10, gt=0, le=15)
@@ -52,6 +68,9 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(default=50, gt=0)
 
     statement_timeout_ms: int = Field(default=15_000, gt=0)
+    # GET /alerts and the alert scan: an evaluation submitted longer ago than this waits too long for
+    # review (``review_waiting``); the query parameter ``review_days`` overrides it per request.
+    review_waiting_days: int = Field(default=14, ge=0, le=3650)
     cors_origins: list[str] = []
 
     @field_validator("database_url")

@@ -22,6 +22,8 @@ from app.evaluations.models import DecisionItem, Evaluation, RecognitionDecision
 from app.evaluations.schemas import DecisionCreate, DecisionRead
 from app.evaluations.workflow import is_own, log, transition
 from app.orgs import service as orgs
+from app.webhooks import outbox
+from app.webhooks.models import EventType
 
 
 async def _reads(session: AsyncSession, decisions: Sequence[RecognitionDecision]) -> list[DecisionRead]:
@@ -59,6 +61,24 @@ def _problems(data: DecisionCreate, in_subtree: list[Evaluation]) -> list[dict[s
         elif not evaluation.passed:
             problems.append({"evaluation_id": evaluation_id, "reason": "did not pass"})
     return problems
+
+
+async def _announce(
+    session: AsyncSession, type: EventType, decision: RecognitionDecision, evaluations: Sequence[Evaluation]
+) -> None:
+    """The webhook event (outbox, same transaction): the decision and what it recognises, counted by title —
+    never who (no names, no person ids)."""
+    data = {
+        "decision_id": decision.id,
+        "org_unit_id": decision.org_unit_id,
+        "year": decision.year,
+        "number": decision.number,
+        "signed_on": decision.signed_on.isoformat(),
+        "status": decision.status,
+        "evaluation_count": len(evaluations),
+        "titles": sorted({e.title for e in evaluations}),
+    }
+    await outbox.emit(session, type, decision.org_unit_id, data)
 
 
 def check_signed_on(data: DecisionCreate) -> None:
@@ -120,6 +140,7 @@ async def create(session: AsyncSession, subject: Subject, data: DecisionCreate) 
         action="signed",
         after={"number": data.number, "evaluation_ids": sorted(data.evaluation_ids)},
     )
+    await _announce(session, EventType.DECISION_SIGNED, decision, evaluations)
     return (await _reads(session, [decision]))[0]
 
 
@@ -192,4 +213,5 @@ async def revoke(session: AsyncSession, subject: Subject, decision_id: int, reas
         action="revoked",
         after={"reason": reason},
     )
+    await _announce(session, EventType.DECISION_REVOKED, decision, recognised)
     return (await _reads(session, [decision]))[0]

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -68,6 +69,8 @@ class DigitalLevel(StrEnum):
 _STATUS_SQL = ", ".join(f"'{s.value}'" for s in Status)
 _TITLES_SQL = ", ".join(f"'{t.value}'" for t in Title)
 _LEVELS_SQL = ", ".join(f"'{d.value}'" for d in DigitalLevel)
+# Statuses in which an evaluation waits for the committee (submitted, being reviewed).
+WAITING_SQL = "status IN ('submitted', 'in_review')"
 
 
 class Evaluation(Base):
@@ -98,6 +101,16 @@ class Evaluation(Base):
             name="reviewed_digital_level_known",
         ),
         Index("ix_evaluations_org_unit_id_year_status", "org_unit_id", "year", "status"),
+        # The review queue (app/alerts, ``review_waiting``): the evaluations still waiting for the committee,
+        # read per unit and year without the other ~85 % of the table's rows.
+        Index(
+            "ix_evaluations_waiting",
+            "year",
+            "org_unit_id",
+            "submitted_at",
+            postgresql_where=text(WAITING_SQL),
+            sqlite_where=text(WAITING_SQL),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -13,6 +13,7 @@
   role, fails the job as the request would have been refused), :func:`app.imports.service.run` imports
   the file all or nothing, and the job is marked ``done`` **in the same transaction** as the import: the
   data and the "done" commit together or not at all.
+- Webhooks: a finished job (done or failed) queues ``import.finished`` in the transaction that finishes it.
 - Stopping: a cancelled run (the process shutting down) rolls back and puts its job back in the queue.
 """
 
@@ -31,7 +32,7 @@ from app.auth.deps import load_subject
 from app.core.config import Settings
 from app.core.db import on_commit, unit_of_work, utcnow
 from app.core.errors import AppError, Forbidden, NotFound
-from app.imports import jobs, service
+from app.imports import events, jobs, service
 from app.imports.models import ImportJob
 
 log = logging.getLogger("cdht.imports")
@@ -136,6 +137,14 @@ class ImportJobRunner:
         await self._finish(
             session, job, jobs.DONE, summary=summary.model_dump(mode="json"), import_id=summary.import_id
         )
+        await events.announce(
+            session,
+            actor_user_id=job.actor_user_id,
+            kind=job.kind,
+            dry_run=job.dry_run,
+            summary=summary,
+            job_id=job.id,
+        )
         log.info(
             "import job %s done: created %s, updated %s, unchanged %s, errors %s",
             job.id,
@@ -149,6 +158,14 @@ class ImportJobRunner:
         log.warning("import job %s failed: %s", job.id, message)
         async with unit_of_work(self.sessionmaker) as session:
             await self._finish(session, job, jobs.FAILED, error={"code": code, "message": message})
+            await events.announce(
+                session,
+                actor_user_id=job.actor_user_id,
+                kind=job.kind,
+                dry_run=job.dry_run,
+                job_id=job.id,
+                error_code=code,
+            )
 
     async def _finish(self, session: AsyncSession, job: ImportJob, status: str, **values: Any) -> None:
         await session.execute(

@@ -11,6 +11,8 @@
 - A file larger than ``CDHT_IMPORT_JOB_BYTES`` is not run in its request: :func:`submit` queues it
   (app/imports/jobs.py) and a runner (app/imports/runner.py) calls :func:`run` on it later, in a
   transaction of its own, exactly as the request would have.
+- Webhooks: an import applied in its request, and every finished job, queue ``import.finished``
+  (app/imports/events.py) in the same transaction.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from app.auth.policy import Action
 from app.auth.scope import Subject, require_any_role
 from app.core import audit
 from app.core.config import Settings
-from app.imports import jobs, parsing, units
+from app.imports import events, jobs, parsing, units
 from app.imports.columns import PEOPLE, UNITS
 from app.imports.models import ImportJob, ImportRecord
 from app.imports.people import CHUNK_ROWS, PeopleImport
@@ -52,9 +54,14 @@ async def submit(
     try:
         if spooled.size > settings.import_job_bytes:
             return await jobs.enqueue(session, subject, kind, spooled, queue, dry_run=dry_run)
-        return await run(session, subject, kind, spooled, dry_run=dry_run)
+        summary = await run(session, subject, kind, spooled, dry_run=dry_run)
     finally:
         spooled.close()
+    if not dry_run and not summary.error_count:
+        await events.announce(
+            session, actor_user_id=subject.user_id or None, kind=kind, dry_run=False, summary=summary
+        )
+    return summary
 
 
 async def run(

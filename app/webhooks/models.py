@@ -53,6 +53,10 @@ class WebhookSubscription(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    # Edits through the ORM check and bump ``version`` (a stale PATCH is a 409); the deliverer's lease
+    # statements are Core updates that leave it (and ``updated_at``) alone.
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
 
 class WebhookEvent(Base):
     """The outbox: an event, written in the same transaction as the change it reports."""

@@ -34,6 +34,11 @@ def _wake() -> None:
         callback()
 
 
+def wake_on_commit(session: AsyncSession) -> None:
+    """Wake this process's deliverers once ``session`` commits (new work is queued)."""
+    on_commit(session, _wake)
+
+
 def new_message_id() -> str:
     """The Standard Webhooks ``webhook-id`` of an event: ``msg_`` and 32 random hex digits."""
     return f"msg_{uuid.uuid4().hex}"

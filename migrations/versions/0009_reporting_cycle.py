@@ -16,7 +16,19 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+WAITING_SQL = "status IN ('submitted', 'in_review')"
+
+
 def upgrade() -> None:
+    # The review queue of app/alerts (review_waiting): a partial index of the waiting evaluations.
+    op.create_index(
+        "ix_evaluations_waiting",
+        "evaluations",
+        ["year", "org_unit_id", "submitted_at"],
+        unique=False,
+        postgresql_where=sa.text(WAITING_SQL),
+        sqlite_where=sa.text(WAITING_SQL),
+    )
     op.create_table(
         "raised_alerts",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -239,3 +251,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_raised_alerts_org_unit_id"))
 
     op.drop_table("raised_alerts")
+    op.drop_index("ix_evaluations_waiting", table_name="evaluations")

@@ -164,6 +164,10 @@ CASES: dict[Action, Case] = {
     ),
     Action.REPORT_REVIEW: Case("POST", _at("/report-submissions/{submission}/accept"), _fresh_submission),
     Action.REPORTING_READ: Case("GET", _at("/reporting/completeness?org_unit_id={leaf}&year=2025"), _none),
+    Action.WEBHOOK_READ: Case("GET", _at("/webhooks/{webhook}"), _none),
+    Action.WEBHOOK_WRITE: Case(
+        "PATCH", _at("/webhooks/{webhook}"), _json(lambda w: {"description": "Sổ theo dõi"})
+    ),
     Action.CALENDAR_WRITE: Case(
         "PUT", _at("/reporting-calendars/{leaf}/2025"), _json(lambda w: {"due_on": "2025-12-05"})
     ),
@@ -216,6 +220,10 @@ async def _world(client: httpx.AsyncClient, tree: Tree, criteria: dict[str | Non
     r = await client.post(f"{API}/training-sessions", json=training, headers=admin)
     assert r.status_code == 201, r.text
     w.ids["training"] = r.json()["id"]
+    hook = {"url": "http://127.0.0.1:9/hook", "events": ["report.submitted"], "org_unit_id": leaf.id}
+    r = await client.post(f"{API}/webhooks", json=hook, headers=admin)
+    assert r.status_code == 201, r.text
+    w.ids["webhook"] = r.json()["id"]
     return w
 
 

@@ -1,0 +1,195 @@
+"""Time ``GET /alerts`` and ``GET /reporting/completeness`` at the nation and a province on a database loaded
+by ``bench/generate_national.py`` (goal: p95 ≤ 100 ms each).
+
+    .venv/bin/python bench/run_alerts.py                       # 200 timed requests per series
+    .venv/bin/python bench/run_alerts.py --requests 20 --url postgresql://…/cdht_bench_smoke
+
+In one run:
+
+1. Gives the year a reporting calendar if it has none (the nation's provinces due 15 January of the next
+   year, every commune 10 January: rows of ``reporting_calendars``, ``source='user'``), so that
+   ``report_overdue`` and completeness have due dates to judge; nothing else is written.
+2. Starts the real server as ``run_aggregates.py`` does (uvicorn, one worker, 127.0.0.1, the bench admin)
+   and reads over HTTP with one keep-alive client, ``--warmup`` untimed then ``--requests`` timed requests
+   per series: ``/aggregates/progress`` (the baseline: the dashboards' read, measured in the same run so
+   machine noise shows in both), ``/alerts`` (depth 1; ``--depth2``: at the province depth 2 too, not a
+   goal) and
+   ``/reporting/completeness`` at the nation and the largest province (by people).
+3. Prints the figures with the machine's load (``uptime``, ``nproc``, CPU busy during each series) and
+   writes the section "Alerts and completeness at national scale" of ``RESULTS.md`` with
+   ``--write-results`` (others' sections are kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import run_aggregates as ra
+from sqlalchemy import text
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTION = "## Alerts and completeness at national scale"
+GOAL_P95_MS = 100.0
+YEAR = 2025
+
+
+# What the profile showed (in process, same database; see the report of the run that added this file).
+NOTES = """Where the time goes (measured in process on the same database, steps timed one by one):
+
+- `review_waiting` at the nation: the dataset has 710,844 evaluations `submitted`/`in_review`, all submitted
+  in September–November 2025, so all waiting longer than 14 days; counting them per province reads every
+  one (a bare `count(*)` of them takes 65–70 ms through the partial index `ix_evaluations_waiting`, the
+  per-province count ~280 ms). An index cannot bring this under 100 ms: it needs a rolled-up count kept by
+  the evaluation workflow (like `aggregate_counts`), per unit, year and submission week.
+- `report_overdue` and completeness: `reporting.repository.due_dates` takes ~45 ms for the province's 312
+  units for its first five calls, then ~1 s: asyncpg's prepared statement switches to PostgreSQL's generic
+  plan after five executions. Completeness at the province shows the same ~1 s.
+- The rest of `/alerts` (units, plans, counters, submissions) is ~30 ms at the province and ~15 ms at the
+  nation; `behind_trajectory` reads no metric counters here because nobody was evaluated in the plans'
+  base year (2021), which is checked first (one light read of the `evaluated` cells).
+"""
+
+
+@dataclass
+class Row:
+    endpoint: str
+    level: str
+    params: dict[str, Any]
+    times_ms: list[float]
+    items: int
+    busy: float
+    goal: bool
+
+    @property
+    def p50(self) -> float:
+        return ra.percentile(self.times_ms, 50)
+
+    @property
+    def p95(self) -> float:
+        return ra.percentile(self.times_ms, 95)
+
+
+async def prepare(url: str, year: int) -> dict[str, int]:
+    """The units to measure, and a reporting calendar for ``year`` if it has none."""
+    async with ra.engine_for(url) as engine:
+        nation = await ra.scalar(
+            engine, "SELECT id FROM org_units WHERE parent_id IS NULL ORDER BY id LIMIT 1"
+        )
+        province = await ra.scalar(
+            engine,
+            """SELECT u.id FROM org_units u JOIN aggregate_counts a ON a.org_unit_id = u.id
+               WHERE u.kind = 'province' AND u.valid_to IS NULL AND a.kind = 'people'
+               GROUP BY u.id ORDER BY sum(a.n) DESC, u.id LIMIT 1""",
+        )
+        async with engine.begin() as conn:
+            for kind, due in (("", date(year + 1, 1, 15)), ("commune", date(year + 1, 1, 10))):
+                await conn.execute(
+                    text(
+                        "INSERT INTO reporting_calendars (org_unit_id, year, kind, due_on, source,"
+                        " updated_at, version) VALUES (:u, :y, :k, :d, 'user', now(), 1)"
+                        " ON CONFLICT DO NOTHING"
+                    ),
+                    {"u": nation, "y": year, "k": kind, "d": due},
+                )
+        return {"nation": int(nation), "province": int(province)}
+
+
+def series(client: httpx.Client, args: argparse.Namespace, levels: dict[str, int]) -> list[Row]:
+    plan: list[tuple[str, str, dict[str, Any], bool]] = []
+    for level, unit in levels.items():
+        base = {"org_unit_id": unit, "year": args.year}
+        plan += [
+            ("/api/v1/aggregates/progress", level, base, False),
+            ("/api/v1/alerts", level, base, True),
+            ("/api/v1/reporting/completeness", level, base, True),
+        ]
+        if level == "province" and args.depth2:
+            plan.append(("/api/v1/alerts", level, {**base, "depth": 2}, False))
+    rows = []
+    for path, level, params, goal in plan:
+        ra.wait_quiet(args)
+        start = ra.cpu_times()
+        times, body = ra.measure(client, path, params, args.warmup, args.requests)
+        items = body.get("total", len(body.get("items", body.get("metrics", []))))
+        rows.append(
+            Row(path.removeprefix("/api/v1"), level, params, times, items, ra.busy_since(start), goal)
+        )
+        last = rows[-1]
+        print(f"  {last.endpoint} {level} {params}: p50 {last.p50:.1f} ms, p95 {last.p95:.1f} ms", flush=True)
+    return rows
+
+
+def render(rows: list[Row], names: dict[str, str], load: str, command: str) -> str:
+    lines = [
+        SECTION,
+        "",
+        f"`{command}` on {date.today().isoformat()}; {load}. One keep-alive client, sequential requests,",
+        "client-side wall time; `/aggregates/progress` is the baseline read in the same run.",
+        "",
+        "| endpoint | level | params | items | p50 ms | p95 ms | goal p95 ≤ 100 ms | CPU busy |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        extra = ", ".join(f"{k}={v}" for k, v in r.params.items() if k not in ("org_unit_id", "year")) or "—"
+        verdict = ("met" if r.p95 <= GOAL_P95_MS else "**missed**") if r.goal else "(baseline / not a goal)"
+        lines.append(
+            f"| `{r.endpoint}` | {r.level} ({names[r.level]}) | {extra} | {r.items} | {r.p50:.1f} | "
+            f"{r.p95:.1f} | {verdict} | {r.busy:.0%} |"
+        )
+    return "\n".join([*lines, "", NOTES]) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", default=ra.DEFAULT_URL)
+    parser.add_argument("--year", type=int, default=YEAR)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--quiet-wait", type=float, default=60.0)
+    parser.add_argument("--quiet-busy", type=float, default=0.25)
+    parser.add_argument("--depth2", action="store_true", help="also /alerts?depth=2 at the province")
+    parser.add_argument("--write-results", action="store_true", help=f"write {ra.RESULTS.name}")
+    args = parser.parse_args()
+
+    levels = asyncio.run(prepare(args.url, args.year))
+    with tempfile.TemporaryDirectory() as var:
+        env = ra.server_env(args.url, var)
+        names = {}
+        with (
+            ra.server(env, args.port or ra._free_port()) as base,
+            httpx.Client(base_url=base, timeout=60) as c,
+        ):
+            ra.login(c)
+            for level, unit in levels.items():
+                names[level] = c.get(f"/api/v1/org-units/{unit}").json()["name"]
+            t0 = time.monotonic()
+            rows = series(c, args, levels)
+            print(f"({time.monotonic() - t0:.0f} s)")
+    uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+    load = f"`uptime`: {uptime.split('load average:')[-1].strip()} (load average), nproc {os.cpu_count()}"
+    command = ".venv/bin/python bench/run_alerts.py " + " ".join(sys.argv[1:])
+    section = render(rows, names, load, command.strip())
+    print(section)
+    if args.write_results:
+        ra.write_results(section, title=SECTION)
+        print(f"results written to {ra.RESULTS.relative_to(ROOT)}")
+    if any(r.goal and r.p95 > GOAL_P95_MS for r in rows):
+        print(
+            "goal missed (p95 > 100 ms) for:", [(r.endpoint, r.level) for r in rows if r.goal and r.p95 > 100]
+        )
+
+
+if __name__ == "__main__":
+    main()
