@@ -8,7 +8,9 @@ In one run:
 
 1. Gives the year a reporting calendar if it has none (the nation's provinces due 15 January of the next
    year, every commune 10 January: rows of ``reporting_calendars``, ``source='user'``), so that
-   ``report_overdue`` and completeness have due dates to judge; nothing else is written.
+   ``report_overdue`` and completeness have due dates to judge; then (unless ``--no-submissions``) every
+   child of the nation and of the province with data submits its report over HTTP, so completeness
+   compares each submission with the live numbers. Both stay in the database for the next run.
 2. Starts the real server as ``run_aggregates.py`` does (uvicorn, one worker, 127.0.0.1, the bench admin)
    and reads over HTTP with one keep-alive client, ``--warmup`` untimed then ``--requests`` timed requests
    per series: ``/aggregates/progress`` (the baseline: the dashboards' read, measured in the same run so
@@ -107,6 +109,26 @@ async def prepare(url: str, year: int) -> dict[str, int]:
         return {"nation": int(nation), "province": int(province)}
 
 
+def submit_children(client: httpx.Client, levels: dict[str, int], year: int) -> int:
+    """Every child of the measured units that has data and no current report submits one (over HTTP, as
+    the bench admin), so that completeness compares each with its live numbers
+    (``changed_since_submission``). Kept in the database: a second run submits nothing."""
+    made = 0
+    for unit in levels.values():
+        r = client.get("/api/v1/reporting/completeness", params={"org_unit_id": unit, "year": year})
+        r.raise_for_status()
+        for child in r.json()["items"]:
+            if child["status"] == "not_submitted":
+                s = client.post(
+                    "/api/v1/report-submissions", json={"org_unit_id": child["org_unit_id"], "year": year}
+                )
+                if s.status_code == 201:
+                    made += 1
+                elif s.status_code != 409:  # 409: nothing to report (no evaluation in its subtree)
+                    s.raise_for_status()
+    return made
+
+
 def series(client: httpx.Client, args: argparse.Namespace, levels: dict[str, int]) -> list[Row]:
     plan: list[tuple[str, str, dict[str, Any], bool]] = []
     for level, unit in levels.items():
@@ -161,6 +183,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--quiet-wait", type=float, default=60.0)
     parser.add_argument("--quiet-busy", type=float, default=0.25)
+    parser.add_argument(
+        "--no-submissions", action="store_true", help="do not submit the children's reports first"
+    )
     parser.add_argument("--depth2", action="store_true", help="also /alerts?depth=2 at the province")
     parser.add_argument("--write-results", action="store_true", help=f"write {ra.RESULTS.name}")
     args = parser.parse_args()
@@ -176,6 +201,10 @@ def main() -> None:
             ra.login(c)
             for level, unit in levels.items():
                 names[level] = c.get(f"/api/v1/org-units/{unit}").json()["name"]
+            if not args.no_submissions:
+                t0 = time.monotonic()
+                made = submit_children(c, levels, args.year)
+                print(f"report submissions made: {made} ({time.monotonic() - t0:.0f} s)", flush=True)
             t0 = time.monotonic()
             rows = series(c, args, levels)
             print(f"({time.monotonic() - t0:.0f} s)")

@@ -52,6 +52,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from app.aggregates import waiting
 from app.aggregates.cells import (
     belonging_facts,
     change_rows,
@@ -412,6 +413,7 @@ async def rebuild(session: AsyncSession) -> None:
         ],
         +1,
     )
+    await waiting.rebuild(session)
     await session.execute(delete(CounterState))
     session.add(CounterState(id=1, definition=DEFINITION))
     await session.flush()

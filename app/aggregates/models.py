@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime, utcnow
@@ -39,3 +39,17 @@ class CounterState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     definition: Mapped[str] = mapped_column(String(64))
     rebuilt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReviewQueueCount(Base):
+    """How many evaluations of a subtree wait for the committee (``submitted`` or ``in_review``), by the
+    year evaluated and the day (UTC) they were submitted: the subtree of ``org_unit_id`` in today's tree
+    (the queue is a present fact). Kept by ``waiting.py`` whenever an evaluation's row or today's tree
+    changes, so it always equals a recount."""
+
+    __tablename__ = "review_queue_counts"
+
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id", ondelete="CASCADE"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submitted_on: Mapped[date] = mapped_column(Date, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)

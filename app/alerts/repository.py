@@ -1,5 +1,6 @@
 """Every query of the alerts: the units a request lists, the plans inside them, the counted numbers of
-several metrics and years at once, the evaluations waiting for review, and the alerts already raised.
+several metrics and years at once, and the alerts already raised (the review queue is
+``aggregates.waiting``'s).
 
 Lists of unit ids are bound in chunks (:data:`CHUNK`): a request may list tens of thousands of units
 (``depth=3`` at the nation), more than PostgreSQL's driver binds in one statement, while a list of ids
@@ -10,10 +11,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import date, datetime
+from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, case, func, literal, or_, select, text
+from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates.metrics import Kind, Metric
@@ -21,9 +22,8 @@ from app.aggregates.models import AggregateCount
 from app.aggregates.repository import PlanRow
 from app.aggregates.repository import _cells_of as cells_of  # the dashboards' cells, not a copy
 from app.alerts.models import RaisedAlert
-from app.evaluations.models import WAITING_SQL, Evaluation
 from app.orgs import history
-from app.orgs.models import OrgUnit, OrgUnitClosure, OrgUnitLink
+from app.orgs.models import OrgUnit, OrgUnitLink
 from app.plans.models import Plan, Target
 
 CHUNK = 5_000
@@ -155,36 +155,6 @@ async def metric_totals(
                 )
                 for m, y in pairs
             }
-    return found
-
-
-class Waiting(NamedTuple):
-    count: int
-    oldest: datetime
-
-
-async def waiting_reviews(
-    session: AsyncSession, unit_ids: Sequence[int], year: int, before: datetime
-) -> dict[int, Waiting]:
-    """For each of ``unit_ids``, the evaluations of its subtree (today's tree: the queue is a present
-    fact) of ``year`` submitted before ``before`` and still waiting for the committee, read from their
-    partial index (``ix_evaluations_waiting``)."""
-    found: dict[int, Waiting] = {}
-    for ids in chunks(unit_ids):
-        stmt = (
-            select(OrgUnitClosure.ancestor_id, func.count(), func.min(Evaluation.submitted_at))
-            .join(Evaluation, Evaluation.org_unit_id == OrgUnitClosure.descendant_id)
-            .where(
-                OrgUnitClosure.ancestor_id.in_(ids),
-                Evaluation.year == year,
-                # Literal, so that PostgreSQL's generic plans still see the partial index's condition.
-                text(f"evaluations.{WAITING_SQL}"),
-                Evaluation.submitted_at < before,
-            )
-            .group_by(OrgUnitClosure.ancestor_id)
-        )
-        for unit_id, n, oldest in (await session.execute(stmt)).all():
-            found[unit_id] = Waiting(int(n), oldest)
     return found
 
 

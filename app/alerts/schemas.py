@@ -29,8 +29,8 @@ class Alert(BaseModel):
     metric: str | None = None
     actual: Percent | None = None
     expected: Percent | None = None
-    # behind_trajectory: none; report_overdue: the first day late (a date); review_waiting: when the
-    # oldest waiting evaluation was submitted (a timestamp).
+    # behind_trajectory: none; report_overdue: the first day late (a date); review_waiting: the day the
+    # oldest waiting evaluation was submitted (a date).
     since: datetime | date | None = None
     details: dict[str, Any]
 

@@ -13,8 +13,10 @@
   the base year or in the year (``no_data``), or the denominator is 0. The counters of every listed unit,
   every metric and both years are read in one query (per 5,000 units).
 - ``review_waiting``, per listed unit: the evaluations of the year in its subtree (today's tree: the queue
-  is a present fact) still ``submitted`` or ``in_review`` whose ``submitted_at`` is more than
-  ``review_days`` days ago (default ``CDHT_REVIEW_WAITING_DAYS``, 14); ``since`` is the oldest of them.
+  is a present fact) still ``submitted`` or ``in_review`` that were submitted ``review_days`` or more
+  calendar days ago (UTC days: on or before today − ``review_days``; default ``CDHT_REVIEW_WAITING_DAYS``,
+  14); ``since`` is the day the oldest of them was submitted. Read from the rolled-up queue
+  (``aggregates.waiting``): a few hundred rows per request whatever the number waiting.
 - ``report_overdue``, per listed unit that has a due date for the year (``reporting.repository.due_dates``;
   the requested unit too when one applies to it): today is after the due date and its current submission
   is missing or ``returned``; a report submitted late is not overdue. ``since`` is the first day late.
@@ -33,6 +35,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import repository as aggregates_repo
+from app.aggregates import waiting
 from app.aggregates.metrics import METRICS, Metric
 from app.aggregates.service import Applicable, percent
 from app.aggregates.through_time import reference_day
@@ -43,7 +46,6 @@ from app.alerts.schemas import Alert, AlertKind, AlertPage
 from app.auth.policy import Action
 from app.auth.scope import Subject
 from app.core.dates import ONE_DAY, today
-from app.core.db import utcnow
 from app.core.pagination import PageParams
 from app.orgs.models import OrgUnit
 from app.orgs.service import get_visible as get_visible_unit
@@ -232,20 +234,20 @@ async def _overdue(session: AsyncSession, listed: list[Listed], year: int) -> li
 
 
 async def _waiting(session: AsyncSession, listed: list[Listed], year: int, review_days: int) -> list[Alert]:
-    before = utcnow() - timedelta(days=review_days)
-    waiting = await repo.waiting_reviews(session, [u.id for u in listed], year, before)
+    last_day = today() - timedelta(days=review_days)
+    queue = await waiting.totals(session, [u.id for u in listed], year, last_day)
     return [
         Alert(
             kind=AlertKind.REVIEW_WAITING,
             org_unit_id=unit.id,
             name=unit.name,
-            since=waiting[unit.id].oldest,
+            since=queue[unit.id].oldest,
             details={
-                "count": waiting[unit.id].count,
-                "oldest_submitted_at": waiting[unit.id].oldest.isoformat().replace("+00:00", "Z"),
+                "count": queue[unit.id].count,
+                "oldest_submitted_on": queue[unit.id].oldest.isoformat(),
                 "review_days": review_days,
             },
         )
         for unit in listed
-        if unit.id in waiting
+        if unit.id in queue
     ]

@@ -85,3 +85,20 @@ async def move_dated(session: Any, model: Any, unit_id: int, into_id: int, on: d
         )
     )
     await session.execute(update(model).where(spanning).values(valid_to=on - ONE_DAY))
+
+
+class utc_date(FunctionElement[date]):
+    """The UTC calendar day of a timestamp column (stored in UTC), as a date."""
+
+    type = Date()
+    inherit_cache = True
+
+
+@compiles(utc_date, "postgresql")
+def _utc_date_pg(element: utc_date, compiler: Any, **kw: Any) -> str:
+    return f"CAST(timezone('UTC', {compiler.process(element.clauses, **kw)}) AS DATE)"
+
+
+@compiles(utc_date, "sqlite")
+def _utc_date_sqlite(element: utc_date, compiler: Any, **kw: Any) -> str:
+    return f"date({compiler.process(element.clauses, **kw)})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, Select, delete, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.aggregates import waiting
 from app.core.pagination import PageParams, fetch_page
 from app.orgs.models import OrgUnit, OrgUnitClosure
 
@@ -76,7 +77,11 @@ async def link_new_unit(session: AsyncSession, unit: OrgUnit) -> None:
 
 async def move_subtree(session: AsyncSession, unit: OrgUnit, new_parent: OrgUnit) -> None:
     """Re-hang ``unit``'s subtree under ``new_parent``: drop the links to the old ancestors, add the new
-    ones, shift depths. The caller has checked that new_parent is not inside the subtree."""
+    ones, shift depths. The caller has checked that new_parent is not inside the subtree. The review
+    queue's counts follow the subtree (``aggregates.waiting``)."""
+    old = set(await ancestor_ids(session, unit.id)) - {unit.id}
+    new = set(await ancestor_ids(session, new_parent.id))
+    await waiting.subtree_moved(session, unit.id, sorted(old - new), sorted(new - old))
     subtree = select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id == unit.id)
     old_ancestors = select(OrgUnitClosure.ancestor_id).where(
         OrgUnitClosure.descendant_id == unit.id, OrgUnitClosure.ancestor_id != unit.id
