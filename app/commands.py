@@ -38,7 +38,7 @@ async def create_admin(settings: Settings, username: str, password: str, full_na
         TypeAdapter(Username).validate_python(username)
         TypeAdapter(Password).validate_python(password)
     except ValidationError as exc:
-        hint = "username: 3–64 of A-Z a-z 0-9 . _ @ -; password: 8–128 characters"
+        hint = "username: 3–64 of A-Z a-z 0-9 . _ @ -; password: 12–128 characters, not a common one"
         raise CommandError(f"{exc.errors()[0]['msg']} ({hint})") from None
     async with unit_of_work(settings) as session:
         if await auth_repo.get_user_by_username(session, username) is not None:

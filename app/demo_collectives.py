@@ -28,7 +28,9 @@ from app.criteria import repository as criteria_repo
 from app.demo_evaluations import (
     ADULT_AGE,
     CLOSED_YEAR_MIX,
+    Committee,
     Mix,
+    committee,
     count_statuses,
     drive,
     recognise,
@@ -248,22 +250,23 @@ async def load_residents(
 
 @dataclass
 class _Year:
-    """One year's run: what to recognise, by title and signing unit."""
+    """One year's run: what to recognise, by title and signing unit; the committee does the duties."""
 
     session: AsyncSession
-    actor: Subject
+    team: Committee
     store: EvidenceStore
     year: int
     rng: random.Random
     candidates: dict[Title, dict[int, list[int]]] = field(default_factory=lambda: defaultdict(dict))
 
     async def evaluate(self, data: EvaluationCreate, target: Status, quality: Quality, signer: int) -> None:
-        evaluation = await evaluations.create(self.session, self.actor, data)
+        clerk = self.team.clerk
+        evaluation = await evaluations.create(self.session, clerk, data)
         scores = await self._scores(evaluation, quality)
-        evaluation = await self_assess(self.session, self.actor, self.store, evaluation, scores)
+        evaluation = await self_assess(self.session, clerk, self.store, evaluation, scores)
         if target == Status.DRAFT:
             return
-        await drive(self.session, self.actor, evaluation, target)
+        await drive(self.session, self.team, evaluation, target)
         if target == Status.RECOGNISED:
             self.candidates[data.title].setdefault(signer, []).append(evaluation.id)
 
@@ -373,7 +376,8 @@ async def load_collective_evaluations(
 ) -> list[str]:
     """The year's collective evaluations and their recognition decisions; ``closed``: a past year, where
     every household and clan was reviewed and fewer were recognised."""
-    run = _Year(session, actor, store, year, random.Random(387 + year))  # noqa: S311 — demo data
+    team = await committee(session, actor)
+    run = _Year(session, team, store, year, random.Random(387 + year))  # noqa: S311 — demo data
     await _households_and_clans(
         run, CLOSED_YEAR_MIX if closed else HOUSEHOLD_MIX, CLOSED_YEAR_MIX if closed else CLAN_MIX
     )
@@ -382,6 +386,6 @@ async def load_collective_evaluations(
     # goes up by 15 January of the next (TT 24/2023), and is signed soon after.
     for title in SERIES:
         day = min(date(year + 1, 1, 20), today()) if title == Title.LEARNING_UNIT else None
-        await recognise(session, actor, year, run.candidates[title], series=SERIES[title], signed_on=day)
+        await recognise(session, team, year, run.candidates[title], series=SERIES[title], signed_on=day)
     parts = [f"{t.value} {await count_statuses(session, year, Evaluation.title == t.value)}" for t in SERIES]
     return [f"Collective evaluations {year}: " + "; ".join(parts)]

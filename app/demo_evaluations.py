@@ -1,21 +1,29 @@
 """Demo evaluations in every status, driven through the real workflow services (so scores, evidence,
 results, decisions and the audit trail are exactly what users would have produced). The helpers that
-fill in, drive and recognise an evaluation serve the collective titles too (``demo_collectives``)."""
+fill in, drive and recognise an evaluation serve the collective titles too (``demo_collectives``).
+
+Separation of duties holds in the demo as in the API: a :class:`Committee` of three demo users — a clerk
+who fills evaluations in for people, an assessor who reviews them and an approver who signs — does each
+evaluation's three duties, so its history names three different users.
+"""
 
 from __future__ import annotations
 
 import io
 import random
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
 
 from fastapi import UploadFile
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import repository as auth_repo
+from app.auth.models import User
 from app.auth.scope import Subject
 from app.evaluations import decisions, evidence, reads, service
-from app.evaluations import review as committee
+from app.evaluations import review as review_side
 from app.evaluations.models import DigitalLevel, Evaluation, Status
 from app.evaluations.schemas import (
     DecisionCreate,
@@ -52,6 +60,40 @@ MIX: Mix = [
 
 # A closed year: everyone's evaluation was reviewed, fewer were recognised than now.
 CLOSED_YEAR_MIX: Mix = [(Status.RECOGNISED, 0.45), (Status.REVIEWED, 0.55)]
+
+
+# The demo's committee (username, full name): they act with the reach of the subject running the demo and
+# hold no role and no usable password (they cannot log in; they sign the history).
+COMMITTEE_USERS = (
+    ("demo.clerk", "Văn thư kê khai thay (demo)"),
+    ("demo.assessor", "Tổ đánh giá (demo)"),
+    ("demo.approver", "Lãnh đạo ký quyết định công nhận (demo)"),
+)
+NO_PASSWORD = "!"  # not a hash any verifier accepts
+
+
+@dataclass(frozen=True)
+class Committee:
+    """Who does which duty of the demo's evaluations (phân tách nhiệm vụ): three different users."""
+
+    clerk: Subject  # opens, self-assesses, adds evidence and submits on the person's behalf
+    assessor: Subject  # reviews, returns, completes the review
+    approver: Subject  # signs the recognition decisions
+
+
+async def committee(session: AsyncSession, actor: Subject) -> Committee:
+    """The committee (its users made on first use), each acting with ``actor``'s reach."""
+    subjects: list[Subject] = []
+    for username, full_name in COMMITTEE_USERS:
+        user = await auth_repo.get_user_by_username(session, username)
+        if user is None:
+            user = User(username=username, password_hash=NO_PASSWORD, full_name=full_name, org_unit_id=None)
+            session.add(user)
+            await session.flush()
+        subjects.append(
+            Subject(user_id=user.id, username=username, is_admin=actor.is_admin, grants=actor.grants)
+        )
+    return Committee(*subjects)
 
 
 def statuses(count: int, mix: Mix) -> list[Status]:
@@ -100,12 +142,13 @@ async def _prepare(
     return await self_assess(session, actor, store, evaluation, scores, declared)
 
 
-async def drive(session: AsyncSession, actor: Subject, evaluation: EvaluationRead, target: Status) -> None:
-    """Take a self-assessed evaluation to ``target`` (up to reviewed; recognition is :func:`recognise`)."""
+async def drive(session: AsyncSession, team: Committee, evaluation: EvaluationRead, target: Status) -> None:
+    """Take a self-assessed evaluation to ``target`` (up to reviewed; recognition is :func:`recognise`):
+    the clerk submits or withdraws, the assessor reviews."""
     if target == Status.WITHDRAWN:
-        await service.person_transition(session, actor, evaluation.id, "withdraw", None)
+        await service.person_transition(session, team.clerk, evaluation.id, "withdraw", None)
         return
-    evaluation = await service.submit(session, actor, evaluation.id, None)
+    evaluation = await service.submit(session, team.clerk, evaluation.id, None)
     if target == Status.SUBMITTED:
         return
     first = evaluation.scores[0]
@@ -119,26 +162,29 @@ async def drive(session: AsyncSession, actor: Subject, evaluation: EvaluationRea
         ],
         digital_level=DigitalLevel.BASIC if lowered else declared,
     )
-    evaluation = await committee.review(session, actor, evaluation.id, review, None)
+    reviewer = team.assessor
+    evaluation = await review_side.review(session, reviewer, evaluation.id, review, None)
     if target == Status.IN_REVIEW:
         return
     if target == Status.RETURNED:
-        await committee.return_to_person(session, actor, evaluation.id, "Đề nghị bổ sung minh chứng.", None)
+        await review_side.return_to_person(
+            session, reviewer, evaluation.id, "Đề nghị bổ sung minh chứng.", None
+        )
         return
-    await committee.complete_review(session, actor, evaluation.id, None)
+    await review_side.complete_review(session, reviewer, evaluation.id, None)
 
 
 async def recognise(
     session: AsyncSession,
-    actor: Subject,
+    team: Committee,
     year: int,
     candidates: dict[int, list[int]],
     *,
     series: str = "",
     signed_on: date | None = None,
 ) -> None:
-    """One decision per signing unit (``candidates``: evaluation ids by unit) for those that passed;
-    ``series`` tells the decisions of one title from another's."""
+    """One decision per signing unit (``candidates``: evaluation ids by unit) for those that passed, signed
+    by the committee's approver; ``series`` tells the decisions of one title from another's."""
     codes = dict((await session.execute(select(OrgUnit.id, OrgUnit.code))).all())
     for number, (unit_id, ids) in enumerate(sorted(candidates.items()), start=1):
         passed = (
@@ -153,7 +199,7 @@ async def recognise(
                 signed_on=signed_on or date(year, 12, 20),
                 evaluation_ids=list(passed),
             )
-            await decisions.create(session, actor, data)
+            await decisions.create(session, team.approver, data)
 
 
 async def signing_units(session: AsyncSession) -> dict[int, int]:
@@ -171,7 +217,8 @@ async def load_demo_evaluations(
     mix: Mix = MIX,
 ) -> list[str]:
     """The year's personal evaluations of adults (``mix`` in each group of each unit) and the decisions
-    recognising them (the commune signs for its villages' residents)."""
+    recognising them (the commune signs for its villages' residents), by the :class:`Committee`."""
+    team = await committee(session, actor)
     rng = random.Random(677 + year)  # noqa: S311 — demo data, not secrets
     adults = or_(
         Person.group != Group.RESIDENT.value,
@@ -189,13 +236,13 @@ async def load_demo_evaluations(
         for person, target in zip(members, statuses(len(members), mix), strict=True):
             # Recognised ones must pass; about half of the merely reviewed ones fail the 80/5 rule.
             strong = target == Status.RECOGNISED or (target == Status.REVIEWED and rng.random() > 0.5)
-            evaluation = await _prepare(session, actor, store, person, rng, strong, year)
+            evaluation = await _prepare(session, team.clerk, store, person, rng, strong, year)
             if target == Status.DRAFT:
                 continue
-            await drive(session, actor, evaluation, target)
+            await drive(session, team, evaluation, target)
             if target == Status.RECOGNISED:
                 to_recognise[signer[unit_id]].append(evaluation.id)
-    await recognise(session, actor, year, to_recognise)
+    await recognise(session, team, year, to_recognise)
     return [
         f"Demo evaluations {year}: " + await count_statuses(session, year, Evaluation.person_id.is_not(None))
     ]

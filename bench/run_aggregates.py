@@ -155,22 +155,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(env: dict[str, str], port: int) -> Iterator[str]:
-    """uvicorn serving ``app.main:create_app`` on 127.0.0.1:port until the block ends."""
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "app.main:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
+def served(env: dict[str, str], port: int) -> Iterator[tuple[str, int]]:
+    """uvicorn serving ``app.main:create_app`` on 127.0.0.1:port (one process) until the block ends: its
+    base URL and process id."""
+    command = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--no-access-log", "--log-level", "warning"]
     proc = subprocess.Popen(command, env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -186,7 +175,7 @@ def server(env: dict[str, str], port: int) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise BenchFailure("the server did not become ready in 60 s")
             time.sleep(0.2)
-        yield base
+        yield base, proc.pid
     finally:
         proc.terminate()
         try:
@@ -194,6 +183,13 @@ def server(env: dict[str, str], port: int) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextmanager
+def server(env: dict[str, str], port: int) -> Iterator[str]:
+    """uvicorn serving ``app.main:create_app`` on 127.0.0.1:port until the block ends."""
+    with served(env, port) as (base, _):
+        yield base
 
 
 def login(client: httpx.Client) -> None:

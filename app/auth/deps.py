@@ -19,7 +19,8 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=F
 
 
 def get_auth_context(request: Request) -> AuthContext:
-    return request.app.state.auth
+    auth: AuthContext = request.app.state.auth
+    return auth
 
 
 async def load_subject(session: AsyncSession, user_id: int) -> Subject | None:
@@ -50,9 +51,7 @@ async def get_subject(
     if not token:
         raise NotAuthenticated("Authentication required.")
     claims = ctx.codec.decode_access(token)
-    if not claims.subject.isdigit():
-        raise NotAuthenticated("Invalid or expired token.")
-    subject = await load_subject(session, int(claims.subject))
+    subject = await load_subject(session, claims.user_id)
     if subject is None:
         raise NotAuthenticated("Invalid or expired token.")
     return subject

@@ -1,5 +1,12 @@
 """The OAuth 2 token endpoint's grants: password, refresh_token (rotating, reuse revokes the family) and
-client_credentials (service accounts), plus logout."""
+client_credentials (service accounts), plus logout.
+
+The password and client-credentials grants count the attempt (app/auth/throttle.py) and read the account
+in a short transaction of their own, committed before the secret is checked: a wrong secret rolls the
+request's transaction back, and the count must survive it. The slow hash is then verified with no
+transaction open, and only a success writes through the request's session (the counter's reset and the
+new refresh token).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +14,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import repository as repo
 from app.auth.models import RefreshToken, User
 from app.auth.schemas import TokenResponse
 from app.auth.throttle import LoginThrottle
-from app.core.db import utcnow
+from app.core.db import unit_of_work, utcnow
 from app.core.errors import InvalidGrant
 from app.core.security import digest, digests_equal, new_opaque_token, verify_password
 from app.core.tokens import TokenCodec
@@ -24,33 +31,39 @@ class AuthContext:
     codec: TokenCodec
     throttle: LoginThrottle
     refresh_lifetime: timedelta
+    # Where the throttle's own transactions come from: the app's sessionmaker (each session is a
+    # connection of its own; in the tests, a savepoint of the test's transaction).
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+
+async def _counted_lookup(ctx: AuthContext, name: str, address: str | None) -> User | None:
+    """Count the attempt (429 when over the limit) and read the account, committed at once."""
+    async with unit_of_work(ctx.sessionmaker) as own:
+        await ctx.throttle.attempt(own, name, address)
+        return await repo.get_user_by_username(own, name)
 
 
 async def password_grant(
     session: AsyncSession, ctx: AuthContext, username: str, password: str, address: str | None
 ) -> TokenResponse:
-    ctx.throttle.check(username, address)
-    user = await repo.get_user_by_username(session, username)
+    user = await _counted_lookup(ctx, username, address)
     usable = user is not None and user.is_active and not user.is_service
     ok = await verify_password(password, user.password_hash if usable and user else None)
     if not ok or user is None:
-        ctx.throttle.failed(username, address)
         raise InvalidGrant("Wrong username or password.")
-    ctx.throttle.succeeded(username)
+    await ctx.throttle.succeeded(session, username, address)
     return await _issue(session, ctx, user, family=uuid.uuid4().hex)
 
 
 async def client_credentials_grant(
     session: AsyncSession, ctx: AuthContext, client_id: str, client_secret: str, address: str | None
 ) -> TokenResponse:
-    ctx.throttle.check(client_id, address)
-    user = await repo.get_user_by_username(session, client_id)
+    user = await _counted_lookup(ctx, client_id, address)
     presented = digest(client_secret)
     stored = user.password_hash if user is not None and user.is_service and user.is_active else ""
     if user is None or not digests_equal(presented, stored):
-        ctx.throttle.failed(client_id, address)
         raise InvalidGrant("Wrong client id or secret.")
-    ctx.throttle.succeeded(client_id)
+    await ctx.throttle.succeeded(session, client_id, address)
     access, expires_in = ctx.codec.issue_access(str(user.id))
     return TokenResponse(access_token=access, expires_in=expires_in)
 

@@ -1,11 +1,21 @@
-"""Users (people who log in and service accounts), their role assignments, and refresh tokens."""
+"""Users (people who log in and service accounts), their role assignments, refresh tokens, and the login
+throttle's counters."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Computed,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime, utcnow
@@ -31,6 +41,8 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
+    # Kept by the database; its unique index makes ``Alice`` and ``alice`` one login, and logins look it up.
+    username_lower: Mapped[str] = mapped_column(String(64), Computed("lower(username)", persisted=True))
     password_hash: Mapped[str] = mapped_column(String(255))
     full_name: Mapped[str] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(255))
@@ -44,6 +56,7 @@ class User(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    __table_args__ = (Index("ix_users_username_lower", "username_lower", unique=True),)
 
 
 class RoleAssignment(Base):
@@ -80,3 +93,25 @@ class RefreshToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AttemptKind(StrEnum):
+    USER = "user"
+    ADDRESS = "address"
+
+
+_KINDS_SQL = ", ".join(f"'{k.value}'" for k in AttemptKind)
+
+
+class LoginAttempt(Base):
+    """Login attempts counted per normalised username and per client address (app/auth/throttle.py), kept
+    in the database so that every worker process counts against the same limit."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (CheckConstraint(f"kind IN ({_KINDS_SQL})", name="kind_known"),)
+
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -18,7 +18,9 @@ async def get_user(session: AsyncSession, user_id: int) -> User | None:
 
 
 async def get_user_by_username(session: AsyncSession, username: str) -> User | None:
-    return await session.scalar(select(User).where(User.username == username))
+    """Whatever the case it is typed in (``Alice`` is ``alice``): through the unique index on the
+    database's ``lower(username)``."""
+    return await session.scalar(select(User).where(User.username_lower == username.strip().lower()))
 
 
 async def page_users(

@@ -1,8 +1,10 @@
 """The scoping choke point: what an authenticated subject may see, and may do, where.
 
-A role held at a unit covers that unit's whole subtree. An object whose unit lies outside every subtree
-where the subject holds *any* role does not exist for them (404); inside, without a role that the policy
-table allows for the action, it is 403. Every repository read takes its filter from
+A role held at a unit covers that unit's whole subtree. An object the subject cannot see does not exist
+for them (404, the very answer of a missing id); an object they see, without a role that the policy table
+allows for the action, is 403. They see an object whose unit lies in a subtree where they hold *any* role,
+and their own records (:data:`OWN_ACTIONS`: a user linked to a person is implicitly a member of themself,
+with no role needed), whatever the action asked. Every repository read takes its filter from
 :func:`unit_filter`; single objects are checked with :func:`authorize`. Nothing else filters by unit.
 """
 
@@ -18,6 +20,12 @@ from app.auth.models import Role
 from app.auth.policy import Action, roles_for
 from app.core.errors import Forbidden, NotFound
 from app.orgs.models import OrgUnitClosure
+
+# What a user may do to their own records — their person record, their evaluation, and the evaluation of
+# the household or clan they belong to — with or without a role: the member's part that POLICY cannot
+# express (it maps roles held at units). Every other action on an own record is refused with 403, never
+# 404: the record is visible to them.
+OWN_ACTIONS = frozenset({Action.PERSON_READ, Action.EVALUATION_READ, Action.EVALUATION_EDIT})
 
 
 @dataclass(frozen=True)
@@ -95,17 +103,18 @@ async def authorize(
     own: bool = False,
     missing: str = "Not found.",
 ) -> None:
-    """Raise 404 when ``unit_id`` is outside every subtree the subject sees, 403 when seen but the
-    subject lacks a role allowed for ``action`` there. ``own`` marks the subject's own record, which
-    a member may always reach. ``missing`` must be the very message the caller gives for an object that
-    does not exist, so the two answers cannot be told apart."""
+    """Raise 404 when the subject cannot see the object (``unit_id`` outside every subtree where they hold
+    a role, and not their own record), 403 when they see it but lack a role allowed for ``action`` there.
+    ``own`` marks the subject's own record (see :data:`OWN_ACTIONS`): always visible to them, and theirs
+    to perform the actions listed there. ``missing`` must be the very message the caller gives for an
+    object that does not exist, so the two answers cannot be told apart."""
     if subject.is_admin:
         return
     if await _covers(session, unit_id, subject.units_with(roles_for(action))):
         return
-    if own:
+    if own and action in OWN_ACTIONS:
         return
-    if await _covers(session, unit_id, subject.units_with()):
+    if own or await _covers(session, unit_id, subject.units_with()):
         raise Forbidden(f"Your roles do not allow {action.value} here.")
     raise NotFound(missing)
 

@@ -1,9 +1,14 @@
-"""Rules for users, role assignments and service accounts: who may create whom, grant what, where."""
+"""Rules for users, role assignments and service accounts: who may create whom, grant what, where.
+
+Security changes (an account created, a password changed or reset, an account (de)activated, a role
+granted or removed, a service account created) each write an audit row in the change's transaction.
+"""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,11 +29,13 @@ from app.auth.schemas import (
     UserUpdate,
 )
 from app.auth.scope import Subject, authorize, require_any_role, subtree_ids, unit_filter
+from app.auth.throttle import LoginThrottle
+from app.core import audit
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.schemas import check_version
-from app.core.security import digest, hash_password
+from app.core.security import digest, hash_password, verify_password
 from app.orgs.service import ensure_open
 from app.orgs.service import get_visible as get_visible_unit
 from app.people.models import Person
@@ -78,6 +85,22 @@ async def _ensure_outranks(session: AsyncSession, subject: Subject, user: User) 
             raise refused from None
 
 
+async def _audit(
+    session: AsyncSession,
+    subject: Subject,
+    user: User,
+    action: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    await audit.record_by(session, subject, "user", user.id, action, before, after)
+
+
+def _grant_entry(assignment: RoleAssignment) -> dict[str, Any]:
+    return {"assignment_id": assignment.id, "role": assignment.role, "org_unit_id": assignment.org_unit_id}
+
+
 async def _link_person(session: AsyncSession, subject: Subject, user: User, person_id: int) -> None:
     missing = f"Person {person_id} not found."
     person = await session.get(Person, person_id)
@@ -91,10 +114,9 @@ async def _link_person(session: AsyncSession, subject: Subject, user: User, pers
 
 async def create_user(session: AsyncSession, subject: Subject, data: UserCreate) -> UserRead:
     ensure_open(await get_visible_unit(session, subject, data.org_unit_id, Action.USER_WRITE), "a user")
-    if await repo.get_user_by_username(session, data.username) is not None:
+    if await repo.get_user_by_username(session, data.username) is not None:  # whatever the case
         raise Conflict(f"Username {data.username!r} is taken.", details={"field": "username"})
-    if data.password.lower() == data.username.lower():
-        raise ValidationFailed("The password must not be the username.", details={"field": "password"})
+    _refuse_username_as_password(data.password, data.username)
     user = User(
         username=data.username,
         password_hash=await hash_password(data.password),
@@ -107,7 +129,14 @@ async def create_user(session: AsyncSession, subject: Subject, data: UserCreate)
     if data.person_id is not None:
         await _link_person(session, subject, user, data.person_id)
         await session.flush()
+    after = {"username": user.username, "org_unit_id": user.org_unit_id, "person_id": data.person_id}
+    await _audit(session, subject, user, "created", after=after)
     return (await _to_reads(session, [user]))[0]
+
+
+def _refuse_username_as_password(password: str, username: str) -> None:
+    if password.strip().casefold() == username.strip().casefold():
+        raise ValidationFailed("The password must not be the username.", details={"field": "password"})
 
 
 async def get_user(session: AsyncSession, subject: Subject, user_id: int) -> UserRead:
@@ -132,9 +161,17 @@ async def list_users(
 
 
 async def update_user(
-    session: AsyncSession, subject: Subject, user_id: int, data: UserUpdate, if_match: int | None
+    session: AsyncSession,
+    subject: Subject,
+    user_id: int,
+    data: UserUpdate,
+    if_match: int | None,
+    *,
+    throttle: LoginThrottle,
 ) -> UserRead:
-    changes = data.model_dump(exclude_unset=True, exclude={"version"})
+    """Users change their own name, email and password (the password only with the current one);
+    those with user rights over every unit of the user's roles also reset passwords and (de)activate."""
+    changes = data.model_dump(exclude_unset=True, exclude={"version", "current_password"})
     is_self = user_id == subject.user_id
     if is_self and set(changes) <= {"full_name", "email", "password"}:
         user = await _visible_user(session, subject, user_id, Action.USER_READ)
@@ -149,12 +186,25 @@ async def update_user(
         password = changes.pop("password")
         if password is None:
             raise ValidationFailed("password cannot be empty.")
+        _refuse_username_as_password(password, user.username)
+        if is_self:
+            await _check_current_password(session, throttle, user, data.current_password)
         user.password_hash = await hash_password(password)
         await repo.revoke_all_for_user(session, user.id, utcnow())
+        await _audit(session, subject, user, "password_changed" if is_self else "password_reset")
     if changes.get("is_active") is False:
         if is_self:
             raise Conflict("You cannot deactivate your own account.")
         await repo.revoke_all_for_user(session, user.id, utcnow())
+    if changes.get("is_active") is not None and changes["is_active"] != user.is_active:
+        await _audit(
+            session,
+            subject,
+            user,
+            "activated" if changes["is_active"] else "deactivated",
+            before={"is_active": user.is_active},
+            after={"is_active": changes["is_active"]},
+        )
     for field, value in changes.items():
         if value is not None or field == "email":
             setattr(user, field, value)
@@ -162,10 +212,32 @@ async def update_user(
     return (await _to_reads(session, [user]))[0]
 
 
+async def _check_current_password(
+    session: AsyncSession, throttle: LoginThrottle, user: User, current: str | None
+) -> None:
+    """Changing one's own password takes the current one, guessed no more often than at the login: the
+    attempt counts on the username's login counter (a 429 when it is locked) before the hash is checked,
+    and a wrong one is kept although the request fails."""
+    if current is None:
+        raise ValidationFailed(
+            "current_password is required to change your own password.",
+            details={"field": "current_password"},
+        )
+    await throttle.attempt(session, user.username, None)
+    if not await verify_password(current, user.password_hash):
+        raise Forbidden(
+            "The current password is wrong.", details={"field": "current_password"}, keep_changes=True
+        )
+    await throttle.succeeded(session, user.username, None)
+
+
 async def grant_role(
     session: AsyncSession, subject: Subject, user_id: int, data: RoleAssignmentCreate
 ) -> RoleAssignment:
     user = await _visible_user(session, subject, user_id, Action.USER_WRITE)
+    if user.id == subject.user_id:
+        # Separation of duties: one person cannot make themself assessor and approver of their own work.
+        raise Forbidden("Nobody grants a role to themself: ask another org_admin or a system administrator.")
     if data.role == Role.ADMIN:
         if not subject.is_admin:
             raise Forbidden("Only a system administrator may grant admin.")
@@ -185,6 +257,7 @@ async def grant_role(
     )
     session.add(assignment)
     await session.flush()
+    await _audit(session, subject, user, "role_granted", after=_grant_entry(assignment))
     return assignment
 
 
@@ -198,8 +271,10 @@ async def revoke_role(session: AsyncSession, subject: Subject, user_id: int, ass
             raise Forbidden("Only a system administrator may remove admin.")
     else:
         await get_visible_unit(session, subject, assignment.org_unit_id, Action.USER_WRITE)
+    before = _grant_entry(assignment)
     await session.delete(assignment)
     await session.flush()
+    await _audit(session, subject, user, "role_revoked", before=before)
 
 
 async def create_service_account(
@@ -227,6 +302,8 @@ async def create_service_account(
             )
         )
     await session.flush()
+    after = {"client_id": user.username, "org_unit_id": user.org_unit_id, "roles": [r.value for r in roles]}
+    await _audit(session, subject, user, "service_account_created", after=after)
     read = (await _service_account_reads(session, [user]))[0]
     return ServiceAccountCreated(**read.model_dump(), client_secret=client_secret)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.auth import service
-from app.auth.deps import CurrentSubject
+from app.auth.deps import AuthCtx, CurrentSubject
 from app.auth.schemas import (
     RoleAssignmentCreate,
     RoleAssignmentRead,
@@ -54,9 +54,11 @@ async def update_user(
     subject: CurrentSubject,
     session: DbSession,
     expected: Annotated[int | None, Depends(if_match)],
+    ctx: AuthCtx,
 ) -> UserRead:
-    """Users change their own name, email and password; org_admins also (de)activate."""
-    return await service.update_user(session, subject, user_id, body, expected)
+    """Users change their own name, email and password (with ``current_password``); org_admins also
+    reset passwords and (de)activate."""
+    return await service.update_user(session, subject, user_id, body, expected, throttle=ctx.throttle)
 
 
 @router.post("/users/{user_id}/roles", status_code=status.HTTP_201_CREATED, response_model=RoleAssignmentRead)

@@ -4,7 +4,7 @@ transaction so an audit row exists exactly when the change does."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +27,34 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(60))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Actor(Protocol):
+    """Whoever acts (an authenticated subject): user id 0 is the system itself (``cdht`` commands)."""
+
+    @property
+    def user_id(self) -> int: ...
+
+
+async def record_by(
+    session: AsyncSession,
+    actor: Actor,
+    entity_type: str,
+    entity_id: int,
+    action: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """:func:`record` for a change made by ``actor``."""
+    await record(
+        session,
+        actor_user_id=actor.user_id or None,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        action=action,
+        before=before,
+        after=after,
+    )
 
 
 async def record(

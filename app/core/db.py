@@ -3,6 +3,12 @@
 One transaction per request: :func:`get_session` is a *function-scoped* dependency, so its exit (the
 commit) runs when the endpoint returns and before the response is sent; a failed commit therefore becomes
 the response instead of being lost after a 2xx went out.
+
+SQLite allows one writer at a time. A transaction that begins as a reader and later writes cannot wait for
+the lock (SQLite answers ``database is locked`` at once, whatever the busy timeout), so every transaction
+that may write begins with ``BEGIN IMMEDIATE``: it takes the write lock first, waiting its turn behind the
+busy timeout, and writers queue instead of failing. Requests with unsafe methods and :func:`unit_of_work`
+(workers, commands) are such transactions; GET requests stay plain readers, which WAL never blocks.
 """
 
 from __future__ import annotations
@@ -12,9 +18,11 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from weakref import WeakKeyDictionary
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
@@ -24,6 +32,12 @@ from app.core.config import Settings, to_async_url
 from app.core.errors import AppError
 
 log = logging.getLogger("cdht.db")
+
+# The execution option that asks SQLite for ``BEGIN IMMEDIATE``: carried by the engine copy that write
+# sessions are bound to (:func:`open_session`), so each of their connections has it before its BEGIN.
+WRITE_OPTION = "cdht_write"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -66,7 +80,7 @@ def make_engine(url: str, *, settings: Settings | None = None, pool: bool = True
     async_url = to_async_url(url)
     kwargs: dict[str, Any] = {}
     if async_url.startswith("sqlite"):
-        kwargs["connect_args"] = {"timeout": 30}
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
         kwargs["pool_pre_ping"] = True
         server_settings = {"application_name": "cdht"}
@@ -85,22 +99,41 @@ def make_engine(url: str, *, settings: Settings | None = None, pool: bool = True
 def _configure_sqlite(engine: AsyncEngine) -> None:
     # pysqlite/aiosqlite emit BEGIN lazily and break SAVEPOINT handling; take over transaction control
     # (the recipe in SQLAlchemy's SQLite dialect docs), and switch on foreign keys, which SQLite leaves off.
+    # WAL lets readers go on while one writer writes; the busy timeout makes a writer wait for the lock.
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+    def _on_begin(conn: Connection) -> None:
+        writes = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+_write_engines: WeakKeyDictionary[AsyncEngine, AsyncEngine] = WeakKeyDictionary()
+
+
+def open_session(sessionmaker: async_sessionmaker[AsyncSession], *, write: bool) -> AsyncSession:
+    """A session whose transaction, on SQLite, takes the write lock when it begins (``write``) or only
+    reads: a write session is bound to a copy of the engine carrying :data:`WRITE_OPTION` (same pool)."""
+    bind = sessionmaker.kw.get("bind")
+    if not write or not isinstance(bind, AsyncEngine) or bind.dialect.name != "sqlite":
+        # PostgreSQL needs nothing; a session bound to a connection joins the transaction that connection
+        # has begun already (the tests' savepoints), so there is no BEGIN of its own to choose.
+        return sessionmaker()
+    writer = _write_engines.get(bind)
+    if writer is None:
+        writer = _write_engines[bind] = bind.execution_options(**{WRITE_OPTION: True})
+    return sessionmaker(bind=writer)
 
 
 def on_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
@@ -124,10 +157,13 @@ def _run_hooks(session: AsyncSession, which: str) -> None:
 
 
 @asynccontextmanager
-async def unit_of_work(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+async def unit_of_work(
+    sessionmaker: async_sessionmaker[AsyncSession], *, write: bool = True
+) -> AsyncIterator[AsyncSession]:
     """One transaction: commit at the end, roll back on error (unless the error asks to keep changes),
-    then run the commit or rollback hooks."""
-    async with sessionmaker() as session:
+    then run the commit or rollback hooks. ``write=False`` marks a transaction that only reads (on SQLite
+    it then does not queue for the write lock)."""
+    async with open_session(sessionmaker, write=write) as session:
         try:
             yield session
             await session.commit()
@@ -147,8 +183,10 @@ async def unit_of_work(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncI
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's unit of work: committed once, after the endpoint, before the response."""
-    async with unit_of_work(request.app.state.sessionmaker) as session:
+    """The request's unit of work: committed once, after the endpoint, before the response. Requests with
+    unsafe methods may write, so on SQLite they queue for the write lock when their transaction begins."""
+    write = request.method not in SAFE_METHODS
+    async with unit_of_work(request.app.state.sessionmaker, write=write) as session:
         yield session
 
 

@@ -18,6 +18,16 @@ request is still running is 409.
   retry that follows the answer always finds it. A 5xx, a 429 or an exception releases the key (the work
   did not happen or may be retried). Records expire after 24 hours; an ``in_progress`` record older than
   15 minutes is taken to be abandoned (a crash between the request's commit and the store) and reclaimed.
+- **Secrets are never stored.** A response that carries one — a route marked with the
+  :func:`secret_response` dependency (its ``X-CDHT-Secret`` header is stripped before anything leaves), or
+  any JSON body with a secret-named field (:data:`SECRET_FIELDS`: a service account's ``client_secret``, a
+  webhook's ``secret``, tokens) — is passed to the client and recorded only as ``withheld``: the work was
+  done and is not done again, and a retry gets 409 saying so, never the secret. ``/auth`` is not keyed at
+  all (above).
+- **A replay is authorised like a fresh request.** The record belongs to the user of the token (``sub``,
+  canonical digits: ``app.core.tokens``), and before anything stored is answered the user must still exist
+  and be active (one primary-key read); otherwise 401, as the request itself would get. A 401 answer is
+  never stored, so a user reactivated later is not answered from the store.
 """
 
 from __future__ import annotations
@@ -28,7 +38,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, delete, select
+from fastapi import Response
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    column,
+    delete,
+    select,
+    table,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
@@ -44,7 +68,22 @@ TTL = timedelta(hours=24)
 ABANDONED_AFTER = timedelta(minutes=15)
 MAX_KEY_LENGTH = 255
 MAX_STORED_BODY = 1024 * 1024
-_DROPPED_HEADERS = {b"content-length", b"date", b"server", b"set-cookie", b"x-request-id"}
+# The marker a route sets (through :func:`secret_response`) on a response that carries a secret.
+SECRET_HEADER = "x-cdht-secret"
+_SECRET_HEADER = SECRET_HEADER.encode()
+# Field names whose value is a secret, wherever they appear in a JSON response body.
+SECRET_FIELDS = frozenset(
+    {"client_secret", "secret", "access_token", "refresh_token", "id_token", "password", "api_key", "token"}
+)
+_DROPPED_HEADERS = {b"content-length", b"date", b"server", b"set-cookie", b"x-request-id", _SECRET_HEADER}
+# Read without importing the auth package: is the key's owner still an active user?
+_users = table("users", column("id", Integer), column("is_active", Boolean))
+
+
+def secret_response(response: Response) -> None:
+    """Route dependency (``dependencies=[Depends(secret_response)]``): this route's responses carry a secret
+    shown once, so the idempotency store never keeps them."""
+    response.headers[SECRET_HEADER] = "1"
 
 
 class IdempotencyRecord(Base):
@@ -62,7 +101,8 @@ class IdempotencyRecord(Base):
     method: Mapped[str] = mapped_column(String(10))
     path: Mapped[str] = mapped_column(String(2000))
     body_sha256: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(20), default="in_progress")  # in_progress | done
+    # in_progress | done | withheld (done, but the response carried a secret and was not kept)
+    state: Mapped[str] = mapped_column(String(20), default="in_progress")
     status_code: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
     response_headers: Mapped[list[list[str]] | None] = mapped_column(JSON)
@@ -92,18 +132,34 @@ class _KeyMismatch(_Refused):
     default_message = "This Idempotency-Key was used for a different request."
 
 
+class _CallerGone(_Refused):
+    status_code, code = 401, "not_authenticated"
+    default_message = "Invalid or expired token."
+
+
+class _Withheld(_Refused):
+    status_code, code = 409, "conflict"
+
+    def __init__(self, status: int) -> None:
+        super().__init__(
+            f"The request with this Idempotency-Key was carried out (status {status}), but its response held "
+            "a secret, which is shown once and never stored: it cannot be replayed. Read the object it made, "
+            "or issue a new secret.",
+            details={"status": status, "reason": "secret_not_stored"},
+        )
+
+
 class IdempotencyMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if (
-            scope["type"] != "http"
-            or scope["method"] != "POST"
-            or not path.startswith(API_PREFIX)
-            or path.startswith(EXEMPT_PREFIX)
-        ):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        send = _without_secret_marker(send)
+        if scope["method"] != "POST" or not path.startswith(API_PREFIX) or path.startswith(EXEMPT_PREFIX):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -131,7 +187,7 @@ class IdempotencyMiddleware:
         try:
             stored = await _claim(sessionmaker, request)
         except _Refused as exc:
-            await _send_error(send, exc.status_code, exc.code, exc.message)
+            await _send_error(send, exc.status_code, exc.code, exc.message, exc.details)
             return
         if stored is not None:
             await _replay(send, stored)
@@ -170,7 +226,7 @@ class IdempotencyMiddleware:
             if message.get("more_body", False):
                 return
             await _finish(sessionmaker, request, start, b"".join(chunks))
-            await send(start)
+            await send(start)  # the secret marker is stripped by the outer send
             await send({"type": "http.response.body", "body": b"".join(chunks)})
 
         try:
@@ -188,7 +244,7 @@ def _user_id(scope: Scope, headers: Headers) -> int | None:
         claims = scope["app"].state.auth.codec.decode_access(token.strip())
     except AppError:
         return None
-    return int(claims.subject) if claims.subject.isdigit() else None
+    return claims.user_id  # canonical ASCII digits, checked by the codec
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -235,12 +291,16 @@ async def _claim(sessionmaker: async_sessionmaker[AsyncSession], request: _Reque
                 session.add(IdempotencyRecord(**request.__dict__, state="in_progress", created_at=now))
                 await session.flush()
                 return None
+            if not await _active(session, request.user_id):
+                raise _CallerGone()
             if (record.method, record.path, record.body_sha256) != (
                 request.method,
                 request.path,
                 request.body_sha256,
             ):
                 raise _KeyMismatch()
+            if record.state == "withheld" and record.status_code is not None:
+                raise _Withheld(record.status_code)
             if record.state == "done" and record.status_code is not None:
                 return _Stored(record.status_code, record.response_headers or [], record.response_body or b"")
             if record.created_at >= now - ABANDONED_AFTER:
@@ -255,19 +315,70 @@ async def _finish(
     sessionmaker: async_sessionmaker[AsyncSession], request: _Request, start: Message, body: bytes
 ) -> None:
     status = int(start["status"])
-    if status >= 500 or status == 429 or len(body) > MAX_STORED_BODY:
+    # Not done, or not done as this caller (401): the key is free for a retry.
+    if status >= 500 or status in (401, 429) or len(body) > MAX_STORED_BODY:
         await _release(sessionmaker, request)
         return
+    raw_headers: list[tuple[bytes, bytes]] = start.get("headers", [])
+    withheld = _carries_secret(raw_headers, body)
     headers = [
         [k.decode("latin-1"), v.decode("latin-1")]
-        for k, v in start.get("headers", [])
+        for k, v in raw_headers
         if k.lower() not in _DROPPED_HEADERS
     ]
     async with unit_of_work(sessionmaker) as session:
         record = await _record(session, request)
         if record is not None:
-            record.state, record.status_code = "done", status
-            record.response_body, record.response_headers = body, headers
+            record.state, record.status_code = ("withheld" if withheld else "done"), status
+            record.response_body, record.response_headers = (None, None) if withheld else (body, headers)
+
+
+def _carries_secret(headers: list[tuple[bytes, bytes]], body: bytes) -> bool:
+    """Marked by its route, or a JSON body naming a secret field anywhere."""
+    content_type = b""
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == _SECRET_HEADER:
+            return True
+        if lowered == b"content-type":
+            content_type = value.lower()
+    if b"json" not in content_type:
+        return False
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    return _names_secret(data, depth=0)
+
+
+def _names_secret(data: Any, depth: int) -> bool:
+    if depth > 8:  # deeper than any body of this API: refuse to store rather than walk on
+        return True
+    if isinstance(data, dict):
+        return any(
+            (isinstance(k, str) and k.lower() in SECRET_FIELDS) or _names_secret(v, depth + 1)
+            for k, v in data.items()
+        )
+    if isinstance(data, list):
+        return any(_names_secret(item, depth + 1) for item in data)
+    return False
+
+
+async def _active(session: AsyncSession, user_id: int) -> bool:
+    return bool(await session.scalar(select(_users.c.is_active).where(_users.c.id == user_id)))
+
+
+def _without_secret_marker(send: Send) -> Send:
+    """``send`` that drops the secret marker from the response headers: it is for this middleware only."""
+
+    async def stripped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = message.get("headers", [])
+            if any(k.lower() == _SECRET_HEADER for k, _ in headers):
+                message = {**message, "headers": [(k, v) for k, v in headers if k.lower() != _SECRET_HEADER]}
+        await send(message)
+
+    return stripped
 
 
 async def _release(sessionmaker: async_sessionmaker[AsyncSession], request: _Request) -> None:
@@ -297,13 +408,10 @@ async def _replay(send: Send, stored: _Stored) -> None:
     await send({"type": "http.response.body", "body": stored.body})
 
 
-async def _send_error(send: Send, status: int, code: str, message: str) -> None:
-    body: Any = json.dumps(error_body(None, code, message)).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
+async def _send_error(send: Send, status: int, code: str, message: str, details: Any = None) -> None:
+    body: Any = json.dumps(error_body(None, code, message, details)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

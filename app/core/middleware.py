@@ -1,4 +1,5 @@
-"""ASGI middleware: request ids with an access log that never records credentials, and a body cap.
+"""ASGI middleware: request ids with an access log that never records credentials, ``Cache-Control:
+no-store`` on what a caller's credentials unlocked, and a body cap.
 
 Plain ASGI (not ``BaseHTTPMiddleware``) so streaming bodies and responses pass through untouched.
 """
@@ -17,11 +18,35 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.errors import error_body
 
 log = logging.getLogger("cdht.access")
+# Token requests answer with credentials in the body (RFC 6749 §5.1 wants them no-store too).
+TOKEN_PATH_PREFIX = "/api/v1/auth/"
+NO_STORE = (b"cache-control", b"no-store")
+
+
+def private_response(scope: Scope) -> bool:
+    """A response built from the caller's credentials: any request with an ``Authorization`` header (the
+    bearer API, ``/metrics`` with a token) and the token endpoints. Public ones (``/healthz``, ``/readyz``,
+    the docs) carry none and keep their own caching."""
+    if scope.get("path", "").startswith(TOKEN_PATH_PREFIX):
+        return True
+    return any(name == b"authorization" for name, _ in scope.get("headers", []))
+
+
+def with_no_store(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` plus ``Cache-Control: no-store``, unless the route chose its caching itself (e.g.
+    ``private, no-store`` on evidence files)."""
+    if any(name.lower() == b"cache-control" for name, _ in headers):
+        return headers
+    return [*headers, NO_STORE]
 
 
 class RequestIdMiddleware:
     """Tags each request with ``X-Request-ID`` and logs method, path, status and duration — never headers,
-    query strings or bodies, which may hold tokens, passwords or citizen ids."""
+    query strings or bodies, which may hold tokens, passwords or citizen ids. A response to a request with
+    credentials gets ``Cache-Control: no-store`` (:func:`private_response`): person-level JSON, exports and
+    tokens must stay out of browser and proxy caches. A route that sets its own ``Cache-Control`` keeps
+    it (a dashboard read that wants browsers to revalidate by ``ETag`` would set ``private, no-cache``);
+    scripts that keep their own copy still get 304 for a matching ``If-None-Match``."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -37,13 +62,14 @@ class RequestIdMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
+        private = private_response(scope)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                headers = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message["headers"] = with_no_store(headers) if private else headers
             await send(message)
 
         try:

@@ -16,8 +16,6 @@ from anyio import to_thread
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
-MIN_PASSWORD_LENGTH = 8
-
 
 @lru_cache
 def _hasher() -> PasswordHash:

@@ -2,14 +2,26 @@
 
 Every decode pins the algorithm, the audience and the issuer, and requires each registered claim the
 service relies on; python-jose's defaults (any algorithm in the header, optional ``exp``/``aud``) are
-never used. See tests/core/test_tokens.py for the contract.
+never used. On top of python-jose, this module owns the checks it does not make (or makes by crashing):
+
+- ``sub`` is a user id in canonical ASCII digits (``"42"``; never ``"+42"``, ``" 42"``, ``"042"`` or
+  ``"٤٢"``, which ``int()`` and ``str.isdigit`` would both accept), so one user has one subject;
+- ``iat`` and ``exp`` are integers (not strings, floats, booleans, NaN or numbers no clock reaches); the
+  token is not expired, not issued in the future, and lives no longer than the configured lifetime
+  (``exp - iat``), so a token signed with a longer lifetime — by an older configuration or a leaked key
+  used carelessly — is refused;
+- a header naming critical extensions (``crit``) is refused (RFC 7515 §4.1.11: none is understood).
+
+Any malformed token is a 401, never a 500. See tests/core/test_tokens.py for the contract.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from jose import JWTError, jwt
 
@@ -18,6 +30,21 @@ from app.core.errors import NotAuthenticated
 ALGORITHM = "HS256"
 ACCESS_TYPE = "access"
 REQUIRED_CLAIMS = ("sub", "exp", "iat", "iss", "aud", "jti", "typ")
+# User ids are positive 32-bit integers (core.schemas.MAX_ID): at most ten digits, no leading zero.
+_CANONICAL_SUBJECT = re.compile(r"[1-9][0-9]{0,9}")
+MAX_SUBJECT = 2**31 - 1
+# Servers behind one balancer may disagree about the time by a few seconds; iat may lie that far ahead.
+CLOCK_SKEW = 30
+_INVALID = "Invalid or expired token."
+
+
+def is_canonical_subject(value: object) -> bool:
+    """``value`` is a user id written the one way this service writes it."""
+    return (
+        isinstance(value, str)
+        and _CANONICAL_SUBJECT.fullmatch(value) is not None
+        and int(value) <= MAX_SUBJECT
+    )
 
 
 @dataclass(frozen=True)
@@ -25,6 +52,11 @@ class AccessClaims:
     subject: str
     jti: str
     expires_at: datetime
+
+    @property
+    def user_id(self) -> int:
+        """The subject as the user id it always is (checked canonical on decode)."""
+        return int(self.subject)
 
 
 @dataclass(frozen=True)
@@ -35,6 +67,8 @@ class TokenCodec:
     lifetime: timedelta
 
     def issue_access(self, subject: str, *, now: datetime | None = None) -> tuple[str, int]:
+        if not is_canonical_subject(subject):
+            raise ValueError(f"An access token's subject is a user id in ASCII digits, not {subject!r}.")
         now = now or datetime.now(UTC)
         claims = {
             "sub": subject,
@@ -47,11 +81,13 @@ class TokenCodec:
         }
         return jwt.encode(claims, self.key, algorithm=ALGORITHM), int(self.lifetime.total_seconds())
 
-    def decode_access(self, token: str) -> AccessClaims:
+    def decode_access(self, token: str, *, now: datetime | None = None) -> AccessClaims:
         try:
             header = jwt.get_unverified_header(token)
-            if header.get("alg") != ALGORITHM:
+            if not isinstance(header, dict) or header.get("alg") != ALGORITHM:
                 raise NotAuthenticated("Unsupported token algorithm.")
+            if "crit" in header:
+                raise NotAuthenticated(_INVALID)
             claims = jwt.decode(
                 token,
                 self.key,
@@ -62,8 +98,10 @@ class TokenCodec:
                     "verify_signature": True,
                     "verify_aud": True,
                     "verify_iss": True,
-                    "verify_exp": True,
-                    "verify_iat": True,
+                    # exp and iat are checked below: python-jose crashes on an infinite or huge exp.
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": True,
                     "verify_sub": True,
                     "verify_jti": True,
                     "require_exp": True,
@@ -75,15 +113,25 @@ class TokenCodec:
                     "leeway": 0,
                 },
             )
-        except JWTError as exc:
-            raise NotAuthenticated("Invalid or expired token.") from exc
-        missing = [c for c in REQUIRED_CLAIMS if c not in claims]
-        if missing:
-            raise NotAuthenticated("Invalid or expired token.")
-        if claims["typ"] != ACCESS_TYPE or not isinstance(claims["sub"], str):
+        except (JWTError, ValueError, TypeError, OverflowError) as exc:
+            raise NotAuthenticated(_INVALID) from exc
+        if not isinstance(claims, dict) or any(c not in claims for c in REQUIRED_CLAIMS):
+            raise NotAuthenticated(_INVALID)
+        if claims["typ"] != ACCESS_TYPE:
             raise NotAuthenticated("Not an access token.")
-        return AccessClaims(
-            subject=claims["sub"],
-            jti=str(claims["jti"]),
-            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
-        )
+        if not is_canonical_subject(claims["sub"]):
+            raise NotAuthenticated(_INVALID)
+        expires_at = self._check_times(claims["iat"], claims["exp"], now or datetime.now(UTC))
+        return AccessClaims(subject=claims["sub"], jti=str(claims["jti"]), expires_at=expires_at)
+
+    def _check_times(self, iat: Any, exp: Any, now: datetime) -> datetime:
+        """``iat <= now < exp`` and ``exp - iat <= lifetime``, with both plain integers."""
+        if type(iat) is not int or type(exp) is not int:  # bool is an int subclass: excluded too
+            raise NotAuthenticated(_INVALID)
+        current = int(now.timestamp())
+        if iat > current + CLOCK_SKEW or exp <= iat or exp - iat > self.lifetime.total_seconds():
+            raise NotAuthenticated(_INVALID)
+        if exp <= current:
+            raise NotAuthenticated(_INVALID)
+        # Both are now within a lifetime of the present: no overflow.
+        return datetime.fromtimestamp(exp, UTC)

@@ -20,7 +20,7 @@ from app.core.pagination import PageParams
 from app.evaluations import repository as repo
 from app.evaluations.models import DecisionItem, Evaluation, RecognitionDecision, Status
 from app.evaluations.schemas import DecisionCreate, DecisionRead
-from app.evaluations.workflow import is_own, log, transition
+from app.evaluations.workflow import Duty, is_own, log, separate_duties, transition
 from app.orgs import service as orgs
 from app.webhooks import outbox
 from app.webhooks.models import EventType
@@ -102,6 +102,7 @@ async def create(session: AsyncSession, subject: Subject, data: DecisionCreate) 
     for evaluation in evaluations:
         if await is_own(session, subject, evaluation):
             raise Forbidden("An approver never signs a decision for their own evaluation.")
+    await separate_duties(session, subject, [e.id for e in evaluations], Duty.SIGN)
     problems = _problems(data, evaluations)
     if problems:
         raise Conflict(

@@ -17,7 +17,7 @@ from app.criteria import repository as criteria_repo
 from app.evaluations import repository as repo
 from app.evaluations.models import Evaluation, Evidence
 from app.evaluations.schemas import EvidenceRead
-from app.evaluations.storage import EvidenceStore, safe_filename
+from app.evaluations.storage import EvidenceStore
 from app.evaluations.workflow import load, log, require_editable
 
 
@@ -46,7 +46,7 @@ async def upload(
     evidence = Evidence(
         evaluation_id=evaluation.id,
         indicator_id=indicator_id,
-        filename=safe_filename(file.filename),
+        filename=stored.filename,
         storage_key=stored.key,
         size=stored.size,
         sha256=stored.sha256,

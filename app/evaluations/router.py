@@ -26,7 +26,7 @@ from app.evaluations.schemas import (
     SelfAssessment,
     TransitionRequest,
 )
-from app.evaluations.storage import EvidenceStore
+from app.evaluations.storage import EvidenceStore, named_for_type
 
 router = APIRouter(tags=["evaluations"])
 IfMatch = Annotated[int | None, Depends(if_match)]
@@ -200,7 +200,8 @@ async def evidence_content(
     return FileResponse(
         path,
         media_type=found.content_type,
-        filename=found.filename,
+        # Rows stored before names followed the content keep a misleading extension: served renamed.
+        filename=named_for_type(found.filename, found.content_type),
         headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"},
     )
 

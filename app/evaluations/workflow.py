@@ -1,19 +1,32 @@
 """The evaluation state machine and its access rule: the :data:`TRANSITIONS` table, loading an evaluation
-for an action (404 outside scope, 403 without the role, 403 for reviewing one's own), and the audit
-entry every change writes."""
+for an action (404 when the caller cannot see it, 403 when they see it without the role — their own
+included —, 403 for reviewing one's own, 409 when separation of duties forbids it), and the audit entry
+every change writes.
+
+Separation of duties (phân tách nhiệm vụ): on one evaluation, the user who fills it in for the person (or
+collective), the user who reviews it and the user who signs its recognition are three different users,
+whatever roles each holds — an org_admin who is also assessor and approver cannot carry an evaluation
+from self-assessment to recognition alone, and neither can an admin. Who did which duty is read from the
+evaluation's own audit rows (:data:`DUTIES`), so it holds across returns, resubmissions and revoked
+decisions; a violation is 409 ``conflict`` raised before anything changes. Changes made without a user
+(the ``cdht`` command's system subject) are not attributable and not checked.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Action
 from app.auth.scope import Subject, authorize, authorize_above
 from app.core import audit
 from app.core.db import utcnow
-from app.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
+from app.core.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from app.core.schemas import check_version
 from app.evaluations import repository as repo
 from app.evaluations.models import Evaluation, Status
@@ -39,6 +52,79 @@ AUDITED_AS = {
 }
 # Scores and evidence change only while the person holds the evaluation.
 EDITABLE = frozenset({S.DRAFT, S.RETURNED})
+
+
+class Duty(StrEnum):
+    """The three duties that separation of duties keeps apart."""
+
+    EDIT = "edit"  # filling in for the person: self-assessment, evidence, submit, withdraw, reopen
+    REVIEW = "review"  # the committee: review scores, return, complete the review
+    SIGN = "sign"  # the recognition decision
+
+
+# Each duty's audit actions, with how the message names what the user did.
+DUTIES: dict[Duty, dict[str, str]] = {
+    Duty.EDIT: {
+        "self_assessed": "self-assessed",
+        "submitted": "submitted",
+        "evidence_added": "added evidence to",
+        "evidence_deleted": "removed evidence from",
+        "withdrawn": "withdrew",
+        "reopened": "reopened",
+    },
+    Duty.REVIEW: {
+        "reviewed": "reviewed",
+        "returned": "returned",
+        "review_completed": "completed the review of",
+    },
+    Duty.SIGN: {"recognised": "signed the recognition of"},
+}
+_DUTY_OF = {Action.EVALUATION_EDIT: Duty.EDIT, Action.EVALUATION_REVIEW: Duty.REVIEW}
+_WANTS = {
+    Duty.EDIT: "fill it in for the person",
+    Duty.REVIEW: "review it",
+    Duty.SIGN: "sign its recognition",
+}
+SEPARATION_RULE = (
+    "Separation of duties: the user who fills in an evaluation for the person, the user who reviews it "
+    "and the user who signs its recognition must be three different users."
+)
+
+
+async def separate_duties(
+    session: AsyncSession, subject: Subject, evaluation_ids: Sequence[int], duty: Duty
+) -> None:
+    """409 if ``subject`` did another duty on any of ``evaluation_ids`` (one query over the audit rows)."""
+    if not subject.user_id or not evaluation_ids:
+        return
+    others = {
+        action: (d, done) for d, actions in DUTIES.items() if d != duty for action, done in actions.items()
+    }
+    stmt = (
+        select(audit.AuditEntry.entity_id, audit.AuditEntry.action)
+        .where(
+            audit.AuditEntry.entity_type == "evaluation",
+            audit.AuditEntry.entity_id.in_(list(evaluation_ids)),
+            audit.AuditEntry.actor_user_id == subject.user_id,
+            audit.AuditEntry.action.in_(list(others)),
+        )
+        .order_by(audit.AuditEntry.id)
+        .limit(1)
+    )
+    found = (await session.execute(stmt)).first()
+    if found is None:
+        return
+    evaluation_id, action = found
+    other, done = others[action]
+    raise Conflict(
+        f"{SEPARATION_RULE} You {done} evaluation {evaluation_id}, so you cannot also {_WANTS[duty]}.",
+        details={
+            "rule": "separation_of_duties",
+            "evaluation_id": evaluation_id,
+            "step": duty.value,
+            "done_by_you": {"duty": other.value, "action": action},
+        },
+    )
 
 
 def transition(evaluation: Evaluation, name: str) -> None:
@@ -95,21 +181,25 @@ class Loaded:
 async def load(
     session: AsyncSession, subject: Subject, evaluation_id: int, action: Action, *, for_update: bool = False
 ) -> Loaded:
-    """The evaluation if the subject may perform ``action``: 404 outside scope, 403 without the role.
-    The person themself may read and edit their own (a member of a household, or of a household of a
-    clan, their family's or clan's); reviewing one's own is 403. A community or learning unit is
-    reviewed by the level above: a role held at the unit itself does not review it (403)."""
+    """The evaluation if the subject may perform ``action``: 404 when they cannot see it, 403 when they
+    see it without the role. The person themself may read and edit their own (a member of a household,
+    or of a household of a clan, their family's or clan's), so any other action on it is 403, never 404
+    (:func:`app.auth.scope.authorize`); reviewing one's own is 403 even for an assessor. A community or
+    learning unit is reviewed by the level above: a role held at the unit itself does not review it
+    (403). A load ``for_update`` is a load for a change: an edit or review that separation of duties
+    forbids is 409."""
     missing = f"Evaluation {evaluation_id} not found."
     evaluation = await repo.get(session, evaluation_id, for_update=for_update)
     if evaluation is None:
         raise NotFound(missing)
     own = await is_own(session, subject, evaluation)
-    own_allowed = own and action in (Action.EVALUATION_READ, Action.EVALUATION_EDIT)
-    await authorize(session, subject, evaluation.org_unit_id, action, own=own_allowed, missing=missing)
+    await authorize(session, subject, evaluation.org_unit_id, action, own=own, missing=missing)
     if own and action == Action.EVALUATION_REVIEW:
         raise Forbidden("An assessor never reviews their own evaluation.")
     if action == Action.EVALUATION_REVIEW and evaluation.subject_unit_id is not None:
         await authorize_above(session, subject, evaluation.subject_unit_id, action)
+    if for_update and action in _DUTY_OF:
+        await separate_duties(session, subject, [evaluation.id], _DUTY_OF[action])
     return Loaded(evaluation, own)
 
 

@@ -186,7 +186,7 @@ class ImportJobRunner:
     async def _sweep(self) -> None:
         """Delete upload files that no waiting job names (see :meth:`jobs.JobFiles.sweep`)."""
         try:
-            async with unit_of_work(self.sessionmaker) as session:
+            async with unit_of_work(self.sessionmaker, write=False) as session:  # reads: no write lock
                 rows = await session.scalars(
                     select(ImportJob.stored_name).where(ImportJob.status.in_(jobs.WAITING))
                 )

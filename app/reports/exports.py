@@ -6,9 +6,10 @@
   ``app.state.sessionmaker``: the request's session is function-scoped and is closed once the endpoint has
   returned. Evaluations are read in keyset batches of 1,000 (``id > last``), so memory holds one batch and
   no cursor stays open between batches; each batch's scores and evidence are two more queries.
-- Format: UTF-8 **with a BOM** (Excel then opens Vietnamese names correctly), comma-separated, CRLF, one
-  header row of stable English column names for scripts. Citizen ids are masked as everywhere in the API.
-  Text that a spreadsheet would run as a formula (starting with ``= + - @``) is prefixed with ``'``.
+- Format: the service's one CSV writer (``app.core.csvout``): UTF-8 **with a BOM** (Excel then opens
+  Vietnamese names correctly), comma-separated, CRLF, one header row of stable English column names for
+  scripts, and every text cell neutralised against formula injection (a name starting with ``= + - @``, a
+  tab or a line break gets a leading ``'``). Citizen ids are masked as everywhere in the API.
 - Scores: ``indicator_1`` … ``indicator_10`` are the *effective* scores (review score, else self score; 0
   without evidence that was not rejected: ``evaluations.scoring.effective_halves``); ``total``, ``passed``
   and ``digital_level`` are the stored result, empty until the review is complete.
@@ -16,15 +17,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.policy import Action
 from app.auth.scope import Subject, authorize
+from app.core import csvout
+from app.core.csvout import Cell
 from app.core.errors import NotFound
 from app.evaluations import repository as evaluations_repo
 from app.evaluations.models import RecognitionDecision
@@ -33,7 +34,6 @@ from app.orgs.service import get_visible as get_visible_unit
 from app.people.schemas import mask_citizen_id
 from app.reports import repository as repo
 
-BOM = "\ufeff"
 BATCH = 1000
 INDICATORS = 10
 EVALUATION_COLUMNS = (
@@ -69,36 +69,23 @@ RECOGNISED_COLUMNS = (
 )
 
 
-def _safe(text: str | None) -> str:
-    if text and text[0] in "=+-@\t\r":
-        return "'" + text
-    return text or ""
-
-
 def _points(halves: int | None) -> str:
     return "" if halves is None else f"{halves / 2:g}"
-
-
-def _bool(value: bool | None) -> str:
-    return "" if value is None else "true" if value else "false"
-
-
-def _csv(rows: Iterable[Iterable[Any]], *, bom: bool = False) -> bytes:
-    out = io.StringIO()
-    if bom:
-        out.write(BOM)
-    csv.writer(out).writerows(rows)
-    return out.getvalue().encode("utf-8")
 
 
 async def check_unit(session: AsyncSession, subject: Subject, unit_id: int) -> None:
     await get_visible_unit(session, subject, unit_id, Action.EXPORT_READ)
 
 
-async def evaluations_csv(
+def evaluations_csv(
     sessionmaker: async_sessionmaker[AsyncSession], unit_id: int, year: int
 ) -> AsyncIterator[bytes]:
-    yield _csv([EVALUATION_COLUMNS], bom=True)
+    return csvout.stream(EVALUATION_COLUMNS, _evaluation_batches(sessionmaker, unit_id, year))
+
+
+async def _evaluation_batches(
+    sessionmaker: async_sessionmaker[AsyncSession], unit_id: int, year: int
+) -> AsyncIterator[list[list[Cell]]]:
     async with sessionmaker() as session:
         last = 0
         while batch := await repo.evaluations_batch(session, unit_id, year, last, BATCH):
@@ -108,25 +95,25 @@ async def evaluations_csv(
             for evaluation_id, indicator_id, number, own, review in scores:
                 has_evidence = (evaluation_id, indicator_id) in evidence
                 effective.setdefault(evaluation_id, {})[number] = effective_halves(own, review, has_evidence)
-            yield _csv(_evaluation_row(r, effective.get(r[0], {})) for r in batch)
+            yield [_evaluation_row(r, effective.get(r[0], {})) for r in batch]
 
 
-def _evaluation_row(row: Any, scores: dict[int, int]) -> list[str | int]:
+def _evaluation_row(row: Any, scores: dict[int, int]) -> list[Cell]:
     (eid, person_id, citizen_id, name, code, group, year, status, total, passed, level, number) = row
     return [
         eid,
         person_id,
-        mask_citizen_id(citizen_id) or "",
-        _safe(name),
-        _safe(code),
+        mask_citizen_id(citizen_id),
+        name,
+        code,
         group,
         year,
         status,
         *(_points(scores.get(n)) for n in range(1, INDICATORS + 1)),
         _points(total),
-        _bool(passed),
-        level or "",
-        _safe(number),
+        passed,
+        level,
+        number,
     ]
 
 
@@ -139,29 +126,34 @@ async def visible_decision(session: AsyncSession, subject: Subject, decision_id:
     return decision
 
 
-async def recognised_csv(
+def recognised_csv(
     sessionmaker: async_sessionmaker[AsyncSession], decision: RecognitionDecision
 ) -> AsyncIterator[bytes]:
-    yield _csv([RECOGNISED_COLUMNS], bom=True)
+    return csvout.stream(RECOGNISED_COLUMNS, _recognised_batches(sessionmaker, decision))
+
+
+async def _recognised_batches(
+    sessionmaker: async_sessionmaker[AsyncSession], decision: RecognitionDecision
+) -> AsyncIterator[list[list[Cell]]]:
     async with sessionmaker() as session:
         rows = await repo.decision_people(session, decision.id)
-    head = [_safe(decision.number), decision.signed_on.isoformat(), decision.status]
+    head: list[Cell] = [decision.number, decision.signed_on.isoformat(), decision.status]
     for start in range(0, len(rows), BATCH):
-        yield _csv([*head, *_recognised_row(row)] for row in rows[start : start + BATCH])
+        yield [[*head, *_recognised_row(row)] for row in rows[start : start + BATCH]]
 
 
-def _recognised_row(row: Any) -> list[str | int]:
+def _recognised_row(row: Any) -> list[Cell]:
     eid, person_id, citizen_id, name, birth_year, gender, code, group, year, total, level, _ = row
     return [
         eid,
         person_id,
-        mask_citizen_id(citizen_id) or "",
-        _safe(name),
-        birth_year or "",
-        gender or "",
-        _safe(code),
+        mask_citizen_id(citizen_id),
+        name,
+        birth_year,
+        gender,
+        code,
         group,
         year,
         _points(total),
-        level or "",
+        level,
     ]

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from app.auth.deps import CurrentSubject
+from app.core import i18n
 from app.core.db import DbSession
 from app.core.schemas import MAX_ID
 from app.reports import annual, exports, formats
@@ -42,13 +43,16 @@ async def annual_report(
 ) -> Response:
     """Per direct child unit and per group: registered, self-assessed, submitted, reviewed, passed,
     recognised, with digital skills, proficient, and the shares against the plans' targets; totals first.
-    Viewers, org_admins and integration accounts of the subtree."""
+    CSV and XLSX headings, labels and metric names follow ``Accept-Language`` (English, or ``vi``); JSON
+    has codes only. Viewers, org_admins and integration accounts of the subtree."""
     report = await annual.annual(session, subject, org_unit_id, year)
     name = f"bao-cao-cdht-{year}-{report.total.code or report.org_unit_id}"
     if format == "csv":
-        return Response(formats.to_csv(report), media_type=CSV_TYPE, headers=attachment(f"{name}.csv"))
+        csv = formats.to_csv(report, i18n.current())
+        return Response(csv, media_type=CSV_TYPE, headers=attachment(f"{name}.csv"))
     if format == "xlsx":
-        return Response(formats.to_xlsx(report), media_type=XLSX_TYPE, headers=attachment(f"{name}.xlsx"))
+        xlsx = formats.to_xlsx(report, i18n.current())
+        return Response(xlsx, media_type=XLSX_TYPE, headers=attachment(f"{name}.xlsx"))
     return Response(report.model_dump_json(), media_type="application/json")
 
 

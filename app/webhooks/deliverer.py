@@ -158,7 +158,7 @@ class WebhookDeliverer:
 
     async def _until_next_due(self) -> float:
         poll = self.settings.webhook_poll_seconds
-        async with unit_of_work(self.sessionmaker) as session:
+        async with unit_of_work(self.sessionmaker, write=False) as session:  # reads: no write lock
             due = await queue.next_due(session)
         if due is None:
             return poll
@@ -196,7 +196,7 @@ class WebhookDeliverer:
         attempts = 0
         try:
             while True:
-                async with unit_of_work(self.sessionmaker) as session:
+                async with unit_of_work(self.sessionmaker, write=False) as session:  # reads only
                     held = await queue.holding(session, subscription_id, self.owner)
                     if held is None or not held.active:
                         return attempts

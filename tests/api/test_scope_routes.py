@@ -331,9 +331,11 @@ async def test_every_route_with_an_id_has_a_sibling_subtree_case(app: FastAPI) -
 
 
 async def _evaluated(
-    client: httpx.AsyncClient, h: dict[str, str], unit: OrgUnit, person_id: int
+    client: httpx.AsyncClient, tree: Tree, h: dict[str, str], unit: OrgUnit, person_id: int
 ) -> tuple[int, int, int, int, int]:
-    """A recognised evaluation of ``person_id`` with evidence on every indicator, through the API."""
+    """A recognised evaluation of ``person_id`` with evidence on every indicator, through the API: filled
+    in by ``h``, reviewed and signed by two other admins (separation of duties)."""
+    reviewer, signer = tree.auth(await tree.admin()), tree.auth(await tree.admin())
     r = await client.post(f"{API}/evaluations", json={"person_id": person_id, "year": 2025}, headers=h)
     assert r.status_code == 201, r.text
     evaluation = r.json()
@@ -352,10 +354,10 @@ async def _evaluated(
         )
         assert r.status_code == 201, r.text
         evidence_ids.append(r.json()["id"])
-    for step in ("submit", "complete-review"):
+    for step, actor in (("submit", h), ("complete-review", reviewer)):
         version = (await client.get(f"{API}/evaluations/{evaluation['id']}", headers=h)).json()["version"]
         r = await client.post(
-            f"{API}/evaluations/{evaluation['id']}/{step}", json={"version": version}, headers=h
+            f"{API}/evaluations/{evaluation['id']}/{step}", json={"version": version}, headers=actor
         )
         assert r.status_code == 200, (step, r.text)
     r = await client.post(
@@ -367,7 +369,7 @@ async def _evaluated(
             "signed_on": "2025-12-20",
             "evaluation_ids": [evaluation["id"]],
         },
-        headers=h,
+        headers=signer,
     )
     assert r.status_code == 201, r.text
     version = (await client.get(f"{API}/evaluations/{evaluation['id']}", headers=h)).json()["version"]
@@ -383,7 +385,7 @@ async def _side(
     )
     assert assignment_id is not None
     person = await tree.person(home, "staff")
-    made = await _evaluated(client, admin_h, home, person.id)
+    made = await _evaluated(client, tree, admin_h, home, person.id)
     plan = await client.post(
         f"{API}/plans",
         json={

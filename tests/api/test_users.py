@@ -176,7 +176,9 @@ async def test_changing_the_password_changes_the_login(client: httpx.AsyncClient
     me = await tree.user(("member", c.school_a), username="doi.mat.khau")
     old = (await login(client, "doi.mat.khau", PASSWORD)).json()
     r = await client.patch(
-        f"/api/v1/users/{me.id}", json={"password": "brand-new-secret-9"}, headers=tree.auth(me)
+        f"/api/v1/users/{me.id}",
+        json={"password": "brand-new-secret-9", "current_password": PASSWORD},
+        headers=tree.auth(me),
     )
     assert r.status_code == 200, r.text
     assert_no_secrets(r, "brand-new-secret-9")

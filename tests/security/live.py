@@ -12,16 +12,23 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+import httpx
 from alembic import command
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app.cli import alembic_config
 from app.core.config import Settings
 from app.core.db import make_engine
+from app.criteria.loader import load_criteria
+from app.main import create_app
+from app.seeds import SEEDS_DIR
+from tests.builders import Tree
 from tests.conftest import is_postgres
 
 SERVER_URL = os.environ.get("CDHT_TEST_DATABASE_URL", "")
@@ -91,3 +98,28 @@ def live_settings(url: str, var: Path, **overrides: object) -> Settings:
         evidence_dir=var / "evidence",
         **overrides,  # type: ignore[arg-type]
     )
+
+
+@dataclass
+class Live:
+    """A served app on a real throwaway database (its own engine and pool, not the test's connection),
+    a client for it, builders whose commits are real, and a system admin's headers."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+    tree: Tree
+    admin: dict[str, str]
+
+
+@asynccontextmanager
+async def live_app(tmp_path: Path, prefix: str) -> AsyncIterator[Live]:
+    async with throwaway_database(tmp_path, prefix) as url:
+        app = create_app(live_settings(url, tmp_path))
+        async with app.state.sessionmaker() as session:
+            await load_criteria(session, SEEDS_DIR / "criteria")
+            await session.commit()
+            tree = Tree(session, app.state.auth.codec)  # its builders commit: the data is really there
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url=f"http://{prefix}") as client:
+                yield Live(app, client, tree, tree.auth(await tree.admin()))
+        await app.state.engine.dispose()

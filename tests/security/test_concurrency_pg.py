@@ -20,18 +20,13 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from app.aggregates.naive import naive_recount
-from app.criteria.loader import load_criteria
 from app.evaluations.models import DecisionItem, Evaluation, Evidence, RecognitionDecision
-from app.main import create_app
 from app.orgs.models import OrgUnit
-from app.seeds import SEEDS_DIR
 from tests.api.evaluation_flow import API
-from tests.builders import Tree
-from tests.security.live import ON_POSTGRES, live_settings, throwaway_database
+from tests.security.live import ON_POSTGRES, Live, live_app
 
 pytestmark = [
     pytest.mark.anyio,
@@ -47,26 +42,10 @@ STORM_OPERATIONS = 600
 STORM_PARALLEL = 16
 
 
-@dataclass
-class Live:
-    app: FastAPI
-    client: httpx.AsyncClient
-    tree: Tree
-    admin: dict[str, str]
-
-
 @pytest.fixture
 async def live(tmp_path: Path) -> AsyncIterator[Live]:
-    async with throwaway_database(tmp_path, "cdht_race") as url:
-        app = create_app(live_settings(url, tmp_path))
-        async with app.state.sessionmaker() as session:
-            await load_criteria(session, SEEDS_DIR / "criteria")
-            await session.commit()
-            tree = Tree(session, app.state.auth.codec)  # its builders commit: the data is really there
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://race") as client:
-                yield Live(app, client, tree, tree.auth(await tree.admin()))
-        await app.state.engine.dispose()
+    async with live_app(tmp_path, "cdht_race") as served:
+        yield served
 
 
 async def _count(live: Live, *where: Any) -> int:
