@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from importlib import metadata
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -23,11 +23,14 @@ from app.auth.router import router as auth_router
 from app.auth.throttle import LoginThrottle
 from app.auth.users_router import router as users_router
 from app.collectives.router import router as collectives_router
+from app.core import openapi
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.errors import install_error_handlers
+from app.core.i18n import LanguageMiddleware
 from app.core.idempotency import IdempotencyMiddleware
 from app.core.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from app.core.query_params import reject_unknown_query_params
 from app.core.tokens import TokenCodec
 from app.criteria.router import router as criteria_router
 from app.evaluations.decisions_router import router as decisions_router
@@ -59,11 +62,13 @@ def create_app(
     owns_engine = engine is None
     engine = engine or make_engine(settings.effective_database_url, settings=settings)
     sessionmaker = sessionmaker or make_sessionmaker(engine)
-    import_jobs = ImportJobRunner(settings, sessionmaker)
-    webhooks = WebhookDeliverer(settings, sessionmaker)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings: Settings = app.state.settings
+        sessionmaker: async_sessionmaker[AsyncSession] = app.state.sessionmaker
+        import_jobs: ImportJobRunner = app.state.import_jobs
+        webhooks: WebhookDeliverer = app.state.webhooks
         workers: list[asyncio.Task[None]] = []
         if settings.import_worker:
             workers.append(asyncio.create_task(import_jobs.run_forever(), name="cdht-import-jobs"))
@@ -80,39 +85,21 @@ def create_app(
                 await worker
         await webhooks.aclose()
         if owns_engine:
-            await engine.dispose()
+            await app.state.engine.dispose()
 
     app = FastAPI(
-        title="CDHT — Công dân học tập",
+        title=openapi.TITLE,
         version=metadata.version("cdht"),
-        description=(
-            "Learning Citizen programme: org tree, evaluations, plans and target-versus-actual aggregates."
-        ),
+        description=openapi.DESCRIPTION,
         lifespan=lifespan,
+        generate_unique_id_function=openapi.operation_id,
+        docs_url=None,  # openapi.install serves /docs and /redoc with packaged assets, not a CDN's
+        redoc_url=None,
     )
-    app.state.settings = settings
-    app.state.engine = engine
-    app.state.sessionmaker = sessionmaker
-    app.state.import_jobs = import_jobs
-    app.state.webhooks = webhooks
-    app.state.evidence_store = EvidenceStore(settings.effective_evidence_dir)
-    app.state.auth = AuthContext(
-        codec=TokenCodec(
-            key=settings.signing_key(),
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            lifetime=timedelta(minutes=settings.access_token_minutes),
-        ),
-        throttle=LoginThrottle(
-            max_failures=settings.login_max_failures,
-            lockout_seconds=settings.login_lockout_seconds,
-            max_failures_per_address=settings.login_max_failures_per_address,
-        ),
-        refresh_lifetime=timedelta(days=settings.refresh_token_days),
-    )
+    install_state(app, settings, engine, sessionmaker)
 
     install_error_handlers(app)
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(reject_unknown_query_params)])
     routers = (
         auth_router,
         users_router,
@@ -137,6 +124,7 @@ def create_app(
         api.include_router(router)
     app.include_router(api)
     _health_routes(app)
+    openapi.install(app)
 
     if settings.cors_origins:
         app.add_middleware(
@@ -148,8 +136,41 @@ def create_app(
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(LanguageMiddleware)  # outermost: every answer, the middlewares' own too, is translated
     logging.getLogger("cdht").setLevel(logging.INFO)
     return app
+
+
+def install_state(
+    app: FastAPI,
+    settings: Settings,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """What requests and the workers read from ``app.state``, built fresh: settings, the database, the
+    import and webhook workers, the evidence store, tokens and the login throttle. The tests build one
+    app per process and install a fresh state, bound to the test's transaction, for each test."""
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = sessionmaker
+    app.state.import_jobs = ImportJobRunner(settings, sessionmaker)
+    app.state.webhooks = WebhookDeliverer(settings, sessionmaker)
+    app.state.evidence_store = EvidenceStore(settings.effective_evidence_dir)
+    app.state.auth = AuthContext(
+        codec=TokenCodec(
+            key=settings.signing_key(),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            lifetime=timedelta(minutes=settings.access_token_minutes),
+        ),
+        throttle=LoginThrottle(
+            max_failures=settings.login_max_failures,
+            lockout_seconds=settings.login_lockout_seconds,
+            max_failures_per_address=settings.login_max_failures_per_address,
+        ),
+        refresh_lifetime=timedelta(days=settings.refresh_token_days),
+        sessionmaker=sessionmaker,
+    )
 
 
 def _health_routes(app: FastAPI) -> None:

@@ -3,6 +3,19 @@ transaction that is rolled back, and the app under test shares that transaction.
 
 ``CDHT_TEST_DATABASE_URL`` picks the database (default: a fresh SQLite file); ``.ci/run`` runs the suite
 once on SQLite and once on PostgreSQL.
+
+Set-up is paid once per process, and ``make test`` runs one process per core (pytest-xdist):
+- each worker has a database of its own: on SQLite a file in the worker's temporary directory, on
+  PostgreSQL the database named after ``CDHT_TEST_DATABASE_URL``'s with the worker's id appended
+  (``test_gw0``, …), created on the server if missing and emptied at the start (without xdist,
+  ``-n 0``, the URL's own database, as before);
+- the app is built once per worker (building one costs about a second: FastAPI analyses every route);
+  each test installs a fresh state on it (``app.main.install_state``: settings, login throttle, workers,
+  the sessionmaker bound to the test's transaction). A test that changes the app itself (adds a route,
+  a dependency override) gets it rebuilt for the next test;
+- seed files are parsed once per process (``app/core/seedfiles.py``).
+Tests that share something outside their process (tests/clients: one server, one npm install) run on one
+worker (``xdist_group``, ``--dist loadgroup``).
 """
 
 from __future__ import annotations
@@ -10,27 +23,35 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from fastapi import FastAPI
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.cli import alembic_config
 from app.core.config import Settings
-from app.core.db import make_engine
-from app.main import create_app
+from app.core.db import make_engine, make_sessionmaker
+from app.main import create_app, install_state
 from tests.builders import Tree
 
 pytest_plugins = ["anyio"]
+
+TESTS = Path(__file__).resolve().parent
+# Tests that share state outside their process: the same worker runs each group, one after another.
+XDIST_GROUPS = {TESTS / "clients": "clients"}  # one `cdht serve`, one npm install under .cache/
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if inspect.iscoroutinefunction(getattr(item, "function", None)):
             item.add_marker(pytest.mark.anyio)
+        for folder, group in XDIST_GROUPS.items():
+            if item.path.is_relative_to(folder):
+                item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +61,16 @@ def anyio_backend() -> str:
 
 def is_postgres(url: str) -> bool:
     return url.startswith(("postgresql", "postgres:"))
+
+
+def worker_database_url(url: str) -> str:
+    """The database of this xdist worker: on PostgreSQL ``<name>_<worker>`` on the same server; the URL
+    itself outside xdist (and on SQLite, whose file is already in the worker's own directory)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker or not is_postgres(url):
+        return url
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
 
 
 def reset_database(url: str) -> None:
@@ -53,6 +84,20 @@ def reset_database(url: str) -> None:
 
 
 async def _reset_postgres(url: str) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # The worker's own database (worker_database_url): dropped and made again, whatever a killed run
+        # left in it or connected to it.
+        name = make_url(url).database
+        maintenance = make_url(url).set(database="postgres").render_as_string(hide_password=False)
+        server = make_engine(maintenance, pool=False)
+        try:
+            async with server.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        finally:
+            await server.dispose()
+        return
     engine = make_engine(url, pool=False)
     async with engine.begin() as conn:
         await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
@@ -62,7 +107,12 @@ async def _reset_postgres(url: str) -> None:
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = os.environ.get("CDHT_TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    configured = os.environ.get("CDHT_TEST_DATABASE_URL")
+    url = (
+        worker_database_url(configured)
+        if configured
+        else f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    )
     reset_database(url)
     from alembic import command
 
@@ -82,18 +132,25 @@ def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Set
     )
 
 
+@pytest.fixture(scope="session")
+def _test_engine(database_url: str) -> Iterator[AsyncEngine]:
+    """One engine per process for the tests' connections (its compiled-statement cache is reused). No
+    pool: each test opens its own connection in its own event loop."""
+    engine = make_engine(database_url, pool=False)
+    yield engine
+    asyncio.run(engine.dispose())
+
+
 @pytest.fixture
-async def sessionmaker(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+async def sessionmaker(_test_engine: AsyncEngine) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """Sessions bound to one connection whose outer transaction is rolled back after the test; each
     session's commit only releases a savepoint."""
-    engine = make_engine(database_url, pool=False)
-    async with engine.connect() as conn:
+    async with _test_engine.connect() as conn:
         outer = await conn.begin()
         yield async_sessionmaker(
             bind=conn, expire_on_commit=False, autoflush=False, join_transaction_mode="create_savepoint"
         )
         await outer.rollback()
-    await engine.dispose()
 
 
 @pytest.fixture
@@ -102,9 +159,46 @@ async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterat
         yield s
 
 
+class AppPerProcess:
+    """The app of this process, built on first use and again after a test changed it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app: FastAPI | None = None
+        self.built: tuple[object, ...] = ()
+
+    @staticmethod
+    def _shape(app: FastAPI) -> tuple[object, ...]:
+        """What a test may change on the app beyond its state: routes, overrides, handlers, middleware."""
+        return (
+            tuple(app.router.routes),
+            tuple(app.dependency_overrides.items()),
+            tuple(app.exception_handlers.items()),
+            tuple(app.user_middleware),
+        )
+
+    def get(self) -> FastAPI:
+        if self.app is None or self._shape(self.app) != self.built:
+            # The engine of /readyz; no pool, as each test runs in an event loop of its own.
+            engine = make_engine(self.settings.effective_database_url, settings=self.settings, pool=False)
+            self.app = create_app(self.settings, engine=engine, sessionmaker=make_sessionmaker(engine))
+            self.built = self._shape(self.app)
+        return self.app
+
+
+@pytest.fixture(scope="session")
+def _app_per_process(settings: Settings) -> AppPerProcess:
+    return AppPerProcess(settings)
+
+
 @pytest.fixture
-def app(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]):  # type: ignore[no-untyped-def]
-    return create_app(settings, sessionmaker=sessionmaker)
+def app(
+    _app_per_process: AppPerProcess, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> FastAPI:
+    """The app under test, with a fresh state whose sessions share the test's transaction."""
+    app = _app_per_process.get()
+    install_state(app, settings, app.state.engine, sessionmaker)
+    return app
 
 
 @pytest.fixture

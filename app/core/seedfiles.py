@@ -1,9 +1,17 @@
 """Reading YAML seed files (``criteria_seeds/``) into a pydantic model, with errors that name the file
-and the line a person has to fix."""
+and the line a person has to fix.
+
+Each file is parsed once (one pass gives both the data and the node tree that maps errors to lines), and
+the parse is kept by content: the loaders, ``cdht seed`` and the tests read the same files many times in
+one process, and pure-Python YAML is their slowest step. The file is read every time and its text is the
+key, so an edited file is parsed again; the model is validated on every read (each caller gets its own
+objects, and errors name the path read).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -47,11 +55,21 @@ class SeedDocument(Generic[M]):
         return SeedError(f"{self.path}:{self.line(*loc)}: {field}: {reason}")
 
 
+@lru_cache(maxsize=128)
+def _parse(text: str) -> tuple[Any, yaml.Node | None]:
+    """The data (as ``yaml.safe_load`` gives it) and the node tree, from one parse; cached by content."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        return (loader.construct_document(root) if root is not None else None), root
+    finally:
+        loader.dispose()
+
+
 def read_seed(path: Path, model: type[M]) -> SeedDocument[M]:
     text = path.read_text(encoding="utf-8")
     try:
-        raw = yaml.safe_load(text)
-        root = yaml.compose(text)
+        raw, root = _parse(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""

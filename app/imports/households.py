@@ -48,13 +48,22 @@ from app.core.audit import record
 from app.core.config import Settings
 from app.core.dates import today
 from app.core.db import utcnow
+from app.core.i18n import N_, _
 from app.core.schemas import Code, Name
 from app.imports import parsing
 from app.imports import repository as repo
 from app.imports.columns import Column, Spec
 from app.imports.people import CCCD_DIGITS, CHUNK_ROWS
 from app.imports.schemas import ErrorBody, Problems, RowError
-from app.imports.units import unknown
+from app.imports.units import (
+    FORMULA,
+    NOT_A_CITIZEN_ID,
+    NOT_A_CODE,
+    NOT_A_NAME,
+    UNIT_ENDED,
+    not_valid,
+    unknown,
+)
 from app.orgs.models import OrgUnit
 from app.people.schemas import CitizenId
 
@@ -71,7 +80,7 @@ HOUSEHOLDS = Spec(
         ),
     ),
 )
-NO_PERSON = "No person with this citizen id was found."
+NO_PERSON = N_("No person with this citizen id was found.")
 
 _code = TypeAdapter(Code)
 _name = TypeAdapter(Name)
@@ -141,41 +150,48 @@ class Reader:
         problems, values = self.problems, row.values
         if row.formulas:
             for column in sorted(row.formulas):
-                problems.add(row.number, column, "The cell holds a formula; paste values only.")
+                problems.add(row.number, column, _(FORMULA))
             return
         try:
             code = _code.validate_python(values.get("household_code", ""))
         except ValidationError as exc:
-            problems.add(row.number, "household_code", f"Not a valid code: {exc.errors()[0]['msg']}.")
+            problems.add(row.number, "household_code", not_valid(NOT_A_CODE, exc))
             return
         entry = self.entries.setdefault(code, Entry(row.number))
         if raw := values.get("household_name", ""):
             try:
                 self._same(entry, "name", _name.validate_python(raw), row.number, "household_name")
             except ValidationError as exc:
-                problems.add(row.number, "household_name", f"Not a valid name: {exc.errors()[0]['msg']}.")
+                problems.add(row.number, "household_name", not_valid(NOT_A_NAME, exc))
         if raw := values.get("unit_code", ""):
             try:
                 self._same(entry, "unit_code", _code.validate_python(raw), row.number, "unit_code")
             except ValidationError as exc:
-                problems.add(row.number, "unit_code", f"Not a valid code: {exc.errors()[0]['msg']}.")
+                problems.add(row.number, "unit_code", not_valid(NOT_A_CODE, exc))
         if raw := values.get("member_citizen_id", ""):
             if "member_citizen_id" in row.numeric and raw.isdigit():
                 raw = raw.zfill(CCCD_DIGITS)  # a CCCD typed into Excel as a number lost its leading zeros
             try:
                 citizen_id = _citizen_id.validate_python(raw)
             except ValidationError:
-                problems.add(row.number, "member_citizen_id", "A citizen id is 9 to 12 digits.")
+                problems.add(row.number, "member_citizen_id", _(NOT_A_CITIZEN_ID))
                 return
             first = self.seen.setdefault(citizen_id, (code, row.number))
             if first[1] != row.number:
-                where = "this household" if first[0] == code else f"household {first[0]!r}"
-                problems.add(
-                    row.number,
-                    "member_citizen_id",
-                    f"This person is already listed for {where} (row {first[1]}); a person belongs to "
-                    "one household at a time.",
-                )
+                if first[0] == code:
+                    message = _(
+                        "This person is already listed for this household (row {row}); a person belongs "
+                        "to one household at a time.",
+                        row=first[1],
+                    )
+                else:
+                    message = _(
+                        "This person is already listed for household '{code}' (row {row}); a person "
+                        "belongs to one household at a time.",
+                        code=first[0],
+                        row=first[1],
+                    )
+                problems.add(row.number, "member_citizen_id", message)
                 return
             entry.members[citizen_id] = row.number
 
@@ -184,7 +200,8 @@ class Reader:
         if given is None:
             setattr(entry, attr, (value, number))
         elif given[0] != value:
-            self.problems.add(number, column, f"Row {given[1]} gives this household another {column}.")
+            message = _("Row {row} gives this household another {column}.", row=given[1], column=column)
+            self.problems.add(number, column, message)
 
 
 async def run(
@@ -204,7 +221,7 @@ async def run(
     finally:
         spooled.close()
     if table is not None and not reader.entries and not problems:
-        problems.add(None, None, "The file has no rows.")
+        problems.add(None, None, _("The file has no rows."))
     plans = await _resolve(session, subject, reader.entries, problems)
     created = sum(1 for p in plans if p.household is None)
     updated = sum(1 for p in plans if p.household is not None and p.changes())
@@ -253,12 +270,13 @@ async def _resolve(
     for code, entry in entries.items():
         household = existing.get(code)
         if household is not None and household.org_unit_id not in writable:
-            problems.add(entry.row, "household_code", f"Code {code!r} is already used by another household.")
+            message = _("Code '{code}' is already used by another household.", code=code)
+            problems.add(entry.row, "household_code", message)
             continue
         unit = _unit(entry, household, units, homes, problems)
         name = entry.name[0] if entry.name else household.name if household else None
         if name is None:
-            problems.add(entry.row, "household_name", "A new household needs a name.")
+            problems.add(entry.row, "household_name", _("A new household needs a name."))
         if unit is None or name is None:
             continue
         on = today() if household is not None else periods.default_start(unit)
@@ -267,7 +285,7 @@ async def _resolve(
         for citizen_id, number in entry.members.items():
             person_id = person_ids.get(citizen_id)
             if person_id is None:
-                problems.add(number, "member_citizen_id", NO_PERSON)
+                problems.add(number, "member_citizen_id", _(NO_PERSON))
                 continue
             current = household_of.get(person_id)
             if own is not None and current == own:
@@ -281,12 +299,15 @@ async def _resolve(
                 None,
             )
             if clash is not None:
-                until = "" if clash.valid_to is None else f" until {clash.valid_to.isoformat()}"
-                problems.add(
-                    number,
-                    "member_citizen_id",
-                    f"This person belongs to household {clash.household_id}{until}.",
-                )
+                if clash.valid_to is None:
+                    message = _("This person belongs to household {id}.", id=clash.household_id)
+                else:
+                    message = _(
+                        "This person belongs to household {id} until {date}.",
+                        id=clash.household_id,
+                        date=clash.valid_to.isoformat(),
+                    )
+                problems.add(number, "member_citizen_id", message)
                 continue
             joining.append(person_id)
         plans.append(Plan(code, entry, household, unit, on, name, joining))
@@ -303,7 +324,7 @@ def _unit(
     """The unit the household is placed at after the import (None, with a row error, when unusable)."""
     if entry.unit_code is None:
         if household is None:
-            problems.add(entry.row, "unit_code", "A new household needs its unit code.")
+            problems.add(entry.row, "unit_code", _("A new household needs its unit code."))
             return None
         return homes[household.org_unit_id]  # it stays where it is
     code, number = entry.unit_code
@@ -312,7 +333,7 @@ def _unit(
         problems.add(number, "unit_code", unknown(code))
         return None
     if unit.valid_to is not None and (household is None or household.org_unit_id != unit.id):
-        problems.add(number, "unit_code", f"Unit {code!r} ended on {unit.valid_to.isoformat()}.")
+        problems.add(number, "unit_code", _(UNIT_ENDED, code=code, date=unit.valid_to.isoformat()))
         return None
     return unit
 

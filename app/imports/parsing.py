@@ -7,11 +7,15 @@
   Vietnamese code page). Every cell is NFC-normalised, which also joins CP1258's separate tone marks to
   their letters. The delimiter (``,`` ``;`` or tab) is the one that splits the header row into the most
   known columns (``csv.Sniffer`` breaks ties).
-- XLSX: openpyxl in read-only mode, first worksheet, stored values only; a cell holding a formula is
-  refused (its row gets an error): the file must carry values, not a computation we would have to trust.
-- The header is the first row, among the first ten, that holds every required column (title rows above
-  it are skipped; when none does, the first non-empty row's gaps are reported); headings are matched by
-  :mod:`app.imports.columns`. Row numbers are
+- XLSX: read by :mod:`app.imports.xlsx` (our own streaming reader, bounded in what one workbook may cost;
+  a cell holding a formula is refused: the file must carry values, not a computation we would have to
+  trust). The ZIP container is checked when spooling too, so a bomb is refused before it is queued as a
+  job. A limit is 413, a DTD in any part 415, a workbook that breaks off part-way a row problem.
+- The header is the first row, among the first ten, that holds every required column and nothing else
+  (title rows above it are skipped). When none does, the problems of the row meant as the header are
+  reported — a column that is not known (with the heading it probably means: "So CCCD" → "Số CCCD"), one
+  given twice, one missing — or else those of the first non-empty row; no row is read. Headings are
+  matched by :mod:`app.imports.columns`. Row numbers are
   those a spreadsheet shows (the header is usually row 1). Empty rows are skipped. CSV cells that start
   with ``=`` are refused like formulas.
 """
@@ -24,20 +28,19 @@ import csv
 import hashlib
 import io
 import tempfile
-import unicodedata
-import zipfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import IO, Any
+from typing import IO
 
-import openpyxl
 from fastapi import UploadFile
 
 from app.core.errors import PayloadTooLarge, UnsupportedMediaType
+from app.core.i18n import gettext  # not _: open_table's loop uses _ as a throwaway name
+from app.core.zipsafe import SafeZip
 from app.evaluations.storage import human_size
 from app.imports.columns import Spec, fold
 from app.imports.schemas import Problems
+from app.imports.xlsx import XLSX_LIMITS, InvalidFile, Record, clean, xlsx_records
 
 CHUNK = 1024 * 1024
 SAMPLE = 64 * 1024
@@ -79,7 +82,9 @@ def _spool(upload: UploadFile, temp: IO[bytes], max_bytes: int) -> Spooled:
     while chunk := upload.file.read(CHUNK):
         size += len(chunk)
         if size > max_bytes:
-            raise PayloadTooLarge(f"An import file may be at most {human_size(max_bytes)}.")
+            raise PayloadTooLarge(
+                gettext("An import file may be at most {size}.", size=human_size(max_bytes))
+            )
         digest.update(chunk)
         temp.write(chunk)
         if len(head) < SAMPLE:
@@ -102,6 +107,10 @@ def _spool(upload: UploadFile, temp: IO[bytes], max_bytes: int) -> Spooled:
         is_cp1258 = all(_decodes(c, "cp1258") for c in iter(lambda: temp.read(CHUNK), b""))
     temp.seek(0)
     kind = _kind(head)
+    if kind == "xlsx":
+        # The container's directory, before anything inflates: a bomb is refused here, not in a queued job.
+        SafeZip(temp, XLSX_LIMITS, "The workbook").close()
+        temp.seek(0)
     encoding = "utf-8-sig" if is_utf8 else "cp1258" if is_cp1258 else None
     return Spooled(temp, upload.filename or "", size, digest.hexdigest(), kind, encoding)
 
@@ -118,11 +127,13 @@ def _kind(head: bytes) -> str:
     if head.startswith(b"PK\x03\x04"):
         return "xlsx"
     if head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise UnsupportedMediaType("Old .xls workbooks are not read: save the sheet as .xlsx or CSV.")
+        raise UnsupportedMediaType(
+            gettext("Old .xls workbooks are not read: save the sheet as .xlsx or CSV.")
+        )
     if b"\x00" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise UnsupportedMediaType("The file is neither CSV nor XLSX.")
+        raise UnsupportedMediaType(gettext("The file is neither CSV nor XLSX."))
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise UnsupportedMediaType("UTF-16 text is not read: save the CSV as UTF-8.")
+        raise UnsupportedMediaType(gettext("UTF-16 text is not read: save the CSV as UTF-8."))
     return "csv"
 
 
@@ -146,15 +157,14 @@ class Table:
 
 
 # A raw record: row number, cell texts, indexes of formula cells, indexes of numeric cells.
-Record = tuple[int, list[str], set[int], set[int]]
 
 
 def open_table(spooled: Spooled, spec: Spec, problems: Problems) -> Table | None:
     """Read the header and return the table, or None (with the reasons in ``problems``)."""
     if spooled.kind == "xlsx":
-        records = _xlsx_records(spooled.file)
+        records = xlsx_records(spooled.file)
     elif spooled.encoding is None:
-        problems.add(None, None, "The file is neither UTF-8 nor Windows-1258 (CP1258) text.")
+        problems.add(None, None, gettext("The file is neither UTF-8 nor Windows-1258 (CP1258) text."))
         return None
     else:
         records = _csv_records(spooled.file, spooled.encoding, spec)
@@ -167,6 +177,9 @@ def open_table(spooled: Spooled, spec: Spec, problems: Problems) -> Table | None
             mapping = _header(number, cells, spec, Problems())
             if mapping is not None:
                 return Table(set(mapping), _rows(records, mapping, problems))
+            if spec.read_header(cells).meant:
+                first = (number, cells)  # the header, with an unknown, misspelt or doubled column
+                break
             if number - first[0] >= HEADER_SEARCH_ROWS:
                 break
     except InvalidFile as exc:
@@ -174,36 +187,47 @@ def open_table(spooled: Spooled, spec: Spec, problems: Problems) -> Table | None
         return None
     records.close()
     if first is None:
-        problems.add(None, None, "The file holds no header row and no data.")
+        problems.add(None, None, gettext("The file holds no header row and no data."))
     else:
-        _header(*first, spec, problems)  # report what the first row lacks
+        _header(*first, spec, problems)  # report what is wrong with the header (or the first row)
     return None
 
 
-class InvalidFile(Exception):
-    """The file cannot be read at all (a broken workbook)."""
-
-
 def _header(number: int, cells: list[str], spec: Spec, problems: Problems) -> dict[str, int] | None:
-    lookup = spec.lookup()
-    mapping: dict[str, int] = {}
-    ok = True
-    for index, heading in enumerate(cells):
-        found = lookup.get(fold(heading))
-        if found is None:
-            continue
-        if found in mapping:
-            problems.add(
-                number, found, f"Two columns mean {found!r} (columns {mapping[found] + 1} and {index + 1})."
+    """The columns of a header row (field → index), or None with its problems reported."""
+    header = spec.read_header(cells)
+    for unknown in header.unknown:
+        if unknown.suggestion is not None:
+            message = gettext(
+                'Column "{heading}" is not known; did you mean "{suggestion}"?',
+                heading=unknown.heading,
+                suggestion=unknown.suggestion,
             )
-            ok = False
-        mapping[found] = index
-    for column in spec.columns:
-        if column.required and column.field not in mapping:
-            also = ", ".join(column.aliases)
-            problems.add(number, column.field, f"Missing column {column.field!r} (also accepted: {also}).")
-            ok = False
-    return mapping if ok else None
+        else:
+            message = gettext(
+                'Column "{heading}" is not known; the columns are: {columns}.',
+                heading=unknown.heading,
+                columns=spec.field_names(),
+            )
+        problems.add(number, unknown.field, message)
+    for found, first, second in header.duplicates:
+        message = gettext(
+            "Two columns mean '{field}' (columns {first} and {second}).",
+            field=found,
+            first=first + 1,
+            second=second + 1,
+        )
+        problems.add(number, found, message)
+    for column in header.missing:
+        also = ", ".join(column.aliases)
+        problems.add(
+            number,
+            column.field,
+            gettext(
+                "Missing column '{column}' (also accepted: {aliases}).", column=column.field, aliases=also
+            ),
+        )
+    return header.fields if header.ok else None
 
 
 def _rows(records: Iterator[Record], mapping: dict[str, int], problems: Problems) -> Iterator[Row]:
@@ -222,11 +246,7 @@ def _rows(records: Iterator[Record], mapping: dict[str, int], problems: Problems
         problems.add(None, None, str(exc))
 
 
-def _clean(text: str) -> str:
-    return unicodedata.normalize("NFC", text.strip())
-
-
-def _csv_records(binary: IO[bytes], encoding: str, spec: Spec) -> Iterator[Record]:
+def _csv_records(binary: IO[bytes], encoding: str, spec: Spec) -> Generator[Record]:
     text = io.TextIOWrapper(binary, encoding=encoding, newline="")  # type: ignore[type-var]
     sample = text.read(SAMPLE)
     text.seek(0)
@@ -234,11 +254,13 @@ def _csv_records(binary: IO[bytes], encoding: str, spec: Spec) -> Iterator[Recor
     reader = csv.reader(text, delimiter=delimiter)
     try:
         for number, record in enumerate(reader, start=1):
-            cells = [_clean(c) for c in record]
+            cells = [clean(c) for c in record]
             formulas = {i for i, c in enumerate(cells) if c.startswith("=")}
             yield number, cells, formulas, set()
     except csv.Error as exc:
-        raise InvalidFile(f"The CSV cannot be read near row {reader.line_num}: {exc}.") from exc
+        raise InvalidFile(
+            gettext("The CSV cannot be read near row {row}: {error}.", row=reader.line_num, error=exc)
+        ) from exc
     finally:
         with contextlib.suppress(ValueError):  # the spooled file may be closed first
             text.detach()
@@ -266,40 +288,3 @@ def _delimiter(sample: str, spec: Spec) -> str:
     except csv.Error:
         return tied[0]
     return sniffed if sniffed in tied else tied[0]
-
-
-def _xlsx_records(binary: IO[bytes]) -> Iterator[Record]:
-    try:
-        workbook = openpyxl.load_workbook(binary, read_only=True, data_only=False)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise UnsupportedMediaType("The file is not a readable XLSX workbook.") from exc
-    try:
-        sheet = workbook.worksheets[0]
-        for number, row in enumerate(sheet.iter_rows(min_row=1), start=1):
-            cells: list[str] = []
-            formulas: set[int] = set()
-            numeric: set[int] = set()
-            for index, cell in enumerate(row):
-                value = cell.value
-                if getattr(cell, "data_type", None) == "f" or (
-                    isinstance(value, str) and value.startswith("=")
-                ):
-                    formulas.add(index)
-                elif isinstance(value, int | float) and not isinstance(value, bool):
-                    numeric.add(index)
-                cells.append(_cell_text(value))
-            yield number, cells, formulas, numeric
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise InvalidFile("The workbook is damaged and cannot be read to the end.") from exc
-    finally:
-        workbook.close()
-
-
-def _cell_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return _clean(str(value))

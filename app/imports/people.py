@@ -31,12 +31,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.aggregates import counters
 from app.auth.scope import Subject
 from app.core.dates import today
+from app.core.i18n import _
 from app.core.schemas import Name
 from app.imports import repository as repo
 from app.imports.columns import GENDERS, GROUPS, choices, fold
 from app.imports.parsing import Row
 from app.imports.schemas import AUDIT_ID_CAP, Problems, Tally
-from app.imports.units import unknown
+from app.imports.units import FORMULA, NOT_A_CITIZEN_ID, NOT_A_NAME, UNIT_ENDED, not_valid, unknown
 from app.people import repository as people_repo
 from app.people import transfers
 from app.people.models import Person
@@ -64,33 +65,35 @@ class PersonRow:
 def validate(row: Row, problems: Problems) -> PersonRow | None:
     if row.formulas:
         for column in sorted(row.formulas):
-            problems.add(row.number, column, "The cell holds a formula; paste values only.")
+            problems.add(row.number, column, _(FORMULA))
         return None
     values, ok = row.values, True
     try:
         full_name = _name.validate_python(values.get("full_name", ""))
     except ValidationError as exc:
-        problems.add(row.number, "full_name", f"Not a valid name: {exc.errors()[0]['msg']}.")
+        problems.add(row.number, "full_name", not_valid(NOT_A_NAME, exc))
         ok = False
     unit_code = values.get("unit_code", "")
     if not unit_code:
-        problems.add(row.number, "unit_code", "The unit code is empty.")
+        problems.add(row.number, "unit_code", _("The unit code is empty."))
         ok = False
     group = GROUPS.get(fold(values.get("group", "")))
     if group is None:
-        problems.add(row.number, "group", f"Unknown group; one of: {choices(GROUPS)}.")
+        problems.add(row.number, "group", _("Unknown group; one of: {choices}.", choices=choices(GROUPS)))
         ok = False
     birth_year = gender = citizen_id = None
     if raw := values.get("birth_year", ""):
         try:
             birth_year = _birth_year.validate_python(int(raw) if raw.isdigit() else raw)
         except ValidationError:
-            problems.add(row.number, "birth_year", "The birth year must be a year from 1900 to 2100.")
+            problems.add(row.number, "birth_year", _("The birth year must be a year from 1900 to 2100."))
             ok = False
     if raw := values.get("gender", ""):
         gender = GENDERS.get(fold(raw))
         if gender is None:
-            problems.add(row.number, "gender", f"Unknown gender; one of: {choices(GENDERS)}.")
+            problems.add(
+                row.number, "gender", _("Unknown gender; one of: {choices}.", choices=choices(GENDERS))
+            )
             ok = False
     if raw := values.get("citizen_id", ""):
         if "citizen_id" in row.numeric and raw.isdigit():
@@ -98,7 +101,7 @@ def validate(row: Row, problems: Problems) -> PersonRow | None:
         try:
             citizen_id = _citizen_id.validate_python(raw)
         except ValidationError:
-            problems.add(row.number, "citizen_id", "A citizen id is 9 to 12 digits.")
+            problems.add(row.number, "citizen_id", _(NOT_A_CITIZEN_ID))
             ok = False
     if not ok or group is None:
         return None
@@ -137,7 +140,7 @@ class PeopleImport:
             unit_id = self.units.get(p.unit_code)
             if p.unit_code in self.ended:
                 ended = self.ended[p.unit_code].isoformat()
-                self.problems.add(p.number, "unit_code", f"Unit {p.unit_code!r} ended on {ended}.")
+                self.problems.add(p.number, "unit_code", _(UNIT_ENDED, code=p.unit_code, date=ended))
                 continue
             if unit_id is None:
                 self.problems.add(p.number, "unit_code", unknown(p.unit_code))
@@ -156,7 +159,7 @@ class PeopleImport:
                     }
                 )
             elif not self.writable.get(person.org_unit_id):
-                self.problems.add(p.number, "citizen_id", "A person with this citizen id already exists.")
+                self.problems.add(p.number, "citizen_id", _("A person with this citizen id already exists."))
             else:
                 self._update(person, p, unit_id)
         if self.writing:
@@ -173,7 +176,7 @@ class PeopleImport:
         first = self.seen.setdefault(p.citizen_id, p.number)
         if first != p.number:
             self.problems.add(
-                p.number, "citizen_id", f"This citizen id appears again (first on row {first})."
+                p.number, "citizen_id", _("This citizen id appears again (first on row {row}).", row=first)
             )
             return False
         return True

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
+
+# The one error model (app/core/openapi.py): ``ErrorBody`` answers a malformed request; ``Error`` is what a
+# failed job keeps.
+from app.core.openapi import Error
+from app.core.openapi import ErrorBody as ErrorBody
 
 MAX_REPORTED_ERRORS = 1000
 AUDIT_ID_CAP = 1000  # ids created and updated kept in an import's audit entry
@@ -30,18 +35,6 @@ class ImportSummary(BaseModel):
     errors: list[RowError]
     error_count: int
     sha256: str
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-    details: Any = None
-
-
-class ErrorBody(BaseModel):
-    """The common error body, which a malformed request (no ``file``) answers with 422."""
-
-    error: ErrorDetail
 
 
 @dataclass
@@ -71,6 +64,9 @@ class Tally:
     updated_ids: list[int] = field(default_factory=list)
 
 
+ErrorDetail = Error  # its former name here (app/imports/jobs.py)
+
+
 class ImportJobRead(BaseModel):
     """An import running as a background job. ``status``: ``queued`` → ``running`` → ``done`` (``summary``
     is what the request would have answered: nothing was written when it lists errors) or ``failed``
@@ -88,5 +84,5 @@ class ImportJobRead(BaseModel):
     finished_at: datetime | None
     attempts: int = Field(description="Runs started; a run lost with its process is started again.")
     summary: ImportSummary | None
-    error: ErrorDetail | None
+    error: Error | None
     status_url: str = Field(description="Where to ask again (also the 202's Location).")

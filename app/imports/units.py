@@ -28,6 +28,8 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.scope import Subject
+from app.core.errors import validation_message
+from app.core.i18n import N_, _
 from app.core.schemas import Code, Name
 from app.imports import repository as repo
 from app.imports.columns import KINDS, choices, fold
@@ -49,14 +51,23 @@ class UnitRow:
     parent_code: str | None
 
 
-def _first_error(exc: ValidationError) -> str:
-    return str(exc.errors()[0]["msg"])
+# Row problems every import file may have (people.py and households.py say them too).
+FORMULA = N_("The cell holds a formula; paste values only.")
+NOT_A_CODE = N_("Not a valid code: {reason}.")
+NOT_A_NAME = N_("Not a valid name: {reason}.")
+NOT_A_CITIZEN_ID = N_("A citizen id is 9 to 12 digits.")
+UNIT_ENDED = N_("Unit '{code}' ended on {date}.")
+
+
+def not_valid(msgid: str, exc: ValidationError) -> str:
+    """``msgid`` with the first of ``exc``'s problems as its ``reason`` (in the request's language)."""
+    return _(msgid, reason=validation_message(dict(exc.errors()[0])).rstrip("."))
 
 
 def validate(row: Row, problems: Problems) -> UnitRow | None:
     ok = True
     for column in sorted(row.formulas):
-        problems.add(row.number, column, "The cell holds a formula; paste values only.")
+        problems.add(row.number, column, _(FORMULA))
         ok = False
     if not ok:
         return None
@@ -64,23 +75,23 @@ def validate(row: Row, problems: Problems) -> UnitRow | None:
     try:
         code = _code.validate_python(values.get("code", ""))
     except ValidationError as exc:
-        problems.add(row.number, "code", f"Not a valid code: {_first_error(exc)}.")
+        problems.add(row.number, "code", not_valid(NOT_A_CODE, exc))
         ok = False
     try:
         name = _name.validate_python(values.get("name", ""))
     except ValidationError as exc:
-        problems.add(row.number, "name", f"Not a valid name: {_first_error(exc)}.")
+        problems.add(row.number, "name", not_valid(NOT_A_NAME, exc))
         ok = False
     kind = KINDS.get(fold(values.get("kind", "")))
     if kind is None:
-        problems.add(row.number, "kind", f"Unknown kind; one of: {choices(KINDS)}.")
+        problems.add(row.number, "kind", _("Unknown kind; one of: {choices}.", choices=choices(KINDS)))
         ok = False
     parent_code = values.get("parent_code", "") or None
     if parent_code is not None:
         try:
             parent_code = _code.validate_python(parent_code)
         except ValidationError as exc:
-            problems.add(row.number, "parent_code", f"Not a valid code: {_first_error(exc)}.")
+            problems.add(row.number, "parent_code", not_valid(NOT_A_CODE, exc))
             ok = False
     if not ok:
         return None
@@ -89,7 +100,7 @@ def validate(row: Row, problems: Problems) -> UnitRow | None:
 
 def unknown(code: str) -> str:
     # The very message for a code that does not exist and one outside the caller's scope.
-    return f"Unknown unit code {code!r}."
+    return _("Unknown unit code '{code}'.", code=code)
 
 
 async def run(
@@ -105,7 +116,11 @@ async def run(
         elif unit_row.code in by_code or unit_row.code in bad_codes:
             code = unit_row.code
             first = by_code[code].number if code in by_code else bad_codes[code]
-            problems.add(row.number, "code", f"Code {code!r} appears again (first on row {first}).")
+            problems.add(
+                row.number,
+                "code",
+                _("Code '{code}' appears again (first on row {row}).", code=code, row=first),
+            )
         else:
             by_code[unit_row.code] = unit_row
     named = set(by_code) | {r.parent_code for r in by_code.values() if r.parent_code}
@@ -118,7 +133,9 @@ async def run(
         if unit is None:
             new[code] = unit_row
         elif unit.id not in allowed:
-            problems.add(unit_row.number, "code", f"Code {code!r} is already used by another unit.")
+            problems.add(
+                unit_row.number, "code", _("Code '{code}' is already used by another unit.", code=code)
+            )
         else:
             _update(unit, unit_row, existing, by_code, problems, tally, write=write)
 
@@ -143,12 +160,12 @@ def _update(
     if row.parent_code is not None:
         parent = existing.get(row.parent_code)
         if parent is None or parent.id != unit.parent_id:
-            problems.add(
-                row.number,
-                "parent_code",
-                f"Unit {row.code!r} exists under another parent; an import does not move units "
-                "(use POST /api/v1/org-units/{id}/move).",
+            message = _(
+                "Unit '{code}' exists under another parent; an import does not move units (use {endpoint}).",
+                code=row.code,
+                endpoint="POST /api/v1/org-units/{id}/move",
             )
+            problems.add(row.number, "parent_code", message)
             return
     if unit.name == row.name and unit.kind == row.kind:
         tally.unchanged += 1
@@ -181,7 +198,9 @@ def _resolve(
                 text = " → ".join([*cycle, code])
                 for member in cycle:
                     problems.add(
-                        new[member].number, "parent_code", f"The parents go round in a circle: {text}."
+                        new[member].number,
+                        "parent_code",
+                        _("The parents go round in a circle: {circle}.", circle=text),
                     )
                 failed.update(cycle)
                 path = path[: path.index(code)]
@@ -199,7 +218,11 @@ def _resolve(
                     problems.add(
                         row.number,
                         "parent_code",
-                        f"The parent {row.parent_code!r} (row {parent_row}) cannot be created.",
+                        _(
+                            "The parent '{code}' (row {row}) cannot be created.",
+                            code=row.parent_code,
+                            row=parent_row,
+                        ),
                     )
                 reported = False
                 failed.add(member)
@@ -226,7 +249,7 @@ def _anchor(
     if row.parent_code is None:
         if subject.is_admin:
             return -1, False
-        problems.add(row.number, "parent_code", "Only a system administrator may create a root unit.")
+        problems.add(row.number, "parent_code", _("Only a system administrator may create a root unit."))
         return None, True
     if code in depth:
         return depth[code], False
@@ -234,14 +257,14 @@ def _anchor(
         return None, False
     parent = existing.get(row.parent_code)
     if parent is not None and parent.id in allowed and parent.valid_to is not None:
-        problems.add(
-            row.number, "parent_code", f"Unit {row.parent_code!r} ended on {parent.valid_to.isoformat()}."
-        )
+        ended = parent.valid_to.isoformat()
+        problems.add(row.number, "parent_code", _(UNIT_ENDED, code=row.parent_code, date=ended))
         return None, True
     if parent is not None and parent.id in allowed:
         return parent.depth, False
+    message: str
     if row.parent_code in bad_codes:
-        message = f"The parent's own row (row {bad_codes[row.parent_code]}) has errors."
+        message = _("The parent's own row (row {row}) has errors.", row=bad_codes[row.parent_code])
     else:
         message = unknown(row.parent_code)
     problems.add(row.number, "parent_code", message)

@@ -19,7 +19,8 @@ from app.auth.policy import Action, roles_for
 from app.auth.scope import Subject, authorize, can_see, require_any_role, subtree_ids, unit_filter
 from app.core import audit
 from app.core.db import utcnow
-from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, validation_issues
+from app.core.i18n import _
 from app.core.pagination import PageParams
 from app.core.schemas import check_version
 from app.orgs.service import get_visible as get_visible_unit
@@ -41,7 +42,7 @@ def read_filter(subject: Subject) -> ColumnElement[bool]:
 async def get_visible(session: AsyncSession, subject: Subject, plan_id: int, action: Action) -> Plan:
     """The plan, if the subject may perform ``action`` on it: 404 when they cannot see it at all, 403 when
     they can (in their subtree without the role, or above their units) but may not do this."""
-    missing = f"Plan {plan_id} not found."
+    missing = _("Plan {id} not found.", id=plan_id)
     plan = await repo.get(session, plan_id)
     if plan is None:
         raise NotFound(missing)
@@ -53,7 +54,9 @@ async def get_visible(session: AsyncSession, subject: Subject, plan_id: int, act
     if await repo.is_at_or_above(session, plan.org_unit_id, subject.units_with(roles_for(Action.PLAN_READ))):
         if action == Action.PLAN_READ:
             return plan
-        raise Forbidden("This plan belongs to a unit above yours; only that unit's org_admin may change it.")
+        raise Forbidden(
+            _("This plan belongs to a unit above yours; only that unit's org_admin may change it.")
+        )
     raise NotFound(missing)
 
 
@@ -88,7 +91,7 @@ async def _check_parent(session: AsyncSession, subject: Subject, parent_id: int,
     parent = await get_visible(session, subject, parent_id, Action.PLAN_READ)
     if not await repo.is_strictly_above(session, parent.org_unit_id, unit_id):
         raise Conflict(
-            "The parent plan must belong to a unit above this plan's unit.",
+            _("The parent plan must belong to a unit above this plan's unit."),
             details={"field": "parent_plan_id"},
         )
 
@@ -138,15 +141,19 @@ async def update(
     changes = data.model_dump(exclude_unset=True, exclude={"version"})
     for required in ("title", "start_year", "end_year"):
         if required in changes and changes[required] is None:
-            raise ValidationFailed(f"{required} cannot be empty.", details={"field": required})
+            raise ValidationFailed(_("{field} cannot be empty.", field=required), details={"field": required})
     start = changes.get("start_year", plan.start_year)
     end = changes.get("end_year", plan.end_year)
     if start > end:
-        raise ValidationFailed("start_year must not be after end_year.", details={"field": "start_year"})
+        raise ValidationFailed(_("start_year must not be after end_year."), details={"field": "start_year"})
     outside = await repo.years_outside(session, plan.id, start, end)
     if outside:
         raise Conflict(
-            f"The plan has targets for years outside {start}–{end}; change its targets first.",
+            _(
+                "The plan has targets for years outside {start}–{end}; change its targets first.",
+                start=start,
+                end=end,
+            ),
             details={"target_years": outside},
         )
     if changes.get("parent_plan_id") is not None:
@@ -173,12 +180,24 @@ async def replace_targets(
     plan = await get_visible(session, subject, plan_id, Action.PLAN_WRITE)
     if data.version is None and if_match is None:
         raise ValidationFailed(
-            "The plan's version is required (body field or If-Match).", details={"field": "version"}
+            _("The plan's version is required (body field or If-Match)."), details={"field": "version"}
         )
     check_version(plan.version, data.version, if_match)
     problems = check_targets(data.targets, plan.start_year, plan.end_year)
     if problems:
-        raise ValidationFailed("Some targets are not valid; nothing was changed.", details=problems)
+        # The issues of a malformed body: each names its target as ``loc`` (as the create's validation does).
+        issues = validation_issues(
+            [
+                {
+                    "loc": ("body", "targets", p["index"]),
+                    "msg": p["reason"],
+                    "type": "value_error",
+                    "ctx": {"error": p["reason"]},
+                }
+                for p in problems
+            ]
+        )
+        raise ValidationFailed(_("Some targets are not valid; nothing was changed."), details=issues)
     before = (await repo.targets_of(session, [plan.id])).get(plan.id, [])
     before_snapshot = _snapshot(plan, before)["targets"]
     await repo.replace_targets(session, plan, new_targets(plan, data.targets))
@@ -200,7 +219,7 @@ async def delete(session: AsyncSession, subject: Subject, plan_id: int, if_match
     plan = await get_visible(session, subject, plan_id, Action.PLAN_WRITE)
     check_version(plan.version, if_match)
     if await repo.count_children(session, plan.id):
-        raise Conflict("Other plans name this plan as their parent; change them first.")
+        raise Conflict(_("Other plans name this plan as their parent; change them first."))
     before = _snapshot(plan, (await repo.targets_of(session, [plan.id])).get(plan.id, []))
     await repo.delete_plan(session, plan)
     await audit.record(

@@ -212,6 +212,37 @@ async def test_malformed_bodies_are_422_and_write_nothing(client: httpx.AsyncCli
     assert await tree.snapshot() == before
 
 
+async def test_bodies_that_cannot_be_parsed_are_422_with_one_issue(
+    client: httpx.AsyncClient, tree: Tree
+) -> None:
+    """Bytes that are not UTF-8 JSON, a multipart body without its boundary: malformed input like any
+    other — 422 ``validation_error`` with the one issue ``{"loc": ["body"], ...}`` (never a 400)."""
+    _, _, h = await _setup(tree)
+    before = await tree.snapshot()
+    for content in (b'{"name": "\xff\xfe"}', b"\xff\xfe\x00"):
+        r = await client.post(
+            "/api/v1/org-units", content=content, headers={**h, "Content-Type": "application/json"}
+        )
+        assert_validation_error(r, f"JSON {content!r}")
+        assert r.json()["error"]["details"] == [
+            {"loc": ["body"], "msg": "The body is not valid JSON", "type": "json_invalid"}
+        ]
+    r = await client.post(
+        "/api/v1/imports/people",
+        content=b"--xx\r\nbroken",
+        headers={**h, "Content-Type": "multipart/form-data"},
+    )
+    assert_validation_error(r, "multipart without a boundary")
+    assert r.json()["error"]["details"] == [
+        {"loc": ["body"], "msg": "The body cannot be read as form data", "type": "body_invalid"}
+    ]
+    r = await client.post(
+        "/api/v1/org-units", content=b'{"name": ', headers={**h, "Content-Type": "application/json"}
+    )
+    assert [(d["loc"][0], d["type"]) for d in r.json()["error"]["details"]] == [("body", "json_invalid")]
+    assert await tree.snapshot() == before
+
+
 async def test_the_valid_bodies_used_above_are_accepted(client: httpx.AsyncClient, tree: Tree) -> None:
     """Control for the test above: each base body succeeds, so the 422s came from the one bad part."""
     c, ids, h = await _setup(tree)

@@ -129,9 +129,21 @@ async def test_plans_and_targets_are_versioned(client: httpx.AsyncClient, tree: 
     outside = [{"metric": "trained_pct", "year": 2031, "value": 100}]
     r = await client.put(f"{url}/targets", json={"version": 3, "targets": outside}, headers=h)
     assert r.status_code == 422
+    # The standard issue list of a malformed body: each names the target at fault by its index.
+    assert r.json()["error"]["details"] == [
+        {
+            "loc": ["body", "targets", 0],
+            "msg": "year 2031 is outside the plan 2021–2030",
+            "type": "value_error",
+        }
+    ]
     twice = [{"metric": "trained_pct", "year": 2025, "value": v} for v in (90, 100)]
     r = await client.put(f"{url}/targets", json={"version": 3, "targets": twice}, headers=h)
     assert r.status_code == 422
+    assert r.json()["error"]["code"] == "validation_error"
+    assert r.json()["error"]["details"] == [
+        {"loc": ["body", "targets", 1], "msg": "trained_pct 2025 is given twice", "type": "value_error"}
+    ]
     # Shrinking the period under an existing target is refused; the target stays.
     r = await client.patch(url, json={"start_year": 2026, "version": 3}, headers=h)
     assert r.status_code == 409 and r.json()["error"]["details"] == {"target_years": [2025]}

@@ -358,13 +358,23 @@ async def test_completeness_against_a_hand_built_commune(
     x = await client.get(
         f"{API}/reporting/completeness",
         params={"org_unit_id": w.commune.id, "year": 2025, "format": "xlsx"},
-        headers=w.commune_viewer,
+        headers={**w.commune_viewer, "Accept-Language": "vi"},
     )
     assert x.status_code == 200
     sheet = openpyxl.load_workbook(io.BytesIO(x.content)).active
+    assert sheet.title == "Tình hình nộp báo cáo" and sheet["D2"].value == "Tình trạng"
     table = [[c.value for c in row] for row in sheet.iter_rows(min_row=3, max_row=6)]
     assert sorted(row[1] for row in table) == sorted(expected)
     assert {row[1]: row[3] for row in table}["Thôn 2"] == "Trả lại"
+    english = await client.get(
+        f"{API}/reporting/completeness",
+        params={"org_unit_id": w.commune.id, "year": 2025, "format": "xlsx"},
+        headers=w.commune_viewer,
+    )
+    sheet = openpyxl.load_workbook(io.BytesIO(english.content)).active
+    assert sheet.title == "Report submissions" and sheet["D2"].value == "Submission status"
+    table = [[c.value for c in row] for row in sheet.iter_rows(min_row=3, max_row=6)]
+    assert {row[1]: row[3] for row in table}["Thôn 2"] == "Returned"
 
     assert (
         await client.get(

@@ -12,6 +12,7 @@ import httpx
 import openpyxl
 
 from app.aggregates.metrics import METRICS
+from app.core.i18n import translate
 from app.reports.formats import (
     COLLECTIVE_HEADINGS,
     GROUP_LABELS,
@@ -20,6 +21,7 @@ from app.reports.formats import (
     REPORT_HEADINGS,
     STATUS_LABELS,
     TITLE_LABELS,
+    labels,
 )
 from tests.api.evaluation_flow import by_number, drive_to, make_school, self_assess
 from tests.api.test_aggregates import Seeded, by_metric, progress, seeded, staff
@@ -169,18 +171,23 @@ async def test_xlsx_report_read_back_cell_by_cell(client: httpx.AsyncClient, tre
     h = tree.auth(await tree.user(("org_admin", s.thanh_oai)))
     body = (await report(client, h, s.thanh_oai.id)).json()
 
-    r = await report(client, h, s.thanh_oai.id, "xlsx")
+    r = await report(client, {**h, "Accept-Language": "vi-VN,vi;q=0.9,en;q=0.5"}, s.thanh_oai.id, "xlsx")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("application/vnd.openxmlformats-officedocument.spreadsheetml")
+    assert r.headers["content-language"] == "vi"
     assert "bao-cao-cdht-2025-01-278.xlsx" in r.headers["content-disposition"]
     book = openpyxl.load_workbook(io.BytesIO(r.content), data_only=True)
     assert book.sheetnames == ["Báo cáo", "Chỉ tiêu", "Danh hiệu tập thể"]
 
+    def vi(msgid: str) -> str:
+        return translate("vi", msgid)
+
     sheet = [list(row) for row in book["Báo cáo"].iter_rows(values_only=True)]
     assert sheet[0][0] == "Báo cáo kết quả xây dựng mô hình Công dân học tập năm 2025 — Huyện Thanh Oai"
-    assert tuple(sheet[1]) == REPORT_HEADINGS
+    assert tuple(sheet[1]) == labels(REPORT_HEADINGS, "vi")
+    assert sheet[1][:4] == ["Mã đơn vị", "Đơn vị", "Nhóm", "Số người đăng ký"]
     expected = [
-        [unit["code"], unit["name"], GROUP_LABELS[g["group"]], *(g[f] for _, f in REPORT_COLUMNS)]
+        [unit["code"], unit["name"], vi(GROUP_LABELS[g["group"]]), *(g[f] for _, f in REPORT_COLUMNS)]
         for unit in (body["total"], *body["items"])
         for g in unit["groups"]
     ]
@@ -189,7 +196,7 @@ async def test_xlsx_report_read_back_cell_by_cell(client: httpx.AsyncClient, tre
     assert all(isinstance(v, int | float) for row in sheet[2:] for v in row[3:11])
 
     targets = [list(row) for row in book["Chỉ tiêu"].iter_rows(values_only=True)]
-    assert tuple(targets[0]) == METRIC_HEADINGS
+    assert tuple(targets[0]) == labels(METRIC_HEADINGS, "vi")
     national = (await progress(client, h, s.thanh_oai))["metrics"]
     children = await breakdowns(client, h, s.thanh_oai.id)
     units = [(s.thanh_oai.id, "01-278", "Huyện Thanh Oai", {m["metric"]: m for m in national})]
@@ -208,7 +215,7 @@ async def test_xlsx_report_read_back_cell_by_cell(client: httpx.AsyncClient, tre
                 m["target"],
                 m["target_year"],
                 m["gap"],
-                STATUS_LABELS[m["status"]],
+                vi(STATUS_LABELS[m["status"]]),
                 metric.code,
             ], (code, metric.code)
             row += 1
@@ -216,17 +223,17 @@ async def test_xlsx_report_read_back_cell_by_cell(client: httpx.AsyncClient, tre
     assert targets[1][2] == "Tỷ lệ người lớn được công nhận Công dân học tập"  # adults_recognised_pct
 
     titles = [list(row) for row in book["Danh hiệu tập thể"].iter_rows(values_only=True)]
-    assert tuple(titles[0]) == COLLECTIVE_HEADINGS
+    assert tuple(titles[0]) == labels(COLLECTIVE_HEADINGS, "vi")
     expected_titles = [
         [
             unit["code"],
             unit["name"],
-            TITLE_LABELS[c["title"]],
+            vi(TITLE_LABELS[c["title"]]),
             c["subjects"],
             c["recognised"],
             c["recognised_pct"],
             c["target"],
-            STATUS_LABELS[c["status"]],
+            vi(STATUS_LABELS[c["status"]]),
         ]
         for unit in (body["total"], *body["items"])
         for c in unit["collectives"]
@@ -251,9 +258,45 @@ async def test_csv_report_is_utf8_with_bom(client: httpx.AsyncClient, tree: Tree
     assert r.status_code == 200 and r.headers["content-type"] == "text/csv; charset=utf-8"
     assert r.content.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
-    assert tuple(rows[0]) == REPORT_HEADINGS
-    assert rows[1][:3] == ["01-278", "Huyện Thanh Oai", "Tất cả"]
+    assert tuple(rows[0]) == REPORT_HEADINGS  # no Accept-Language: English headings and labels
+    assert rows[0][:4] == ["Unit code", "Unit", "Group", "Registered"]
+    assert rows[1][:3] == ["01-278", "Huyện Thanh Oai", "All groups"]
     assert len(rows) == 1 + 3 * 5
+    vi = await report(client, {**h, "Accept-Language": "vi"}, s.thanh_oai.id, "csv")
+    assert vi.headers["content-language"] == "vi"
+    rows_vi = list(csv.reader(io.StringIO(vi.content.decode("utf-8-sig"))))
+    assert tuple(rows_vi[0]) == labels(REPORT_HEADINGS, "vi")
+    assert rows_vi[0][:4] == ["Mã đơn vị", "Đơn vị", "Nhóm", "Số người đăng ký"]
+    assert rows_vi[1][:3] == ["01-278", "Huyện Thanh Oai", "Tất cả"]
+    assert [row[3:] for row in rows_vi[1:]] == [row[3:] for row in rows[1:]]  # the same numbers
+
+
+async def test_xlsx_report_in_english_names_metrics_by_their_english_titles(
+    client: httpx.AsyncClient, tree: Tree
+) -> None:
+    s = await seeded(tree)
+    h = tree.auth(await tree.user(("org_admin", s.thanh_oai)))
+    r = await report(client, {**h, "Accept-Language": "en-GB,vi;q=0.3"}, s.thanh_oai.id, "xlsx")
+    assert r.status_code == 200 and r.headers["content-language"] == "en"
+    book = openpyxl.load_workbook(io.BytesIO(r.content), data_only=True)
+    assert book.sheetnames == ["Report", "Targets", "Collective titles"]
+    assert (
+        book["Report"]["A1"].value
+        == "Results of building the Learning Citizen model in 2025 — Huyện Thanh Oai"
+    )
+    targets = [list(row) for row in book["Targets"].iter_rows(values_only=True)]
+    assert tuple(targets[0]) == METRIC_HEADINGS
+    assert [row[2] for row in targets[1 : 1 + len(METRICS)]] == [m.title for m in METRICS]
+    assert targets[1][2] == "Adults recognised as Learning Citizens"
+    assert {row[9] for row in targets[1:]} <= {"Met", "Behind", "No target", "No data"}
+    titles = [list(row) for row in book["Collective titles"].iter_rows(values_only=True)]
+    assert tuple(titles[0]) == COLLECTIVE_HEADINGS
+    assert [row[2] for row in titles[1:5]] == [
+        "Learning families",
+        "Learning clans",
+        "Learning communities (villages, residential groups)",
+        "Learning units",
+    ]
 
 
 async def test_report_scope(client: httpx.AsyncClient, tree: Tree) -> None:
