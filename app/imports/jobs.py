@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Action
 from app.auth.scope import Subject, require_any_role
+from app.core import i18n
 from app.core.db import on_commit, on_rollback
 from app.core.errors import NotFound
 from app.imports.models import ImportJob
@@ -128,6 +129,7 @@ async def enqueue(
         encoding=spooled.encoding,
         stored_name=stored_name,
         status=QUEUED,
+        language=i18n.current(),
     )
     session.add(job)
     await session.flush()

@@ -68,6 +68,9 @@ class ImportJob(Base):
     encoding: Mapped[str | None] = mapped_column(String(20))
     stored_name: Mapped[str] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(20), default="queued")
+    # The language of the request that sent the file (``Accept-Language``): the runner writes the row
+    # errors and messages of the summary in it.
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

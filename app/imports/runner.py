@@ -29,6 +29,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.deps import load_subject
+from app.core import i18n
 from app.core.config import Settings
 from app.core.db import on_commit, unit_of_work, utcnow
 from app.core.errors import AppError, Forbidden, NotFound
@@ -104,8 +105,9 @@ class ImportJobRunner:
         log.info("import job %s: %s, %s bytes, attempt %s", job.id, job.kind, job.file_size, job.attempts)
         deadline = asyncio.timeout(self.settings.import_job_timeout_seconds)
         try:
-            async with deadline, unit_of_work(self.sessionmaker) as session:
-                await self._import(session, job)
+            with i18n.using(job.language):
+                async with deadline, unit_of_work(self.sessionmaker) as session:
+                    await self._import(session, job)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._requeue(job))

@@ -140,6 +140,25 @@ async def test_a_job_with_row_errors_writes_nothing_and_reports_the_rows(
     assert await count(tree.session, Person) == before
 
 
+async def test_a_job_writes_its_row_errors_in_the_language_it_was_sent_in(
+    client: httpx.AsyncClient, tree: Tree, app: FastAPI
+) -> None:
+    _, h, _ = await _school(tree)
+    rows = people(30)
+    rows[25][2] = "teacher"
+    r = await send(client, {**h, "Accept-Language": "vi"}, "people", csv_file(rows))
+    assert r.status_code == 202, r.text
+    english = await send(client, h, "people", csv_file(rows), dry_run=True)
+    await run_jobs(app)  # outside any request: each job in its own language
+    vi, en = (
+        (await job_of(client, h, r))["summary"]["errors"],
+        (await job_of(client, h, english))["summary"]["errors"],
+    )
+    assert [(e["row"], e["column"]) for e in vi] == [(e["row"], e["column"]) for e in en] == [(26, "group")]
+    assert vi[0]["message"] != en[0]["message"]
+    assert set(vi[0]["message"]) & set("ăâđêôơưạảấầẩậắằẹẻếềểệịọỏốồổộớờởợụủứừửự"), vi[0]["message"]
+
+
 async def test_small_files_still_answer_in_the_request(client: httpx.AsyncClient, tree: Tree) -> None:
     _, h, _ = await _school(tree)
     r = await send(client, h, "people", csv_file(people(2)))
