@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format install clean i18n
+.PHONY: run test lint format install clean i18n dashboard
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy app
 
 format: install
 	$(BIN)/ruff format .
@@ -49,5 +50,9 @@ i18n: install
 	$(BIN)/pybabel update -D cdht -i app/locale/cdht.pot -d app/locale -l vi --no-wrap \
 		--no-fuzzy-matching --ignore-obsolete --ignore-pot-creation-date
 
+## Rebuild the web dashboard (frontend/ → app/dashboard/static/, committed) from the lockfile; needs Node.js
+dashboard:
+	cd frontend && npm ci --no-audit --no-fund && npm run build
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

@@ -7,9 +7,9 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -38,7 +38,10 @@ def migrate(settings: Settings) -> None:
         print("Aggregate counters recounted: their definition changed with this version.")
 
 
-def _run(fn: Callable[[Settings], Awaitable[Any]], settings: Settings) -> Any:
+T = TypeVar("T")
+
+
+def _run(fn: Callable[[Settings], Coroutine[Any, Any, T]], settings: Settings) -> T:
     return asyncio.run(fn(settings))
 
 

@@ -208,21 +208,21 @@ async def load_demo(session: AsyncSession, store: EvidenceStore, settings: Setti
     )
 
     left_in_draft: set[int] = set()
-    for username, full_name, role, unit_code, group in USERS:
+    for username, full_name, role, unit_code, user_group in USERS:
         unit = await orgs_repo.get_by_code(session, unit_code)
         assert unit is not None
         user, _ = await _user(session, username, full_name, password_hash, unit)
         session.add(
             RoleAssignment(user_id=user.id, role=role.value, org_unit_id=unit.id, granted_by=admin.id)
         )
-        if group is not None:
+        if user_group is not None:
             person = await people.create(
                 session,
                 SYSTEM,
                 PersonCreate(
                     full_name=full_name,
                     org_unit_id=unit.id,
-                    group=group,
+                    group=user_group,
                     user_id=user.id,
                     member_since=MEMBERS_SINCE,
                 ),

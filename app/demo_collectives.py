@@ -12,6 +12,7 @@ import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Literal
 
 from sqlalchemy import func, select
@@ -238,9 +239,9 @@ async def load_residents(
             clans += 1
     villages = sum(kind == OrgKind.VILLAGE for _, _, kind, _ in UNITS)
     children = sum(born > LAST_YEAR - ADULT_AGE for born in births)
-    households = sum(count for _, count in HOMES)
+    homes = sum(count for _, count in HOMES)
     return [
-        f"Villages and residential groups: {villages}; residents: {len(births)} in {households} households "
+        f"Villages and residential groups: {villages}; residents: {len(births)} in {homes} households "
         f"({children} under {ADULT_AGE} in {LAST_YEAR}); clans: {clans}."
     ]
 
@@ -277,7 +278,8 @@ class _Year:
             low, high = (16, 20) if quality == "pass" else (10, 15)
             return [
                 ScoreInput(
-                    indicator_id=i.id, score=round(i.max_points * self.rng.randint(low, high) / 10) / 2
+                    indicator_id=i.id,
+                    score=Decimal(round(i.max_points * self.rng.randint(low, high) / 10)) / 2,
                 )
                 for i in indicators
             ]
@@ -291,7 +293,10 @@ class _Year:
             unmet |= set(self.rng.sample(increments, self.rng.randint(1, len(increments))))
         if quality == "fail":
             unmet.add(self.rng.choice(level_1))
-        return [ScoreInput(indicator_id=i.id, score=0 if i.id in unmet else i.max_points) for i in indicators]
+        return [
+            ScoreInput(indicator_id=i.id, score=Decimal(0 if i.id in unmet else i.max_points))
+            for i in indicators
+        ]
 
 
 async def _adult_share(session: AsyncSession, year: int) -> dict[int, float]:

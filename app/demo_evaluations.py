@@ -14,6 +14,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from fastapi import UploadFile
 from sqlalchemy import ColumnElement, func, or_, select
@@ -135,7 +136,8 @@ async def _prepare(
     evaluation = await service.create(session, actor, EvaluationCreate(person_id=person.id, year=year))
     low = 8 if strong else 4
     scores = [
-        ScoreInput(indicator_id=s.indicator_id, score=rng.randint(low * 2, 20) / 2) for s in evaluation.scores
+        ScoreInput(indicator_id=s.indicator_id, score=Decimal(rng.randint(low * 2, 20)) / 2)
+        for s in evaluation.scores
     ]
     weights = DIGITAL_WEIGHTS.get(person.group, DIGITAL_WEIGHTS_OTHERS)
     declared = rng.choices(DIGITAL_LEVELS, weights=weights)[0]
@@ -158,7 +160,11 @@ async def drive(session: AsyncSession, team: Committee, evaluation: EvaluationRe
     review = Review(
         version=evaluation.version,
         scores=[
-            ScoreInput(indicator_id=first.indicator_id, score=first.self_score or 0, note="Đã đối chiếu")
+            ScoreInput(
+                indicator_id=first.indicator_id,
+                score=Decimal(str(first.self_score or 0)),  # as the request's JSON number would be read
+                note="Đã đối chiếu",
+            )
         ],
         digital_level=DigitalLevel.BASIC if lowered else declared,
     )
@@ -188,7 +194,9 @@ async def recognise(
     codes = dict((await session.execute(select(OrgUnit.id, OrgUnit.code))).all())
     for number, (unit_id, ids) in enumerate(sorted(candidates.items()), start=1):
         passed = (
-            await session.scalars(select(Evaluation.id).where(Evaluation.id.in_(ids), Evaluation.passed))
+            await session.scalars(
+                select(Evaluation.id).where(Evaluation.id.in_(ids), Evaluation.passed.is_(True))
+            )
         ).all()
         if passed:
             code = codes.get(unit_id) or str(unit_id)

@@ -33,6 +33,7 @@ from app.core.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from app.core.query_params import reject_unknown_query_params
 from app.core.tokens import TokenCodec
 from app.criteria.router import router as criteria_router
+from app.dashboard.router import router as dashboard_router
 from app.evaluations.decisions_router import router as decisions_router
 from app.evaluations.router import router as evaluations_router
 from app.evaluations.storage import EvidenceStore
@@ -123,6 +124,7 @@ def create_app(
     for router in routers:
         api.include_router(router)
     app.include_router(api)
+    app.include_router(dashboard_router)  # /dashboard/: the web page (issue #17), outside the API
     _health_routes(app)
     openapi.install(app)
 

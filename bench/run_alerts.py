@@ -47,21 +47,22 @@ YEAR = 2025
 
 
 # What the profile showed (in process, same database; see the report of the run that added this file).
-NOTES = """Where the time goes (measured in process on the same database, steps timed one by one):
+NOTES = """Where the time goes (in process on the same database, every SQL statement timed; 2026-12-03):
 
-- `review_waiting` at the nation: the dataset has 710,844 evaluations `submitted`/`in_review`, all submitted
-  in September–November 2025, so all waiting longer than 14 days; counting them per province reads every
-  one (a bare `count(*)` of them takes 65–70 ms through the partial index `ix_evaluations_waiting`, the
-  per-province count ~280 ms). An index cannot bring this under 100 ms: it needs a rolled-up count kept by
-  the evaluation workflow (like `aggregate_counts`), per unit, year and submission week.
-- `report_overdue` and completeness: `reporting.repository.due_dates` took ~45 ms for the province's 312
-  units for its first five calls, then ~1 s: asyncpg's prepared statement switched to PostgreSQL's generic
-  plan after five executions. Fixed by writing its values into the SQL (planned per call): completeness is
-  now 55–80 ms. Not exercised here: `changed_since_submission` of many submitted children (this dataset has
-  no submissions); measured in process, the fingerprints of a province's 229 children cost ~105 ms more.
-- The rest of `/alerts` (units, plans, counters, submissions) is ~30 ms at the province and ~15 ms at the
-  nation; `behind_trajectory` reads no metric counters here because nobody was evaluated in the plans'
-  base year (2021), which is checked first (one light read of the `evaluated` cells).
+- `review_waiting` reads the rolled-up queue (`review_queue_counts`, kept by the evaluation workflow per
+  unit, year and day submitted): 5–20 ms where counting the 710,844 waiting evaluations took ~280 ms.
+- Current submissions: the latest version is the one not superseded, a plain filter on (year, unit). The
+  "no later version" / GROUP BY-joined-back forms were planned as loops over the year's every submission
+  (25–250 ms for a province's 300, worst while the table's statistics lag behind new submissions).
+- Due dates: the listed units' ancestors of that day through `(descendant_id, ancestor_id)`, then the
+  calendar entries of those ancestors (two reads of a few hundred rows); as one join PostgreSQL drove it
+  from the setters and read the nation's whole subtree of links (~30 ms for 35 units).
+- `changed_since_submission`: a submission keeps the sum of its unit's counter versions
+  (`aggregate_versions`, bumped when a transaction that wrote counters commits); an equal sum proves the
+  numbers unchanged (~1 ms for 311 children). Only children whose counters were written since they
+  submitted are fingerprinted (the counters of their subtree summed by the database): when **all** 311
+  children of the province were written since, completeness costs ~140 ms more (measured in process at
+  load ~4.6 on 2 cores) — the case this bench does not time.
 """
 
 

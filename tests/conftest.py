@@ -14,8 +14,8 @@ Set-up is paid once per process, and ``make test`` runs one process per core (py
   the sessionmaker bound to the test's transaction). A test that changes the app itself (adds a route,
   a dependency override) gets it rebuilt for the next test;
 - seed files are parsed once per process (``app/core/seedfiles.py``).
-Tests that share something outside their process (tests/clients: one server, one npm install) run on one
-worker (``xdist_group``, ``--dist loadgroup``).
+Tests that share something outside their process (tests/clients, tests/dashboard: one server each) run on one
+worker (``--dist loadgroup``, scheduled by folder: :func:`pytest_xdist_make_scheduler`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import inspect
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -42,16 +43,35 @@ pytest_plugins = ["anyio"]
 
 TESTS = Path(__file__).resolve().parent
 # Tests that share state outside their process: the same worker runs each group, one after another.
-XDIST_GROUPS = {TESTS / "clients": "clients"}  # one `cdht serve`, one npm install under .cache/
+XDIST_GROUPS = {
+    TESTS / "clients": "clients",  # one `cdht serve`, one npm install under .cache/
+    TESTS / "dashboard": "dashboard",  # one demo server, one browser (Playwright's sync loop)
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if inspect.iscoroutinefunction(getattr(item, "function", None)):
             item.add_marker(pytest.mark.anyio)
-        for folder, group in XDIST_GROUPS.items():
-            if item.path.is_relative_to(folder):
-                item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` by folder: every test of a folder in :data:`XDIST_GROUPS` goes to one worker,
+    the rest are balanced one by one. (xdist's own loadgroup groups by an ``@group`` node id suffix that,
+    with pytest 9.2 and xdist 3.8, never appears: its groups were silently split across workers.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    prefixes = {
+        folder.relative_to(TESTS.parent).as_posix() + "/": group for folder, group in XDIST_GROUPS.items()
+    }
+
+    class FolderGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return next((g for prefix, g in prefixes.items() if nodeid.startswith(prefix)), nodeid)
+
+    return FolderGroups(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, union, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    SelectBase,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    union,
+    union_all,
+)
 from sqlalchemy.orm import aliased, join
 
 from app.aggregates.metrics import BORN_FLOOR, Kind
@@ -171,7 +183,7 @@ def recognised_evaluations(e: Any) -> tuple[Select[Any], ColumnElement[bool]]:
     )
 
 
-def in_collective(person_where: Any) -> Select[Any]:
+def in_collective(person_where: Any) -> SelectBase:
     """(person_id, year): people who belong in the year to a household recognised as a learning family,
     a household of a clan recognised as a learning clan, or a village recognised as a learning community
     (on 31 December, or the subject's last day if it ended that year)."""
@@ -227,7 +239,7 @@ def under_unit(title: Title, person_where: Any) -> Select[Any]:
     )
 
 
-def with_own_recognition(members: Select[Any], kind: Kind, evaluation_ids: Any) -> Select[Any]:
+def with_own_recognition(members: SelectBase, kind: Kind, evaluation_ids: Any) -> Select[Any]:
     """Those of ``members`` recognised themselves that year (or, with ``evaluation_ids``, whose
     evaluation is one of those, whatever its status at this instant)."""
     x = members.subquery()
@@ -282,7 +294,7 @@ def belonging_facts(only: Callable[[Any], list[ColumnElement[bool]]]) -> list[Se
     ]
 
 
-def members_fact(members: Select[Any], kind: Kind) -> Select[Any]:
+def members_fact(members: SelectBase, kind: Kind) -> Select[Any]:
     x = members.subquery()
     return select(*fact(x.c.person_id, x.c.year, kind))
 

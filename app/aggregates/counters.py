@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Select,
     bindparam,
@@ -52,7 +53,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from app.aggregates import waiting
+from app.aggregates import versions, waiting
 from app.aggregates.cells import (
     belonging_facts,
     change_rows,
@@ -83,31 +84,52 @@ CHUNK = 5000  # subjects per statement: well under the drivers' bound-parameter 
 _CHANGES = sorted(k.value for k in CHANGE_KINDS)
 
 
-def _upsert(session: AsyncSession, rows: Select[Any]) -> Any:
+def _upsert(session: AsyncSession, rows: Select[Any], *, follow: bool = True) -> Any:
+    """``rows`` added to the cells; with ``follow``, the statement returns the (unit, year) pairs it
+    wrote, for :func:`_write` to note in ``versions``."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(AggregateCount).from_select(COLUMNS, rows)
-    return stmt.on_conflict_do_update(index_elements=KEYS, set_={"n": AggregateCount.n + stmt.excluded.n})
+    stmt = stmt.on_conflict_do_update(index_elements=KEYS, set_={"n": AggregateCount.n + stmt.excluded.n})
+    return stmt.returning(AggregateCount.org_unit_id, AggregateCount.year) if follow else stmt
+
+
+async def _write(
+    session: AsyncSession, stmt: Any, params: dict[str, Any] | None = None, *, follow: bool = True
+) -> None:
+    """Run a statement of :func:`_upsert` and, with ``follow``, note the (unit, year) pairs it returns
+    (their versions move at commit)."""
+    if params is None:
+        result = await session.execute(stmt)
+    else:
+        # On the connection: the session would read a parameter dictionary as the rows of a bulk insert.
+        result = await (await session.connection()).execute(stmt, params)
+    if follow:
+        versions.touched(session, result.all())
 
 
 # --- applying -------------------------------------------------------------------------------------------
 
 
-def _statement(session: AsyncSession, parts: Sequence[list[Select[Any]]], sign: int) -> Any:
+def _statement(
+    session: AsyncSession, parts: Sequence[list[Select[Any]]], sign: int, *, follow: bool = True
+) -> Any:
     selects = [part for group in parts for part in group]
     rows = union_all(*selects).subquery("cells")
     keys = (rows.c.unit, rows.c.year, rows.c.kind, rows.c.grp, rows.c.level, rows.c.born)
     grouped = select(*keys, func.sum(rows.c.n) * sign).where(literal(True)).group_by(*keys).order_by(*keys)
-    return _upsert(session, grouped)
+    return _upsert(session, grouped, follow=follow)
 
 
-async def _apply(session: AsyncSession, parts: Sequence[list[Select[Any]]], sign: int) -> None:
+async def _apply(
+    session: AsyncSession, parts: Sequence[list[Select[Any]]], sign: int, *, follow: bool = True
+) -> None:
     if any(parts):
-        await session.execute(_statement(session, parts, sign))
+        await _write(session, _statement(session, parts, sign, follow=follow), follow=follow)
 
 
 # The statements of the hot write paths (a decision, a collective's recognition), built once per dialect
 # and sign with the ids as an expanding parameter: building these unions costs more than running them.
-IDS = bindparam("ids", expanding=True)
+IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
 _BUILT: dict[tuple[str, str, int], Any] = {}
 
 
@@ -121,8 +143,7 @@ async def _apply_built(
     key = (session.get_bind().dialect.name, name, sign)
     if key not in _BUILT:
         _BUILT[key] = _statement(session, build(), sign)
-    # On the connection: the session would read a parameter dictionary as the rows of a bulk insert.
-    await (await session.connection()).execute(_BUILT[key], {"ids": list(ids)})
+    await _write(session, _BUILT[key], {"ids": list(ids)})
 
 
 def _chunks(ids: Sequence[int]) -> list[list[int]]:
@@ -345,7 +366,7 @@ async def subtree_moved(
             .group_by(*keys)
             .order_by(*keys)
         )
-        await session.execute(_upsert(session, rows))
+        await _write(session, _upsert(session, rows))
 
 
 async def recount_units(session: AsyncSession, unit_ids: Sequence[int]) -> None:
@@ -355,7 +376,8 @@ async def recount_units(session: AsyncSession, unit_ids: Sequence[int]) -> None:
         return
     await session.flush()
     ids = sorted(unit_ids)
-    await session.execute(delete(AggregateCount).where(AggregateCount.org_unit_id.in_(ids)))
+    gone = delete(AggregateCount).where(AggregateCount.org_unit_id.in_(ids))
+    await _write(session, gone.returning(AggregateCount.org_unit_id, AggregateCount.year))
     mine = [OrgUnitLink.ancestor_id.in_(ids)]
     below = select(OrgUnitLink.descendant_id).where(*mine).scalar_subquery()
     # Only the facts of subjects that were ever below these units (not every fact in the country).
@@ -412,7 +434,9 @@ async def rebuild(session: AsyncSession) -> None:
             fact_rows(subject_facts(Evaluation.subject_unit_id, []), units),
         ],
         +1,
+        follow=False,
     )
+    await versions.bump_all(session)
     await waiting.rebuild(session)
     await session.execute(delete(CounterState))
     session.add(CounterState(id=1, definition=DEFINITION))

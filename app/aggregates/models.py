@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime, utcnow
@@ -53,3 +53,17 @@ class ReviewQueueCount(Base):
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     submitted_on: Mapped[date] = mapped_column(Date, primary_key=True)
     n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AggregateVersion(Base):
+    """How many times the counters of ``org_unit_id`` at ``year`` have changed (a change counter, not a
+    time): bumped by ``versions.py`` when a transaction that wrote any of the unit's cells of that year
+    commits. A report submission keeps the sum over the years its numbers read; while that sum is the
+    same, nothing the submission counted can have changed, so ``changed_since_submission`` needs no
+    recount."""
+
+    __tablename__ = "aggregate_versions"
+
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id", ondelete="CASCADE"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -264,7 +264,11 @@ async def _naive_recognised_titles(session: AsyncSession, year: int) -> dict[tup
             RecognitionDecision.status == "active",
         )
     )
-    return {
-        (("collective", c) if c is not None else ("unit", u)): title
-        for c, u, title in (await session.execute(stmt)).all()
-    }
+    titles: dict[tuple[str, int], str] = {}
+    for c, u, title in (await session.execute(stmt)).all():
+        # No person: the evaluation's check constraint leaves exactly one of the two set.
+        if c is not None:
+            titles[("collective", c)] = title
+        elif u is not None:
+            titles[("unit", u)] = title
+    return titles

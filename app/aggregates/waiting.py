@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
@@ -48,7 +49,10 @@ class Place(NamedTuple):
     submitted_on: date
 
 
-class Waiting(NamedTuple):
+@dataclass(frozen=True)
+class Waiting:
+    """A NamedTuple could not name a field ``count`` (it would hide ``tuple.count``)."""
+
     count: int
     oldest: date
 
@@ -61,7 +65,7 @@ def place(
     return Place(org_unit_id, year, submitted_at.astimezone(UTC).date())
 
 
-def _upsert(dialect_name: str, rows: Select[Any]) -> Any:
+def _upsert(dialect_name: str, rows: Select[*tuple[Any, ...]]) -> Any:
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     stmt = dialect.insert(ReviewQueueCount).from_select(COLUMNS, rows)
     return stmt.on_conflict_do_update(index_elements=KEYS, set_={"n": ReviewQueueCount.n + stmt.excluded.n})
@@ -121,8 +125,8 @@ def _follow(session: Session, flush_context: UOWTransaction, instances: Iterable
         ).where(Evaluation.id.in_(sorted(touched)))
         with session.no_autoflush:
             before = session.execute(stmt).all()
-        for evaluation_id, *was in before:
-            old = place(*was)
+        for evaluation_id, status, org_unit_id, year, submitted_at in before:
+            old = place(status, org_unit_id, year, submitted_at)
             if old is not None:
                 deltas[old] -= 1
             obj = touched[evaluation_id]

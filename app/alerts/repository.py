@@ -71,13 +71,13 @@ async def units_below(session: AsyncSession, root_id: int, day: date, depth: int
             OrgUnitLink.descendant_id.in_(ids), OrgUnitLink.depth == 1, history.link_on(day)
         )
         parents.update(dict((await session.execute(stmt)).all()))
-    found = []
+    found: list[Listed] = []
     for ids in chunks(sorted(levels)):
-        stmt = select(OrgUnit.id, OrgUnit.name, OrgUnit.kind, OrgUnit.valid_from, OrgUnit.valid_to).where(
+        alive = select(OrgUnit.id, OrgUnit.name, OrgUnit.kind, OrgUnit.valid_from, OrgUnit.valid_to).where(
             OrgUnit.id.in_(ids), history.alive_on(day)
         )
         found += [
-            Listed(*row, levels[row[0]], parents[row[0]]) for row in (await session.execute(stmt)).all()
+            Listed(*row, levels[row[0]], parents[row[0]]) for row in (await session.execute(alive)).all()
         ]
     return sorted(found, key=lambda u: (u.level, u.name, u.id))
 

@@ -121,7 +121,8 @@ async def _plans(session: AsyncSession, listed: list[Listed], year: int, depth: 
     found: dict[int, Applicable] = {}
     for unit in listed:
         rows = []
-        node, distance = unit.id, 0
+        node: int | None = unit.id
+        distance = 0
         while node is not None and node != root.id:
             rows += [r._replace(depth=distance) for r in own.get(node, [])]
             node, distance = parents.get(node), distance + 1

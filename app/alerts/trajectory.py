@@ -40,16 +40,19 @@ def route(plans: Applicable, metric: str, year: int) -> Route | None:
     """The plan giving ``metric``'s target in ``year`` (or the nearest one that ever set it one)."""
     found = plans.target(metric, year)
     if found is None:
-        earlier = [r for r in plans.rows if r.metric == metric and r.year is not None]
+        earlier = [(r, r.year) for r in plans.rows if r.metric == metric and r.year is not None]
         if not earlier:
             return None
-        chosen = min(earlier, key=lambda r: (*plan_rank(r, year), -r.year))
+        chosen, _ = min(earlier, key=lambda pair: (*plan_rank(pair[0], year), -pair[1]))
     else:
         chosen = found
     targets = sorted(
-        (r.year, Decimal(r.value)) for r in plans.rows if r.plan_id == chosen.plan_id and r.metric == metric
+        (r.year, Decimal(r.value))
+        for r in plans.rows
+        # A row naming a metric is one of the plan's targets: it has a year.
+        if r.plan_id == chosen.plan_id and r.metric == metric and r.year is not None
     )
-    return Route(chosen.plan_id, chosen.start_year, tuple(targets), found)  # type: ignore[arg-type]
+    return Route(chosen.plan_id, chosen.start_year, tuple(targets), found)
 
 
 def _half_up(value: Fraction) -> Decimal:

@@ -5,7 +5,20 @@ for them (404, the very answer of a missing id); an object they see, without a r
 allows for the action, is 403. They see an object whose unit lies in a subtree where they hold *any* role,
 and their own records (:data:`OWN_ACTIONS`: a user linked to a person is implicitly a member of themself,
 with no role needed), whatever the action asked. Every repository read takes its filter from
-:func:`unit_filter`; single objects are checked with :func:`authorize`. Nothing else filters by unit.
+:func:`unit_filter`; single objects are checked with :func:`authorize`. Nothing else filters by unit:
+``tests/test_scope_rule.py`` fails when code outside ``app/auth/`` and the repositories reads the tree
+tables or the subject's grants itself.
+
+The documented exceptions, each with its rule here:
+
+- **Plans are read upward** (:func:`reach_filter`, :func:`authorize_reach`): a unit reads the plans of the
+  units above it (the targets it works towards), besides those of its subtree; only the plan's own unit
+  (or above) changes one.
+- **Import jobs are their sender's** (:func:`authorize_owner`): nobody else sees one, whatever their roles.
+- **Criteria sets are read by every authenticated caller**: the national indicators are public knowledge;
+  there is no rule to apply (``app/criteria/service.py`` takes none).
+- **The subject's own grant units** (:func:`holds_role_at`, :func:`top_units_filter`): a unit where one's
+  role sits cannot be moved or deleted by oneself, and lists start from those units.
 """
 
 from __future__ import annotations
@@ -13,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Select, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, exists, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import Role
@@ -54,13 +67,13 @@ class Subject:
         return self.is_admin or bool(self.units_with(roles))
 
 
-def subtree_ids(unit_ids: Iterable[int]) -> Select[tuple[int]]:
+def subtree_ids(unit_ids: Iterable[int]) -> Select[int]:
     """All units in the subtrees rooted at ``unit_ids`` (a subquery, one indexed closure lookup)."""
     return select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id.in_(list(unit_ids)))
 
 
 def unit_filter(
-    subject: Subject, action: Action, unit_column: ColumnElement[int] | object
+    subject: Subject, action: Action, unit_column: SQLColumnExpression[int | None]
 ) -> ColumnElement[bool]:
     """``unit_column IN (units the subject may perform action on)``: the filter of every scoped list."""
     if subject.is_admin:
@@ -68,17 +81,74 @@ def unit_filter(
     units = subject.units_with(roles_for(action))
     if not units:
         return false()
-    return unit_column.in_(subtree_ids(units))  # type: ignore[attr-defined]
+    return unit_column.in_(subtree_ids(units))
 
 
-def visibility_filter(subject: Subject, unit_column: ColumnElement[int] | object) -> ColumnElement[bool]:
-    """Units in any subtree where the subject holds any role (what exists for them at all)."""
+def ancestor_ids(unit_ids: Iterable[int]) -> Select[int]:
+    """The units ``unit_ids`` and every unit above them (a subquery)."""
+    return select(OrgUnitClosure.ancestor_id).where(OrgUnitClosure.descendant_id.in_(list(unit_ids)))
+
+
+def reach_filter(
+    subject: Subject, action: Action, unit_column: SQLColumnExpression[int | None]
+) -> ColumnElement[bool]:
+    """For what is read upward (plans): ``unit_column`` in the subject's subtrees for ``action``, or
+    above one of their units."""
     if subject.is_admin:
         return true()
-    units = subject.units_with()
+    units = subject.units_with(roles_for(action))
     if not units:
         return false()
-    return unit_column.in_(subtree_ids(units))  # type: ignore[attr-defined]
+    return or_(unit_column.in_(subtree_ids(units)), unit_column.in_(ancestor_ids(units)))
+
+
+async def authorize_reach(
+    session: AsyncSession,
+    subject: Subject,
+    unit_id: int,
+    action: Action,
+    *,
+    read: Action,
+    missing: str,
+    above: str,
+) -> None:
+    """:func:`authorize` for what is read upward: an object above the subject's units (for ``read``) is
+    visible to them, for ``read`` only (any other action: 403 with ``above``)."""
+    if subject.is_admin:
+        return
+    if await can_see(session, subject, unit_id):
+        await authorize(session, subject, unit_id, action, missing=missing)
+        return
+    units = subject.units_with(roles_for(read))
+    below = select(
+        exists().where(OrgUnitClosure.ancestor_id == unit_id, OrgUnitClosure.descendant_id.in_(units))
+    )
+    if units and await session.scalar(below):
+        if action == read:
+            return
+        raise Forbidden(above)
+    raise NotFound(missing)
+
+
+def authorize_owner(subject: Subject, owner_user_id: int | None, *, missing: str) -> None:
+    """For what belongs to its sender alone (import jobs): anyone else gets ``missing`` (404)."""
+    if not (subject.is_admin or (owner_user_id is not None and owner_user_id == subject.user_id)):
+        raise NotFound(missing)
+
+
+def holds_role_at(subject: Subject, unit_id: int) -> bool:
+    """Whether one of the subject's roles sits on ``unit_id`` itself (their scope's root)."""
+    return not subject.is_admin and unit_id in subject.units_with()
+
+
+def top_units_filter(subject: Subject, unit_id: SQLColumnExpression[int]) -> ColumnElement[bool]:
+    """The subject's topmost units: the units where their roles sit, less those inside another of them
+    (an admin: the roots, given by the caller)."""
+    units = subject.units_with()
+    strictly_below = select(OrgUnitClosure.descendant_id).where(
+        OrgUnitClosure.ancestor_id.in_(units), OrgUnitClosure.depth > 0
+    )
+    return unit_id.in_(units) & unit_id.not_in(strictly_below.scalar_subquery())
 
 
 async def _covers(session: AsyncSession, unit_id: int, roots: list[int]) -> bool:
@@ -92,6 +162,12 @@ async def _covers(session: AsyncSession, unit_id: int, roots: list[int]) -> bool
 
 async def can_see(session: AsyncSession, subject: Subject, unit_id: int) -> bool:
     return subject.is_admin or await _covers(session, unit_id, subject.units_with())
+
+
+async def allows(session: AsyncSession, subject: Subject, unit_id: int, action: Action) -> bool:
+    """Whether the subject may perform ``action`` at ``unit_id`` (what :func:`authorize` lets through,
+    own records aside), for rules that must not answer differently when it may not."""
+    return subject.is_admin or await _covers(session, unit_id, subject.units_with(roles_for(action)))
 
 
 async def authorize(

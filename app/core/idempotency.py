@@ -61,6 +61,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.db import Base, UTCDateTime, unit_of_work, utcnow
 from app.core.errors import AppError, error_body
+from app.core.tokens import AccessClaims
 
 API_PREFIX = "/api/v1/"
 EXEMPT_PREFIX = "/api/v1/auth/"
@@ -241,7 +242,7 @@ def _user_id(scope: Scope, headers: Headers) -> int | None:
     if scheme.lower() != "bearer" or not token:
         return None
     try:
-        claims = scope["app"].state.auth.codec.decode_access(token.strip())
+        claims: AccessClaims = scope["app"].state.auth.codec.decode_access(token.strip())
     except AppError:
         return None
     return claims.user_id  # canonical ASCII digits, checked by the codec

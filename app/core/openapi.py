@@ -243,7 +243,8 @@ def _declares_own_body(declared: dict[str, Any] | None) -> bool:
     if not declared or "content" not in declared:
         return False
     schema = declared["content"].get("application/json", {}).get("schema", {})
-    return schema.get("$ref") != "#/components/schemas/HTTPValidationError"
+    ref: object = schema.get("$ref")
+    return ref != "#/components/schemas/HTTPValidationError"
 
 
 def _binary_uploads(node: Any) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.seedfiles import SeedError, read_seed
 from app.criteria import repository as repo
-from app.criteria.models import CriteriaSet, Criterion, Indicator
+from app.criteria.models import CriteriaSet, Criterion, Indicator, StoredGrade
 from app.criteria.schemas import SeedCriteriaSet
 
 __all__ = ["SeedError", "load_criteria", "parse_dir", "parse_file"]
@@ -83,7 +83,11 @@ def _apply(target: CriteriaSet, seed: SeedCriteriaSet, digest: str) -> None:
     thresholds = seed.digital_thresholds
     target.digital_basic_halves = int(thresholds.basic * 2) if thresholds else None
     target.digital_proficient_halves = int(thresholds.proficient * 2) if thresholds else None
-    target.grades = [g.model_dump() for g in seed.grades] if seed.grades else None
+    target.grades = (
+        [StoredGrade(code=g.code, title=g.title, min_total=g.min_total) for g in seed.grades]
+        if seed.grades
+        else None
+    )
     target.status = "active"
     target.content_digest = digest
 

@@ -7,11 +7,20 @@ Points are whole numbers in the sets (10 per indicator, pass 80); thresholds tha
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypedDict
 
 from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime, utcnow
+
+
+class StoredGrade(TypedDict):
+    """One of ``CriteriaSet.grades`` as stored (a ``SeedGrade`` of the seed file)."""
+
+    code: str
+    title: str
+    min_total: int
 
 
 class CriteriaSet(Base):
@@ -42,7 +51,7 @@ class CriteriaSet(Base):
     digital_basic_halves: Mapped[int | None] = mapped_column(Integer)
     digital_proficient_halves: Mapped[int | None] = mapped_column(Integer)
     # Graded results, highest first: [{"code", "title", "min_total"}] (None: recognised or not).
-    grades: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
+    grades: Mapped[list[StoredGrade] | None] = mapped_column(JSON)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("criteria_sets.id", ondelete="RESTRICT"))
     org_unit_id: Mapped[int | None] = mapped_column(
         ForeignKey("org_units.id", ondelete="RESTRICT"), index=True

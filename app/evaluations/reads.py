@@ -33,7 +33,7 @@ def _rules(criteria_set: CriteriaSet) -> SetRule:
         min_indicator=criteria_set.min_indicator,
         digital_basic_halves=criteria_set.digital_basic_halves,
         digital_proficient_halves=criteria_set.digital_proficient_halves,
-        grades=tuple(Grade(**g) for g in criteria_set.grades or ()),  # type: ignore[arg-type]
+        grades=tuple(Grade(**g) for g in criteria_set.grades or ()),
         personal=criteria_set.recognises == Title.LEARNING_CITIZEN,
     )
 
@@ -73,11 +73,12 @@ def result_of(outcome: Outcome) -> ResultRead:
 def stored_result(evaluation: Evaluation) -> ResultRead | None:
     if evaluation.total_halves is None:
         return None
+    digital = evaluation.digital_level if evaluation.personal else None
     return ResultRead(
         total=evaluation.total_halves / 2,
         passed=bool(evaluation.passed),
         failing_indicators=list(evaluation.failing_indicators or []),
-        digital_level=evaluation.digital_level if evaluation.personal else None,
+        digital_level=DigitalLevel(digital) if digital is not None else None,
         level=evaluation.grade,
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.scope import subtree_ids
@@ -29,7 +29,7 @@ async def get_for_person_year(session: AsyncSession, person_id: int, year: int) 
 
 
 async def get_for_subject_year(
-    session: AsyncSession, column: ColumnElement[int | None], subject_id: int, year: int
+    session: AsyncSession, column: SQLColumnExpression[int | None], subject_id: int, year: int
 ) -> Evaluation | None:
     """The evaluation of a collective subject (``Evaluation.collective_id`` or ``subject_unit_id``)."""
     stmt = select(Evaluation).where(column == subject_id, Evaluation.year == year)

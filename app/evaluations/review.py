@@ -13,12 +13,12 @@ from app.evaluations import repository as repo
 from app.evaluations.models import Evaluation
 from app.evaluations.reads import outcome_of, result_of, to_read
 from app.evaluations.schemas import EvaluationRead, Review
-from app.evaluations.service import apply_scores, set_digital_level
+from app.evaluations.service import Change, apply_scores, set_digital_level
 from app.evaluations.workflow import begin, log, move, require_version, transition
 
 
 async def _set_rejections(
-    session: AsyncSession, evaluation: Evaluation, rejected_ids: list[int], change: dict[str, dict]
+    session: AsyncSession, evaluation: Evaluation, rejected_ids: list[int], change: Change
 ) -> None:
     """``rejected_ids`` is the full set of unsuitable evidence; every other piece becomes accepted."""
     evidence = await repo.evidence_of(session, evaluation.id)

@@ -33,7 +33,8 @@ IfMatch = Annotated[int | None, Depends(if_match)]
 
 
 def evidence_store(request: Request) -> EvidenceStore:
-    return request.app.state.evidence_store
+    store: EvidenceStore = request.app.state.evidence_store  # set by app.main.create_app
+    return store
 
 
 Store = Annotated[EvidenceStore, Depends(evidence_store)]

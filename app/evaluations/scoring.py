@@ -73,7 +73,7 @@ def digital_level(
         DigitalLevel.BASIC: rules.digital_basic_halves,
         DigitalLevel.PROFICIENT: rules.digital_proficient_halves,
     }
-    level = claimed
+    level: DigitalLevel = claimed  # lowered step by step below, down to NONE
     while level != DigitalLevel.NONE and (floors[level] or 0) > lowest:
         level = _ORDER[_ORDER.index(level) - 1]
     return level

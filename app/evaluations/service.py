@@ -5,7 +5,7 @@ committee's side lives here too (``apply_scores``)."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -187,13 +187,21 @@ def _ensure_alive(name: str, valid_to: date | None, year: int, details: dict[str
         )
 
 
+class Change(TypedDict):
+    """What a step changed, for its audit row (JSON): each indicator's score and note keyed by its
+    number as a string (the key JSON stores), beside fields such as ``status`` keyed by name."""
+
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
 async def apply_scores(
     session: AsyncSession, evaluation: Evaluation, inputs: list[ScoreInput], *, review: bool
-) -> dict[str, dict[int, Any]]:
+) -> Change:
     pairs = {i.id: (s, i) for s, i in await repo.scores_with_indicators(session, evaluation.id)}
     seen: set[int] = set()
-    before: dict[int, Any] = {}
-    after: dict[int, Any] = {}
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
     for item in inputs:
         if item.indicator_id not in pairs:
             raise ValidationFailed(
@@ -217,15 +225,13 @@ async def apply_scores(
             setattr(score, note_field, item.note)
         new = (to_points(halves), getattr(score, note_field))
         if old != new:
-            before[indicator.number] = {"score": old[0], "note": old[1]}
-            after[indicator.number] = {"score": new[0], "note": new[1]}
+            before[str(indicator.number)] = {"score": old[0], "note": old[1]}
+            after[str(indicator.number)] = {"score": new[0], "note": new[1]}
     evaluation.updated_at = utcnow()
-    return {"before": before, "after": after}
+    return Change(before=before, after=after)
 
 
-def set_digital_level(
-    evaluation: Evaluation, field: str, level: DigitalLevel, change: dict[str, dict[Any, Any]]
-) -> None:
+def set_digital_level(evaluation: Evaluation, field: str, level: DigitalLevel, change: Change) -> None:
     """The person's declaration or the assessor's confirmation of the digital level (personal titles)."""
     if not evaluation.personal:
         raise ValidationFailed(

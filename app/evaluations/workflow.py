@@ -158,8 +158,8 @@ async def log(
     subject: Subject,
     evaluation_id: int,
     action: str,
-    before: Any = None,
-    after: Any = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
 ) -> None:
     await audit.record(
         session,

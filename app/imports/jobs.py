@@ -26,11 +26,11 @@ import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Action
-from app.auth.scope import Subject, require_any_role
+from app.auth.scope import Subject, authorize_owner, require_any_role
 from app.core import i18n
 from app.core.db import on_commit, on_rollback
 from app.core.errors import NotFound
-from app.imports.models import ImportJob
+from app.imports.models import ImportJob, ImportKind
 from app.imports.parsing import Spooled
 from app.imports.schemas import ErrorDetail, ImportJobRead, ImportSummary
 
@@ -109,7 +109,7 @@ class Queue(Protocol):
 async def enqueue(
     session: AsyncSession,
     subject: Subject,
-    kind: str,
+    kind: ImportKind,
     spooled: Spooled,
     queue: Queue,
     *,
@@ -140,8 +140,9 @@ async def enqueue(
 async def get(session: AsyncSession, subject: Subject, job_id: int) -> ImportJob:
     require_any_role(subject, Action.IMPORT_WRITE)
     job = await session.get(ImportJob, job_id)
-    if job is None or not (subject.is_admin or job.actor_user_id == subject.user_id):
+    if job is None:
         raise NotFound("Import job not found.")
+    authorize_owner(subject, job.actor_user_id, missing="Import job not found.")
     return job
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime, utcnow
+
+# The values the check constraints below allow (``ImportJobRead`` answers them as they are).
+ImportKind = Literal["org_units", "people"]
+JobStatus = Literal["queued", "running", "done", "failed"]
 
 
 class ImportRecord(Base):
@@ -57,7 +61,7 @@ class ImportJob(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[ImportKind] = mapped_column(String(20))
     dry_run: Mapped[bool] = mapped_column(Boolean)
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     filename: Mapped[str] = mapped_column(String(255))
@@ -67,7 +71,7 @@ class ImportJob(Base):
     # The CSV text encoding found while spooling (None: neither UTF-8 nor CP1258; the run reports it).
     encoding: Mapped[str | None] = mapped_column(String(20))
     stored_name: Mapped[str] = mapped_column(String(64), unique=True)
-    status: Mapped[str] = mapped_column(String(20), default="queued")
+    status: Mapped[JobStatus] = mapped_column(String(20), default="queued")
     # The language of the request that sent the file (``Accept-Language``): the runner writes the row
     # errors and messages of the summary in it.
     language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")

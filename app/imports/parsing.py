@@ -247,7 +247,7 @@ def _rows(records: Iterator[Record], mapping: dict[str, int], problems: Problems
 
 
 def _csv_records(binary: IO[bytes], encoding: str, spec: Spec) -> Generator[Record]:
-    text = io.TextIOWrapper(binary, encoding=encoding, newline="")  # type: ignore[type-var]
+    text = io.TextIOWrapper(binary, encoding=encoding, newline="")
     sample = text.read(SAMPLE)
     text.seek(0)
     delimiter = _delimiter(sample, spec)

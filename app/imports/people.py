@@ -8,8 +8,9 @@ Rules (those of ``POST /people`` and ``PATCH /people/{id}``, row by row):
   citizen ids can be re-run without creating duplicates.
 - ``unit_code`` must name a unit where the caller holds ``import:write`` (org_admin or integration);
   an out-of-scope code gets the very message of an unknown one. Updating someone needs the same right
-  over their current unit; a citizen id held by a person outside the caller's scope is refused with the
-  message ``POST /people`` gives (it does not say where that person is).
+  over their current unit. A citizen id held by a record the caller may not update is answered as a new
+  one: the row creates a record claiming it (or updates the caller's record that already claims it), and
+  nothing says that the id exists elsewhere (``people.claims``).
 - A citizen id twice in the file is an error on the later row. A 12-digit CCCD typed into Excel as a
   number loses its leading zeros: numeric cells are read back as 12 digits.
 
@@ -135,6 +136,12 @@ class PeopleImport:
             self.session, [p.citizen_id for p in valid if p.citizen_id]
         )
         await self._resolve_scope({p.org_unit_id for p in existing.values()} - self.writable.keys())
+        # Ids held by records the caller may not edit are answered as new ones (``people.claims``): a row
+        # updates the caller's own record claiming the id, or creates one.
+        foreign = {cid for cid, person in existing.items() if not self.writable[person.org_unit_id]}
+        claimants = await repo.people_claiming(self.session, foreign)
+        claiming = {c.org_unit_id for cs in claimants.values() for c in cs}
+        await self._resolve_scope(claiming - self.writable.keys())
         inserts: list[dict[str, Any]] = []
         for p in valid:
             unit_id = self.units.get(p.unit_code)
@@ -146,6 +153,10 @@ class PeopleImport:
                 self.problems.add(p.number, "unit_code", unknown(p.unit_code))
                 continue
             person = existing.get(p.citizen_id or "")
+            claimed = None
+            if person is not None and p.citizen_id in foreign:
+                claimed = p.citizen_id
+                person = next((c for c in claimants.get(claimed, []) if self.writable[c.org_unit_id]), None)
             if person is None:
                 self.tally.created += 1
                 inserts.append(
@@ -155,11 +166,10 @@ class PeopleImport:
                         "group": p.group,
                         "birth_year": p.birth_year,
                         "gender": p.gender,
-                        "citizen_id": p.citizen_id,
+                        "citizen_id": None if claimed else p.citizen_id,
+                        "claimed_citizen_id": claimed,
                     }
                 )
-            elif not self.writable.get(person.org_unit_id):
-                self.problems.add(p.number, "citizen_id", _("A person with this citizen id already exists."))
             else:
                 self._update(person, p, unit_id)
         if self.writing:

@@ -39,7 +39,8 @@ async def unit_ids_by_code(
     for part in chunked(sorted(set(codes))):
         stmt = select(OrgUnit.code, OrgUnit.id).where(OrgUnit.code.in_(part))
         rows = await session.execute(stmt if within is None else stmt.where(within))
-        found.update({code: unit_id for code, unit_id in rows.all()})
+        # Never NULL (``code IN (…)`` matched): the test only narrows the nullable column's type.
+        found.update({code: unit_id for code, unit_id in rows.all() if code is not None})
     return found
 
 
@@ -50,7 +51,7 @@ async def ended_units(session: AsyncSession, unit_ids: Iterable[int]) -> dict[in
         rows = await session.execute(
             select(OrgUnit.id, OrgUnit.valid_to).where(OrgUnit.id.in_(part), OrgUnit.valid_to.is_not(None))
         )
-        found.update({unit_id: valid_to for unit_id, valid_to in rows.all()})
+        found.update({unit_id: valid_to for unit_id, valid_to in rows.all() if valid_to is not None})
     return found
 
 
@@ -61,6 +62,16 @@ async def writable(session: AsyncSession, subject: Subject, unit_ids: Iterable[i
     for part in chunked(sorted(set(unit_ids))):
         allowed.update((await session.scalars(select(OrgUnit.id).where(OrgUnit.id.in_(part), rule))).all())
     return allowed
+
+
+async def people_claiming(session: AsyncSession, citizen_ids: Iterable[str]) -> dict[str, list[Person]]:
+    """The records claiming each of ``citizen_ids`` (``people.claims``), oldest first."""
+    found: dict[str, list[Person]] = {}
+    for part in chunked(sorted(set(citizen_ids))):
+        stmt = select(Person).where(Person.claimed_citizen_id.in_(part)).order_by(Person.id)
+        for person in (await session.scalars(stmt)).all():
+            found.setdefault(person.claimed_citizen_id or "", []).append(person)
+    return found
 
 
 async def people_by_citizen_id(session: AsyncSession, citizen_ids: Iterable[str]) -> dict[str, Person]:

@@ -14,7 +14,7 @@ from app.auth.deps import CurrentSubject
 from app.core.db import DbSession
 from app.core.schemas import Id, Name, ShortText
 from app.imports import households, jobs, service
-from app.imports.models import ImportJob
+from app.imports.models import ImportJob, ImportKind
 from app.imports.schemas import ErrorBody, ImportJobRead, ImportSummary
 from app.reorganisations import from_file
 from app.reorganisations.schemas import ReorganisationRead
@@ -38,7 +38,12 @@ _ANSWERS: dict[int | str, dict[str, object]] = {
 
 
 async def _answer(
-    request: Request, session: DbSession, subject: CurrentSubject, kind: str, file: UploadFile, dry_run: bool
+    request: Request,
+    session: DbSession,
+    subject: CurrentSubject,
+    kind: ImportKind,
+    file: UploadFile,
+    dry_run: bool,
 ) -> JSONResponse:
     state = request.app.state
     outcome = await service.submit(

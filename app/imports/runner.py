@@ -93,6 +93,7 @@ class ImportJobRunner:
                         lease_expires_at=now + lease,
                     )
                 )
+                # A DELETE's or UPDATE's Result is a CursorResult; AsyncSession.execute types it as Result.
                 if claimed.rowcount == 1:  # type: ignore[attr-defined]
                     return await session.get(ImportJob, job_id, populate_existing=True)
         return None

@@ -31,7 +31,7 @@ from app.core import audit
 from app.core.config import Settings
 from app.imports import events, jobs, parsing, units
 from app.imports.columns import PEOPLE, UNITS
-from app.imports.models import ImportJob, ImportRecord
+from app.imports.models import ImportJob, ImportKind, ImportRecord
 from app.imports.people import CHUNK_ROWS, PeopleImport
 from app.imports.schemas import AUDIT_ID_CAP, ImportSummary, Problems, Tally
 
@@ -41,7 +41,7 @@ KEPT_ERRORS = 100
 async def submit(
     session: AsyncSession,
     subject: Subject,
-    kind: str,
+    kind: ImportKind,
     upload: UploadFile,
     settings: Settings,
     queue: jobs.Queue,
@@ -65,7 +65,7 @@ async def submit(
 
 
 async def run(
-    session: AsyncSession, subject: Subject, kind: str, spooled: parsing.Spooled, *, dry_run: bool
+    session: AsyncSession, subject: Subject, kind: ImportKind, spooled: parsing.Spooled, *, dry_run: bool
 ) -> ImportSummary:
     """Apply a spooled file all or nothing (in a savepoint), record the attempt and answer the summary."""
     require_any_role(subject, Action.IMPORT_WRITE)

@@ -12,19 +12,17 @@ import posixpath
 import time
 import unicodedata
 from array import array
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import IO, Any
 
-from openpyxl.styles.numbers import (  # type: ignore[import-untyped]
-    # type: ignore[import-untyped]
+from openpyxl.styles.numbers import (
     builtin_format_code,
     is_date_format,
     is_timedelta_format,
 )
-from openpyxl.utils.datetime import (  # type: ignore[import-untyped]
-    # type: ignore[import-untyped]
+from openpyxl.utils.datetime import (
     MAC_EPOCH,
     WINDOWS_EPOCH,
     from_excel,
@@ -37,6 +35,10 @@ from app.evaluations.storage import human_size
 
 # One row as read: (row number, cell texts, columns holding a formula, columns holding a number).
 Record = tuple[int, list[str], set[int], set[int]]
+
+# types-openpyxl leaves from_ISO8601 unannotated; it takes the cell's text and returns a datetime, date,
+# time or timedelta, which ``_Sheet._value`` hands on as ``Any`` like every other cell value.
+_from_iso8601: Callable[[str], Any] = from_ISO8601
 
 
 class InvalidFile(Exception):
@@ -405,7 +407,7 @@ class _Sheet:
             if kind == "b":
                 return bool(int(raw))
             if kind == "d":
-                return from_ISO8601(raw)
+                return _from_iso8601(raw)
         except ValueError as exc:
             raise InvalidFile(f"Row {self.row} has a cell the workbook cannot hold ({raw[:40]!r}).") from exc
         return raw  # "str" (a formula's text result), "e" (an error such as #N/A), anything else

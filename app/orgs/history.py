@@ -14,7 +14,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import counters
@@ -36,12 +48,13 @@ async def link_new_unit(session: AsyncSession, unit: OrgUnit) -> None:
     """Closure rows of a new unit, today's and dated (from ``unit.valid_from``, or from when each
     ancestor link of its parent began, whichever is later)."""
     await repo.link_new_unit(session, unit)
-    rows = select(
+    own = select(
         literal(unit.id), literal(unit.id), literal(0), literal(unit.valid_from, OrgUnit.valid_from.type)
     )
+    rows: Select[int, int, int, date] | CompoundSelect[int, int, int, date] = own
     if unit.parent_id is not None:
         since = literal(unit.valid_from, OrgUnit.valid_from.type)
-        rows = rows.union_all(
+        rows = own.union_all(
             select(
                 OrgUnitLink.ancestor_id,
                 literal(unit.id),
@@ -134,14 +147,14 @@ async def move(session: AsyncSession, unit: OrgUnit, new_parent: OrgUnit, on: da
 
 async def end(
     session: AsyncSession, unit: OrgUnit, successor: OrgUnit, on: date, reorganisation_id: int | None
-) -> None:
+) -> date:
     """``unit`` ends the day before ``on`` and ``successor`` takes over. The caller has moved its alive
     children and its people already. Its own counters are recounted, so its last year stands as it was
-    on its last day; in today's tree it is re-hung under the successor."""
+    on its last day; in today's tree it is re-hung under the successor. Answers its last day."""
     subject = unit.kind in UNIT_SUBJECT_KINDS
     if subject:
         await counters.units_counted(session, [unit.id], -1)
-    unit.valid_to = on - ONE_DAY
+    last_day = unit.valid_to = on - ONE_DAY
     session.add(
         Succession(
             predecessor_id=unit.id,
@@ -156,6 +169,7 @@ async def end(
     await counters.recount_units(session, [unit.id])
     if unit.parent_id != successor.id:
         await repo.move_subtree(session, unit, successor)
+    return last_day
 
 
 async def alive_children(session: AsyncSession, unit_id: int) -> list[OrgUnit]:

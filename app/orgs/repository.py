@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Select, delete, exists, func, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import waiting
@@ -25,7 +36,7 @@ async def page(
     depth: ColumnElement[int] | None = None,
 ) -> tuple[list[OrgUnit], int]:
     """A page of units, the higher levels first (``depth``: the level to sort by, default today's)."""
-    stmt: Select[tuple[OrgUnit]] = (
+    stmt: Select[OrgUnit] = (
         select(OrgUnit)
         .where(*where)
         .order_by(depth if depth is not None else OrgUnit.depth, OrgUnit.name, OrgUnit.id)
@@ -33,17 +44,11 @@ async def page(
     return await fetch_page(session, stmt, params)
 
 
-def descendants_of(unit_id: int, *, include_self: bool = False) -> Select[tuple[int]]:
+def descendants_of(unit_id: int, *, include_self: bool = False) -> Select[int]:
     stmt = select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id == unit_id)
     if not include_self:
         stmt = stmt.where(OrgUnitClosure.depth > 0)
     return stmt
-
-
-def strictly_below(unit_ids: list[int]) -> Select[tuple[int]]:
-    return select(OrgUnitClosure.descendant_id).where(
-        OrgUnitClosure.ancestor_id.in_(unit_ids), OrgUnitClosure.depth > 0
-    )
 
 
 async def is_in_subtree(session: AsyncSession, root_id: int, unit_id: int) -> bool:
@@ -65,9 +70,10 @@ async def ancestor_ids(session: AsyncSession, unit_id: int) -> list[int]:
 
 async def link_new_unit(session: AsyncSession, unit: OrgUnit) -> None:
     """Closure rows of a freshly inserted unit: itself, plus each ancestor of its parent one level further."""
-    rows = select(literal(unit.id), literal(unit.id), literal(0))
+    own = select(literal(unit.id), literal(unit.id), literal(0))
+    rows: Select[int, int, int] | CompoundSelect[int, int, int] = own
     if unit.parent_id is not None:
-        rows = rows.union_all(
+        rows = own.union_all(
             select(OrgUnitClosure.ancestor_id, literal(unit.id), OrgUnitClosure.depth + 1).where(
                 OrgUnitClosure.descendant_id == unit.parent_id
             )
@@ -121,3 +127,24 @@ async def count_children(session: AsyncSession, unit_id: int) -> int:
 async def delete_unit(session: AsyncSession, unit: OrgUnit) -> None:
     await session.execute(delete(OrgUnitClosure).where(OrgUnitClosure.descendant_id == unit.id))
     await session.delete(unit)
+
+
+async def covering_unit(session: AsyncSession, unit_ids: set[int]) -> int | None:
+    """The deepest unit that is an ancestor (or self) of every one of ``unit_ids`` in today's tree."""
+    common: set[int] | None = None
+    depth: dict[int, int] = {}
+    ids = sorted(unit_ids)
+    for start in range(0, len(ids), 5000):
+        stmt = select(OrgUnitClosure.descendant_id, OrgUnitClosure.ancestor_id, OrgUnitClosure.depth).where(
+            OrgUnitClosure.descendant_id.in_(ids[start : start + 5000])
+        )
+        above: dict[int, set[int]] = {}
+        for descendant, ancestor, levels in (await session.execute(stmt)).all():
+            above.setdefault(descendant, set()).add(ancestor)
+            if descendant == ids[0]:
+                depth[ancestor] = levels
+        for ancestors in above.values():
+            common = ancestors if common is None else common & ancestors
+    if not common:
+        return None
+    return min(common, key=lambda a: depth.get(a, 0))

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import counters
 from app.auth.policy import Action
-from app.auth.scope import Subject, authorize, unit_filter
+from app.auth.scope import Subject, authorize, holds_role_at, top_units_filter, unit_filter
 from app.core import audit
 from app.core.dates import today
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -170,7 +170,7 @@ def check_movable(subject: Subject, unit: OrgUnit) -> None:
     """403 for a non-admin moving a root, or the unit their own role sits on (their scope would move)."""
     if unit.parent_id is None and not subject.is_admin:
         raise Forbidden("Only a system administrator may move a root unit.")
-    if not subject.is_admin and unit.id in subject.units_with():
+    if holds_role_at(subject, unit.id):
         raise Forbidden("You cannot move the unit where your own role is held.")
 
 
@@ -198,7 +198,7 @@ async def move(
 async def delete(session: AsyncSession, subject: Subject, unit_id: int, if_match: int | None) -> None:
     unit = await get_visible(session, subject, unit_id, Action.UNIT_WRITE)
     check_version(unit.version, if_match)
-    if not subject.is_admin and unit.id in subject.units_with():
+    if holds_role_at(subject, unit.id):
         raise Forbidden("You cannot delete the unit where your own role is held.")
     if await repo.count_children(session, unit.id):
         raise Conflict("The unit still has child units; move or delete them first.")
@@ -253,8 +253,7 @@ def _top_units(subject: Subject) -> ColumnElement[bool]:
     """Roots for an admin; otherwise the units where the caller's roles sit, less those nested in another."""
     if subject.is_admin:
         return OrgUnit.parent_id.is_(None)
-    units = subject.units_with()
-    return OrgUnit.id.in_(units) & OrgUnit.id.not_in(repo.strictly_below(units).scalar_subquery())
+    return top_units_filter(subject, OrgUnit.id)
 
 
 async def list_descendants(

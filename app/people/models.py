@@ -48,12 +48,20 @@ class Person(Base):
     birth_year: Mapped[int | None] = mapped_column(SmallInteger)
     gender: Mapped[str | None] = mapped_column(String(10))
     citizen_id: Mapped[str | None] = mapped_column(String(20), unique=True)
+    # A citizen id this record was registered with while another record, which the registering user may
+    # not edit, holds it: shown as the record's own, until the level that sees both decides (``claims.py``).
+    claimed_citizen_id: Mapped[str | None] = mapped_column(String(20), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), unique=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+    @property
+    def shown_citizen_id(self) -> str | None:
+        """The citizen id as the record's readers see it (masked by the schema): its own or its claim."""
+        return self.citizen_id or self.claimed_citizen_id
 
 
 class Membership(Base):

@@ -128,4 +128,5 @@ async def move_memberships(
         .values(org_unit_id=into_id)
         .execution_options(synchronize_session="fetch")
     )
+    # A DELETE's or UPDATE's Result is a CursorResult; AsyncSession.execute types it as Result.
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -11,9 +11,17 @@ from app.auth.policy import Action
 from app.core.db import DbSession
 from app.core.pagination import Page, Pagination
 from app.core.schemas import MAX_ID, IdPath, QueryText, if_match
-from app.people import service, transfers
+from app.people import claims, service, transfers
 from app.people.models import Group
-from app.people.schemas import PersonCreate, PersonRead, PersonUpdate, TransferCreate, TransferRead
+from app.people.schemas import (
+    CitizenIdClaimRead,
+    CitizenIdClaimResolve,
+    PersonCreate,
+    PersonRead,
+    PersonUpdate,
+    TransferCreate,
+    TransferRead,
+)
 
 router = APIRouter(prefix="/people", tags=["people"])
 
@@ -37,6 +45,31 @@ async def list_people(
         session, subject, page, org_unit_id=org_unit_id, group=group, q=q
     )
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/citizen-id-claims", response_model=Page[CitizenIdClaimRead])
+async def list_citizen_id_claims(
+    subject: CurrentSubject,
+    session: DbSession,
+    page: Pagination,
+    org_unit_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> object:
+    """Records registered with a citizen id that another record holds, where the caller may edit both
+    (claimants in the subtree of ``org_unit_id``), oldest first. See ``app/people/claims.py``."""
+    pairs, total = await claims.list_claims(session, subject, page, org_unit_id=org_unit_id)
+    read = PersonRead.model_validate
+    items = [CitizenIdClaimRead(claimant=read(c), holder=read(h)) for c, h in pairs]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.post("/{person_id}/citizen-id-claim", response_model=PersonRead)
+async def resolve_citizen_id_claim(
+    person_id: IdPath, body: CitizenIdClaimResolve, subject: CurrentSubject, session: DbSession
+) -> object:
+    """Decide whether the claimant and the holder of its citizen id are one person: the record that
+    remains (the holder, moved to the claimant's unit; or the claimant, without the id)."""
+    claimant = await service.get_visible(session, subject, person_id, Action.PERSON_WRITE)
+    return await claims.resolve(session, subject, claimant, body.same_person)
 
 
 @router.get("/{person_id}", response_model=PersonRead)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from app.core.schemas import Id, Name, ReadModel, StrictModel, Version
-from app.people.models import Gender, Group
+from app.people.models import Gender, Group, Person
 
 CitizenId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{9,12}$")]
 BirthYear = Annotated[int, Field(ge=1900, le=2100)]
@@ -63,6 +63,14 @@ class PersonRead(ReadModel):
     updated_at: datetime
     citizen_id: str | None = Field(default=None, description="Masked: only the last four digits are shown.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _shown(cls, value: Any) -> Any:
+        # A record claiming an id (``people.claims``) shows it as its own.
+        if isinstance(value, Person):
+            return {**{f: getattr(value, f) for f in cls.model_fields}, "citizen_id": value.shown_citizen_id}
+        return value
+
     @field_validator("citizen_id")
     @classmethod
     def _mask(cls, value: str | None) -> str | None:
@@ -88,3 +96,18 @@ class TransferRead(ReadModel):
     reorganisation_id: int | None
     created_by: int | None
     created_at: datetime
+
+
+class CitizenIdClaimRead(ReadModel):
+    """Two records that name the same citizen id: ``claimant`` was registered with it by someone who could
+    not edit ``holder`` (see ``GET /people/citizen-id-claims``)."""
+
+    claimant: PersonRead
+    holder: PersonRead
+
+
+class CitizenIdClaimResolve(StrictModel):
+    same_person: bool = Field(
+        description="true: one person — the holder's record moves to the claimant's unit and group and the "
+        "claimant's record is removed; false: the claim is dropped (the claimant keeps no citizen id)."
+    )

@@ -24,8 +24,8 @@ from app.core.pagination import PageParams
 from app.core.schemas import check_version
 from app.orgs.service import ensure_open
 from app.orgs.service import get_visible as get_visible_unit
+from app.people import claims, transfers
 from app.people import repository as repo
-from app.people import transfers
 from app.people.models import Person
 from app.people.schemas import PersonCreate, PersonUpdate, mask_citizen_id
 
@@ -35,7 +35,8 @@ AUDITED_FIELDS = ("full_name", "org_unit_id", "group", "birth_year", "gender", "
 
 def _audited(person: Person) -> dict[str, Any]:
     values = {f: getattr(person, f) for f in AUDITED_FIELDS}
-    values["citizen_id"] = mask_citizen_id(values["citizen_id"])
+    # A claimed id is recorded as the record's own: its readers must not tell a claim apart (``claims``).
+    values["citizen_id"] = mask_citizen_id(person.shown_citizen_id)
     return values
 
 
@@ -66,7 +67,7 @@ async def _record_changes(
             {f: before[f] for f in changed},
             {f: after[f] for f in changed},
         )
-    if before["raw_citizen_id"] != person.citizen_id:
+    if before["raw_citizen_id"] != person.shown_citizen_id:
         await _record(
             session,
             subject,
@@ -89,17 +90,6 @@ async def get_visible(session: AsyncSession, subject: Subject, person_id: int, a
     return person
 
 
-async def _ensure_citizen_id_free(
-    session: AsyncSession, citizen_id: str | None, person_id: int | None
-) -> None:
-    if citizen_id is None:
-        return
-    existing = await repo.get_by_citizen_id(session, citizen_id)
-    if existing is not None and existing.id != person_id:
-        # Do not reveal where the other record lives: it may be outside the caller's scope.
-        raise Conflict("A person with this citizen id already exists.", details={"field": "citizen_id"})
-
-
 async def _ensure_user_linkable(session: AsyncSession, subject: Subject, user_id: int) -> None:
     missing = f"User {user_id} not found."
     user = await session.get(User, user_id)
@@ -118,7 +108,6 @@ async def create(session: AsyncSession, subject: Subject, data: PersonCreate) ->
     if data.member_since is not None:
         transfers.check_not_future(data.member_since, "member_since")
         transfers.check_existed(unit, data.member_since)
-    await _ensure_citizen_id_free(session, data.citizen_id, None)
     if data.user_id is not None:
         await _ensure_user_linkable(session, subject, data.user_id)
     person = Person(
@@ -127,9 +116,9 @@ async def create(session: AsyncSession, subject: Subject, data: PersonCreate) ->
         group=data.group.value,
         birth_year=data.birth_year,
         gender=data.gender.value if data.gender else None,
-        citizen_id=data.citizen_id,
         user_id=data.user_id,
     )
+    await claims.assign(session, subject, person, data.citizen_id, Action.PERSON_WRITE)
     session.add(person)
     await session.flush()
     await transfers.start_membership(session, person, data.member_since or transfers.default_start(unit))
@@ -142,13 +131,13 @@ async def update(
 ) -> Person:
     person = await get_visible(session, subject, person_id, Action.PERSON_WRITE)
     check_version(person.version, data.version, if_match)
-    before = {**_audited(person), "raw_citizen_id": person.citizen_id}
+    before = {**_audited(person), "raw_citizen_id": person.shown_citizen_id}
     changes = data.model_dump(exclude_unset=True, exclude={"version"})
     for required in ("full_name", "group"):
         if required in changes and changes[required] is None:
             raise ValidationFailed(f"{required} cannot be empty.")
     if "citizen_id" in changes:
-        await _ensure_citizen_id_free(session, changes["citizen_id"], person.id)
+        await claims.assign(session, subject, person, changes.pop("citizen_id"), Action.PERSON_WRITE)
     new_group = changes.pop("group", None)
     if changes.get("member_since", True) is None:
         raise ValidationFailed("member_since cannot be empty.", details={"field": "member_since"})

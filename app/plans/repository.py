@@ -21,23 +21,6 @@ async def get_by_key(session: AsyncSession, key: str) -> Plan | None:
     return await session.scalar(select(Plan).where(Plan.key == key))
 
 
-def at_or_above(unit_ids: Sequence[int]) -> ColumnElement[bool]:
-    """``Plan.org_unit_id`` is one of ``unit_ids`` or an ancestor of one (the plans that apply there)."""
-    ancestors = select(OrgUnitClosure.ancestor_id).where(OrgUnitClosure.descendant_id.in_(list(unit_ids)))
-    return Plan.org_unit_id.in_(ancestors)
-
-
-async def is_at_or_above(session: AsyncSession, plan_unit_id: int, unit_ids: Sequence[int]) -> bool:
-    if not unit_ids:
-        return False
-    stmt = select(
-        exists().where(
-            OrgUnitClosure.ancestor_id == plan_unit_id, OrgUnitClosure.descendant_id.in_(list(unit_ids))
-        )
-    )
-    return bool(await session.scalar(stmt))
-
-
 async def is_strictly_above(session: AsyncSession, ancestor_id: int, unit_id: int) -> bool:
     stmt = select(
         exists().where(

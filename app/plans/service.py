@@ -12,14 +12,14 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, or_, true
+from sqlalchemy import ColumnElement, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.policy import Action, roles_for
-from app.auth.scope import Subject, authorize, can_see, require_any_role, subtree_ids, unit_filter
+from app.auth.policy import Action
+from app.auth.scope import Subject, ancestor_ids, authorize_reach, reach_filter, require_any_role, subtree_ids
 from app.core import audit
 from app.core.db import utcnow
-from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, validation_issues
+from app.core.errors import Conflict, NotFound, ValidationFailed, validation_issues
 from app.core.i18n import _
 from app.core.pagination import PageParams
 from app.core.schemas import check_version
@@ -31,12 +31,7 @@ from app.plans.schemas import PlanCreate, PlanRead, PlanUpdate, TargetIn, Target
 
 def read_filter(subject: Subject) -> ColumnElement[bool]:
     """Plans the subject may read: inside their subtrees, or at a unit above one of their units."""
-    if subject.is_admin:
-        return true()
-    units = subject.units_with(roles_for(Action.PLAN_READ))
-    if not units:
-        return false()
-    return or_(unit_filter(subject, Action.PLAN_READ, Plan.org_unit_id), repo.at_or_above(units))
+    return reach_filter(subject, Action.PLAN_READ, Plan.org_unit_id)
 
 
 async def get_visible(session: AsyncSession, subject: Subject, plan_id: int, action: Action) -> Plan:
@@ -46,18 +41,11 @@ async def get_visible(session: AsyncSession, subject: Subject, plan_id: int, act
     plan = await repo.get(session, plan_id)
     if plan is None:
         raise NotFound(missing)
-    if subject.is_admin:
-        return plan
-    if await can_see(session, subject, plan.org_unit_id):
-        await authorize(session, subject, plan.org_unit_id, action, missing=missing)
-        return plan
-    if await repo.is_at_or_above(session, plan.org_unit_id, subject.units_with(roles_for(Action.PLAN_READ))):
-        if action == Action.PLAN_READ:
-            return plan
-        raise Forbidden(
-            _("This plan belongs to a unit above yours; only that unit's org_admin may change it.")
-        )
-    raise NotFound(missing)
+    above = _("This plan belongs to a unit above yours; only that unit's org_admin may change it.")
+    await authorize_reach(
+        session, subject, plan.org_unit_id, action, read=Action.PLAN_READ, missing=missing, above=above
+    )
+    return plan
 
 
 async def reads(session: AsyncSession, plans: Sequence[Plan]) -> list[PlanRead]:
@@ -244,7 +232,9 @@ async def list_plans(
     if org_unit_id is not None:
         await get_visible_unit(session, subject, org_unit_id, Action.PLAN_READ)
         in_subtree = Plan.org_unit_id.in_(subtree_ids([org_unit_id]))
-        where.append(or_(in_subtree, repo.at_or_above([org_unit_id])) if above else in_subtree)
+        where.append(
+            or_(in_subtree, Plan.org_unit_id.in_(ancestor_ids([org_unit_id]))) if above else in_subtree
+        )
     else:
         require_any_role(subject, Action.PLAN_READ)
     plans, total = await repo.page(session, where, params)

@@ -34,7 +34,7 @@ from app.imports import parsing
 from app.imports.columns import KINDS, REORGANISATION, choices, fold
 from app.imports.repository import unit_ids_by_code
 from app.imports.schemas import Problems
-from app.orgs.models import OrgUnit
+from app.orgs.models import OrgKind, OrgUnit
 from app.reorganisations import service
 from app.reorganisations.schemas import (
     CreateStep,
@@ -155,7 +155,8 @@ async def _plan(session: AsyncSession, subject: Subject, lines: list[Line], prob
         done.add(code)
         ref = target(parent, group[0], "new_parent_code")
         if ref is not None:
-            plan.add(CreateStep(op="create", ref=code, name=name, kind=kind, code=code, parent=ref), rows)
+            step = CreateStep(op="create", ref=code, name=name, kind=OrgKind(kind), code=code, parent=ref)
+            plan.add(step, rows)
 
     for code in sorted(created):
         create(code)
@@ -179,9 +180,9 @@ async def _plan(session: AsyncSession, subject: Subject, lines: list[Line], prob
     for line in lines:
         if line.new_code is None and line.old_code and line.new_parent_code:
             unit = target(line.old_code, line, "old_code")
-            parent = target(line.new_parent_code, line, "new_parent_code")
-            if unit is not None and parent is not None:
-                plan.add(MoveStep(op="move", unit=unit, parent=parent), [line.number])
+            new_parent = target(line.new_parent_code, line, "new_parent_code")
+            if unit is not None and new_parent is not None:
+                plan.add(MoveStep(op="move", unit=unit, parent=new_parent), [line.number])
     return plan
 
 

@@ -33,7 +33,7 @@ from app.core.pagination import PageParams, fetch_page
 from app.orgs import history
 from app.orgs import repository as orgs_repo
 from app.orgs import service as orgs
-from app.orgs.models import OrgUnit, OrgUnitClosure
+from app.orgs.models import OrgUnit
 from app.people import repository as people_repo
 from app.reorganisations.models import Reorganisation, ReorganisationUnit
 from app.reorganisations.schemas import (
@@ -184,9 +184,9 @@ class Applier:
         await self.session.execute(
             update(User).where(User.org_unit_id == unit.id).values(org_unit_id=into.id)
         )
-        await history.end(self.session, unit, into, self.on, self.record.id)
+        last_day = await history.end(self.session, unit, into, self.on, self.record.id)
         self.summary.units_ended += 1
-        await self.log(unit, "ended", after={"successor_id": into.id, "valid_to": unit.valid_to.isoformat()})
+        await self.log(unit, "ended", after={"successor_id": into.id, "valid_to": last_day.isoformat()})
 
     async def rename(self, step: RenameStep) -> None:
         unit = await self.unit(step.unit)
@@ -231,28 +231,8 @@ async def _move_roles(session: AsyncSession, unit_id: int, into_id: int) -> int:
     moved = await session.execute(
         update(RoleAssignment).where(RoleAssignment.org_unit_id == unit_id).values(org_unit_id=into_id)
     )
+    # A DELETE's or UPDATE's Result is a CursorResult; AsyncSession.execute types it as Result.
     return int(dropped.rowcount or 0) + int(moved.rowcount or 0)  # type: ignore[attr-defined]
-
-
-async def _covering_unit(session: AsyncSession, unit_ids: set[int]) -> int | None:
-    """The deepest unit that is an ancestor (or self) of every one of ``unit_ids`` in today's tree."""
-    common: set[int] | None = None
-    depth: dict[int, int] = {}
-    ids = sorted(unit_ids)
-    for start in range(0, len(ids), 5000):
-        stmt = select(OrgUnitClosure.descendant_id, OrgUnitClosure.ancestor_id, OrgUnitClosure.depth).where(
-            OrgUnitClosure.descendant_id.in_(ids[start : start + 5000])
-        )
-        above: dict[int, set[int]] = {}
-        for descendant, ancestor, levels in (await session.execute(stmt)).all():
-            above.setdefault(descendant, set()).add(ancestor)
-            if descendant == ids[0]:
-                depth[ancestor] = levels
-        for ancestors in above.values():
-            common = ancestors if common is None else common & ancestors
-    if not common:
-        return None
-    return min(common, key=lambda a: depth.get(a, 0))
 
 
 async def apply(session: AsyncSession, subject: Subject, data: ReorganisationCreate) -> ReorganisationRead:
@@ -278,7 +258,7 @@ async def apply(session: AsyncSession, subject: Subject, data: ReorganisationCre
         for index, step in enumerate(data.steps):
             await applier.apply(index, step)
         touched = applier.named | {u.id for u in applier.refs.values()}
-        record.org_unit_id = await _covering_unit(session, touched) if touched else None
+        record.org_unit_id = await orgs_repo.covering_unit(session, touched) if touched else None
         session.add_all(
             ReorganisationUnit(reorganisation_id=record.id, org_unit_id=u) for u in sorted(touched)
         )

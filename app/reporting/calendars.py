@@ -147,7 +147,8 @@ async def completeness(
     ids = [c.id for c in children]
     dues = await repo.due_dates(session, [unit_id, *ids], year)
     current = await repo.current_submissions(session, ids, year)
-    live = await repo.fingerprints(session, [c for c in children if c.id in current], year)
+    frozen = {i: repo.Frozen(sub.counts_sha256, sub.counts_version) for i, sub in current.items()}
+    changed = await repo.changed(session, [c for c in children if c.id in current], year, frozen)
     codes = await repo.codes(session, ids)
     now = today()
     items: list[CompletenessRow] = []
@@ -157,10 +158,10 @@ async def completeness(
         sub = current.get(child.id)
         counts = sub is not None and sub.status != SubmissionStatus.RETURNED.value
         due_on = due.due_on if due else None
-        if not counts:
+        if sub is None or not counts:
             late = due_on is not None and now > due_on
         else:
-            late = due_on is not None and sub.submitted_at.date() > due_on  # type: ignore[union-attr]
+            late = due_on is not None and sub.submitted_at.date() > due_on
         with_due += due_on is not None
         submitted += counts
         on_time += counts and due_on is not None and not late
@@ -176,7 +177,7 @@ async def completeness(
                 submitted_at=sub.submitted_at if sub else None,
                 due_on=due_on,
                 late=late,
-                changed_since_submission=live.get(child.id) != sub.counts_sha256 if sub else None,
+                changed_since_submission=changed[child.id] if sub else None,
             )
         )
     own = dues.get(unit_id)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -60,6 +61,9 @@ class ReportSubmission(Base):
     submitted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     sha256: Mapped[str] = mapped_column(String(64))
     counts_sha256: Mapped[str] = mapped_column(String(64))
+    # The subtree's counter versions (``aggregate_versions``) summed over the years up to ``year``, read
+    # before the counts: the same sum later means the same counts (None for submissions older than it).
+    counts_version: Mapped[int | None] = mapped_column(BigInteger)
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
     xlsx: Mapped[bytes] = mapped_column(LargeBinary)
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -10,10 +10,21 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, Select, and_, bindparam, func, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Select,
+    and_,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.aggregates import through_time
+from app.aggregates import through_time, versions
 from app.aggregates.metrics import CHANGE_KINDS, METRICS, Kind
 from app.aggregates.models import AggregateCount
 from app.aggregates.repository import Child
@@ -34,6 +45,7 @@ class SubmissionState:
     status: str
     submitted_at: datetime
     counts_sha256: str
+    counts_version: int | None
 
 
 @dataclass(frozen=True)
@@ -49,12 +61,9 @@ async def current_submissions(
     """Each unit's latest submission for ``year`` (units that never submitted are absent)."""
     if not unit_ids:
         return {}
-    latest = (
-        select(ReportSubmission.org_unit_id, func.max(ReportSubmission.version).label("version"))
-        .where(ReportSubmission.year == year, ReportSubmission.org_unit_id.in_(list(unit_ids)))
-        .group_by(ReportSubmission.org_unit_id)
-        .subquery()
-    )
+    # The latest version is the one not superseded (``submit`` supersedes the others in its transaction):
+    # a plain filter on (year, org_unit_id), where "no later version" or a GROUP BY joined back were
+    # planned as loops over the year's every submission (25–250 ms for a province's 300).
     stmt = select(
         ReportSubmission.org_unit_id,
         ReportSubmission.id,
@@ -62,13 +71,13 @@ async def current_submissions(
         ReportSubmission.status,
         ReportSubmission.submitted_at,
         ReportSubmission.counts_sha256,
-    ).join(
-        latest,
-        and_(
-            ReportSubmission.org_unit_id == latest.c.org_unit_id,
-            ReportSubmission.version == latest.c.version,
-            ReportSubmission.year == year,
+        ReportSubmission.counts_version,
+    ).where(
+        ReportSubmission.year == literal(year, literal_execute=True),
+        ReportSubmission.org_unit_id.in_(
+            bindparam("units", list(unit_ids), expanding=True, literal_execute=True)
         ),
+        ReportSubmission.status != SubmissionStatus.SUPERSEDED.value,
     )
     return {row[0]: SubmissionState(*row[1:]) for row in (await session.execute(stmt)).all()}
 
@@ -81,38 +90,44 @@ async def due_dates(session: AsyncSession, unit_ids: Sequence[int], year: int) -
     merged in 2025 still reports its 2024 to its district."""
     if not unit_ids:
         return {}
+    # Two small index-driven reads rather than one join: the units' ancestors that day (a few each,
+    # through (descendant_id, ancestor_id)), then the calendar entries those ancestors set. As one join,
+    # PostgreSQL drove it from the setters and read the nation's whole subtree of links (~30 ms for 35
+    # units). Values are written into the SQL: with bound parameters it switches to a generic plan after
+    # five calls (that plan took ~1 s for a province's 300 units).
     reference_day = earlier_of(OrgUnit.valid_to, literal(year_end(year), Date(), literal_execute=True))
-    applies = or_(
-        and_(ReportingCalendar.kind == "", OrgUnitLink.depth == 1),
-        ReportingCalendar.kind == OrgUnit.kind,
-    )
-    stmt = (
-        select(
-            OrgUnitLink.descendant_id,
-            OrgUnitLink.depth,
-            ReportingCalendar.kind,
-            ReportingCalendar.due_on,
-            ReportingCalendar.org_unit_id,
-        )
-        .join(ReportingCalendar, ReportingCalendar.org_unit_id == OrgUnitLink.ancestor_id)
+    above = (
+        select(OrgUnitLink.descendant_id, OrgUnitLink.ancestor_id, OrgUnitLink.depth, OrgUnit.kind)
         .join(OrgUnit, OrgUnit.id == OrgUnitLink.descendant_id)
         .where(
-            # Values written into the SQL: with bound parameters, PostgreSQL switches to a generic plan
-            # after five calls and that plan took ~1 s for a province's 300 units (45 ms planned each time).
             OrgUnitLink.descendant_id.in_(
                 bindparam("units", list(unit_ids), expanding=True, literal_execute=True)
             ),
             OrgUnitLink.depth > 0,
             covers(OrgUnitLink.valid_from, OrgUnitLink.valid_to, reference_day),
-            ReportingCalendar.year == literal(year, literal_execute=True),
-            applies,
         )
     )
+    ancestors = (await session.execute(above)).all()
+    if not ancestors:
+        return {}
+    setters = sorted({row.ancestor_id for row in ancestors})
+    entries = select(ReportingCalendar.org_unit_id, ReportingCalendar.kind, ReportingCalendar.due_on).where(
+        ReportingCalendar.year == literal(year, literal_execute=True),
+        ReportingCalendar.org_unit_id.in_(
+            bindparam("setters", setters, expanding=True, literal_execute=True)
+        ),
+    )
+    set_by: dict[int, list[tuple[str, date]]] = {}
+    for setter, kind, due_on in (await session.execute(entries)).all():
+        set_by.setdefault(setter, []).append((kind, due_on))
     best: dict[int, tuple[tuple[int, bool], Due]] = {}
-    for unit_id, depth, kind, due_on, setter in (await session.execute(stmt)).all():
-        rank = (depth, kind == "")
-        if unit_id not in best or rank < best[unit_id][0]:
-            best[unit_id] = (rank, Due(due_on, setter))
+    for unit_id, setter, depth, unit_kind in ancestors:
+        for kind, due_on in set_by.get(setter, ()):
+            if not (kind == unit_kind or (kind == "" and depth == 1)):
+                continue
+            rank = (depth, kind == "")
+            if unit_id not in best or rank < best[unit_id][0]:
+                best[unit_id] = (rank, Due(due_on, setter))
     return {unit_id: due for unit_id, (_, due) in best.items()}
 
 
@@ -169,14 +184,32 @@ def _digest(rows: list[tuple[Any, ...]]) -> str:
     return hashlib.sha256(json.dumps(sorted(rows), separators=(",", ":")).encode()).hexdigest()
 
 
-async def fingerprints(
-    session: AsyncSession, units: Sequence[through_time.Lifetime], year: int
-) -> dict[int, str]:
-    return {unit_id: found[0] for unit_id, found in (await _counted(session, units, year)).items()}
+@dataclass(frozen=True)
+class Frozen:
+    """What a submission froze of its unit's counted numbers."""
+
+    counts_sha256: str
+    counts_version: int | None
 
 
-async def counted(session: AsyncSession, unit: OrgUnit, year: int) -> tuple[str, bool]:
-    return (await _counted(session, [unit], year))[unit.id]
+async def changed(
+    session: AsyncSession, units: Sequence[through_time.Lifetime], year: int, frozen: dict[int, Frozen]
+) -> dict[int, bool]:
+    """Whether each unit's live counted numbers for ``year`` differ from those its submission froze
+    (``frozen``, by unit id). A unit whose counter versions still sum to the submission's is unchanged
+    without a recount (``aggregates.versions``); the others are fingerprinted and compared."""
+    now = await versions.totals(session, [u.id for u in units], year)
+    unsure = [u for u in units if frozen[u.id].counts_version != now[u.id]]
+    live = await _counted(session, unsure, year)
+    return {u.id: u.id in live and live[u.id][0] != frozen[u.id].counts_sha256 for u in units}
+
+
+async def counted(session: AsyncSession, unit: OrgUnit, year: int) -> tuple[int, str, bool]:
+    """(counts_version, fingerprint, has data) of the unit's subtree for ``year``: the version read
+    first, so that a change committed in between shows as a different version later."""
+    version = (await versions.totals(session, [unit.id], year))[unit.id]
+    fingerprint, has_data = (await _counted(session, [unit], year))[unit.id]
+    return version, fingerprint, has_data
 
 
 async def units(session: AsyncSession, unit_ids: Sequence[int]) -> list[OrgUnit]:
@@ -185,7 +218,7 @@ async def units(session: AsyncSession, unit_ids: Sequence[int]) -> list[OrgUnit]
     return list((await session.scalars(select(OrgUnit).where(OrgUnit.id.in_(sorted(set(unit_ids)))))).all())
 
 
-def children_ids(parent_id: int) -> Select[tuple[int]]:
+def children_ids(parent_id: int) -> Select[int]:
     """The units that are or ever were direct children of a unit (a district's communes before 2025)."""
     return select(OrgUnitLink.descendant_id).where(
         OrgUnitLink.ancestor_id == parent_id, OrgUnitLink.depth == 1

@@ -70,7 +70,7 @@ async def submit(session: AsyncSession, subject: Subject, data: SubmissionCreate
         )
     if through_time.reference_day(unit, data.year) is None:
         raise Conflict(f"The unit did not exist in {data.year}.", details={"field": "year"})
-    fingerprint, has_data = await repo.counted(session, unit, data.year)
+    counts_version, fingerprint, has_data = await repo.counted(session, unit, data.year)
     if not has_data:
         raise Conflict(
             f"Nobody in this unit's subtree has an evaluation of {data.year}: there is nothing to report.",
@@ -89,6 +89,7 @@ async def submit(session: AsyncSession, subject: Subject, data: SubmissionCreate
         submitted_by=subject.user_id or None,
         sha256=canonical_sha256(snapshot),
         counts_sha256=fingerprint,
+        counts_version=counts_version,
         snapshot=snapshot,
         xlsx=formats.to_xlsx(report),
     )
@@ -196,8 +197,9 @@ async def _changed(session: AsyncSession, submissions: Sequence[ReportSubmission
     changed: dict[int, bool] = {}
     for year, subs in by_year.items():
         units = await repo.units(session, [s.org_unit_id for s in subs])
-        live = await repo.fingerprints(session, units, year)
-        changed |= {s.id: live.get(s.org_unit_id) != s.counts_sha256 for s in subs}
+        frozen = {s.org_unit_id: repo.Frozen(s.counts_sha256, s.counts_version) for s in subs}
+        live = await repo.changed(session, units, year, frozen)
+        changed |= {s.id: live.get(s.org_unit_id, True) for s in subs}
     return changed
 
 

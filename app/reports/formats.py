@@ -112,10 +112,10 @@ def labels(msgids: Iterable[str], language: str) -> tuple[str, ...]:
 Cell = str | int | float | None
 
 
-def _number(value: object) -> Cell:
+def _number(value: Decimal | Cell) -> Cell:
     if isinstance(value, Decimal):
         return float(value)
-    return value  # type: ignore[return-value]
+    return value
 
 
 def report_rows(report: AnnualReport, language: str = OFFICIAL_LANGUAGE) -> Iterator[list[Cell]]:

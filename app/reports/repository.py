@@ -30,18 +30,18 @@ async def funnel(session: AsyncSession, days: dict[int, date], year: int) -> Fun
     for root, day in days.items():
         by_day.setdefault(day, []).append(root)
     for day, roots in sorted(by_day.items()):
-        root = OrgUnitLink.ancestor_id
+        ancestor = OrgUnitLink.ancestor_id  # not ``root``: the loop above has an int of that name
         stmt = (
-            select(root, Membership.group, Evaluation.status, Evaluation.passed, func.count())
+            select(ancestor, Membership.group, Evaluation.status, Evaluation.passed, func.count())
             .select_from(OrgUnitLink)
             .join(Membership, Membership.org_unit_id == OrgUnitLink.descendant_id)
             .join(Evaluation, and_(Evaluation.person_id == Membership.person_id, Evaluation.year == year))
             .where(
-                root.in_(sorted(roots)),
+                ancestor.in_(sorted(roots)),
                 covers(OrgUnitLink.valid_from, OrgUnitLink.valid_to, day),
                 covers(Membership.valid_from, Membership.valid_to, day),
             )
-            .group_by(root, Membership.group, Evaluation.status, Evaluation.passed)
+            .group_by(ancestor, Membership.group, Evaluation.status, Evaluation.passed)
         )
         found.update({(r, g, s, p): n for r, g, s, p, n in (await session.execute(stmt)).all()})
     return found

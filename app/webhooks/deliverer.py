@@ -65,8 +65,11 @@ _DRAIN_BYTES = 64 * 1024  # a response body is read this far (to keep the connec
 
 def retry_delay(attempts: int, settings: Settings, rand: random.Random | None = None) -> float:
     """Seconds before the next try of a delivery that has failed ``attempts`` times."""
-    full = min(settings.webhook_retry_cap_seconds, settings.webhook_retry_base_seconds * 2 ** (attempts - 1))
-    return full * (0.8 + 0.2 * (rand or random).random())
+    full = min(
+        settings.webhook_retry_cap_seconds, settings.webhook_retry_base_seconds * 2.0 ** (attempts - 1)
+    )
+    draw = rand.random() if rand is not None else random.random()  # noqa: S311 (jitter, not a secret)
+    return full * (0.8 + 0.2 * draw)
 
 
 CLIENT_SLOTS = 4  # subscriptions sharing one HTTP client (and its connection pool), at most

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, bindparam, func, or_, select, update
+from sqlalchemy import Row, Table, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEvent, WebhookSubscription
 
 PENDING = DeliveryStatus.PENDING.value
-_deliveries = WebhookDelivery.__table__
-_subscriptions = WebhookSubscription.__table__
+# Declarative types ``__table__`` as any FromClause; a class mapped by ``__tablename__`` always has a Table.
+_deliveries = cast(Table, WebhookDelivery.__table__)
+_subscriptions = cast(Table, WebhookSubscription.__table__)
 
 
 def _lease_free(now: datetime) -> Any:
@@ -82,7 +83,7 @@ async def release(session: AsyncSession, subscription_id: int, owner: str) -> No
     )
 
 
-async def holding(session: AsyncSession, subscription_id: int, owner: str) -> Row[Any] | None:
+async def holding(session: AsyncSession, subscription_id: int, owner: str) -> Row[str, str, bool] | None:
     """The subscription's URL, secret and state while ``owner`` holds its lease (None once lost)."""
     row = await session.execute(
         select(WebhookSubscription.url, WebhookSubscription.secret, WebhookSubscription.active).where(
@@ -144,6 +145,7 @@ async def record(
         .values(lease_expires_at=lease_until, updated_at=WebhookSubscription.updated_at)
         .execution_options(synchronize_session=False)
     )
+    # A DELETE's or UPDATE's Result is a CursorResult; AsyncSession.execute types it as Result.
     return bool(renewed.rowcount)  # type: ignore[attr-defined]
 
 

@@ -52,6 +52,8 @@ OPERATION_IDS = {
     "PATCH /api/v1/people/{person_id}": "updatePerson",
     "POST /api/v1/people/{person_id}/transfers": "transferPerson",
     "GET /api/v1/people/{person_id}/transfers": "listTransfers",
+    "GET /api/v1/people/citizen-id-claims": "listCitizenIdClaims",
+    "POST /api/v1/people/{person_id}/citizen-id-claim": "resolveCitizenIdClaim",
     "POST /api/v1/households": "createHousehold",
     "GET /api/v1/households": "listHouseholds",
     "GET /api/v1/households/{household_id}": "getHousehold",

@@ -16,6 +16,7 @@ import openpyxl
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.aggregates import counters, versions
 from app.orgs.models import OrgUnit
 from app.reporting.models import ReportSubmission
 from app.webhooks.models import WebhookEvent
@@ -130,6 +131,52 @@ async def test_a_submission_freezes_the_report_while_live_numbers_move(
     assert [(e.org_unit_id, e.data["submission_id"], e.data["sha256"]) for e in events] == [
         (w.school.id, body["id"], body["sha256"])
     ]
+
+
+async def test_changed_since_submission_is_exact_when_numbers_move_and_move_back(
+    client: httpx.AsyncClient, tree: Tree, session: AsyncSession
+) -> None:
+    """The counter versions only spare the recount while nothing was written: numbers that move and
+    move back, or a full rebuild, move the versions but not the answer."""
+    w = await world(tree)
+    person = await tree.person(w.school, "staff", birth_year=1990)
+    r = await submit(client, w.head, w.school)
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+
+    async def changed() -> tuple[bool, bool]:
+        one = (await client.get(f"{API}/report-submissions/{sid}", headers=w.commune_viewer)).json()
+        rows = (
+            await client.get(
+                f"{API}/reporting/completeness",
+                params={"org_unit_id": w.commune.id, "year": 2025},
+                headers=w.commune_viewer,
+            )
+        ).json()["items"]
+        row = next(i for i in rows if i["org_unit_id"] == w.school.id)
+        return one["changed_since_submission"], row["changed_since_submission"]
+
+    async def born(year: int) -> None:
+        # The birth year is a fact of every year (past ones too): the submitted numbers move.
+        got = await client.patch(
+            f"{API}/people/{person.id}", json={"birth_year": year}, headers=w.commune_admin
+        )
+        assert got.status_code == 200, got.text
+
+    assert await changed() == (False, False)
+    stored = await session.scalar(select(ReportSubmission.counts_version).where(ReportSubmission.id == sid))
+    assert stored is not None and stored > 0
+    await born(1991)
+    assert await changed() == (True, True)
+    await born(1990)
+    assert await changed() == (False, False)
+    # The versions moved: the answer came from a recount of the numbers, not from the versions.
+    assert (await versions.totals(session, [w.school.id], 2025))[w.school.id] > stored
+
+    await counters.rebuild(session)
+    await session.commit()
+    assert (await versions.totals(session, [w.school.id], 2025))[w.school.id] > stored
+    assert await changed() == (False, False)
 
 
 async def test_the_level_above_accepts_or_returns_and_a_resubmission_is_a_new_version(

@@ -159,6 +159,10 @@ CASES.update(
             {},
         ),
         ("GET", "/people/{person_id}/transfers"): lambda w, s: ({"person_id": s.person_id}, {}),
+        ("POST", "/people/{person_id}/citizen-id-claim"): lambda w, s: (
+            {"person_id": s.person_id},
+            {"json": {"same_person": False}},
+        ),
         # A group change only: the person stays in their own unit, so only the person's scope decides.
         ("POST", "/people/{person_id}/transfers"): lambda w, s: (
             {"person_id": s.person_id},

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,19 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 NPM_TOOLS = ROOT / ".cache" / "npm-tools"
 ADMIN, ADMIN_PASSWORD = "client.admin", "client-admin-password-1"
+CDHT = [sys.executable, "-m", "app.cli"]
+# Chromium on a machine without a GPU or a network: no host resolves but 127.0.0.1 (a CDN would fail).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
 
 
 @dataclass(frozen=True)
@@ -90,10 +104,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    var = tmp_path_factory.mktemp("live-server")
-    env = {
+def server_env(var: Path) -> dict[str, str]:
+    """The environment of a server of one's own: a SQLite file and files under ``var``."""
+    return {
         **os.environ,
         "CDHT_ENV": "development",
         "CDHT_DATABASE_URL": f"sqlite:///{var / 'cdht.db'}",
@@ -101,12 +114,14 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         "CDHT_EVIDENCE_DIR": str(var / "evidence"),
         "CDHT_SECRET_KEY": secrets.token_urlsafe(48),
     }
-    cdht = [sys.executable, "-m", "app.cli"]
-    for args in (["migrate"], ["seed"], ["create-admin", "--username", ADMIN, "--password", ADMIN_PASSWORD]):
-        run([*cdht, *args], env=env)
+
+
+@contextmanager
+def serving(env: dict[str, str], var: Path, username: str, password: str) -> Iterator[LiveServer]:
+    """``cdht serve`` on a free port with ``env`` (its database prepared), until the block ends."""
     port = _free_port()
     log = (var / "server.log").open("w")
-    command = [*cdht, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command = [*CDHT, "serve", "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -122,7 +137,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             if time.monotonic() > deadline:
                 pytest.fail(f"cdht serve did not answer in 60 s:\n{(var / 'server.log').read_text()}")
             time.sleep(0.2)
-        yield LiveServer(base_url, ADMIN, ADMIN_PASSWORD)
+        yield LiveServer(base_url, username, password)
     finally:
         proc.terminate()
         try:
@@ -131,3 +146,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    var = tmp_path_factory.mktemp("live-server")
+    env = server_env(var)
+    for args in (["migrate"], ["seed"], ["create-admin", "--username", ADMIN, "--password", ADMIN_PASSWORD]):
+        run([*CDHT, *args], env=env)
+    with serving(env, var, ADMIN, ADMIN_PASSWORD) as server:
+        yield server

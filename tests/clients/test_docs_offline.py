@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.clients.conftest import LiveServer, require_tool, run
+from tests.clients.conftest import CHROMIUM_ARGS, LiveServer, require_tool, run
 
 
 def render(url: str, profile: Path) -> str:
@@ -22,16 +22,8 @@ def render(url: str, profile: Path) -> str:
     command = [
         chromium,
         "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        *CHROMIUM_ARGS,
         f"--user-data-dir={profile}",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
         "--virtual-time-budget=30000",
         "--dump-dom",
         url,
