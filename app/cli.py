@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -45,6 +47,27 @@ def _run(fn: Callable[[Settings], Coroutine[Any, Any, T]], settings: Settings) -
     return asyncio.run(fn(settings))
 
 
+ADMIN_PASSWORD_ENV = "CDHT_ADMIN_PASSWORD"
+
+
+def _admin_password(from_stdin: bool) -> str:
+    """The new administrator's password: standard input, the environment, or a prompt (twice)."""
+    from app.commands import CommandError
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if password := os.environ.get(ADMIN_PASSWORD_ENV):
+        return password
+    if not sys.stdin.isatty():
+        raise CommandError(
+            f"no password: set {ADMIN_PASSWORD_ENV}, pass --password-stdin, or run in a terminal"
+        )
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != password:
+        raise CommandError("the two passwords differ")
+    return password
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cdht", description="Công dân học tập backend")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -52,7 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("seed", help="load criteria_seeds/ (criteria sets, reference plans); safe to re-run")
     admin = sub.add_parser("create-admin", help="create a system administrator")
     admin.add_argument("--username", required=True)
-    admin.add_argument("--password", required=True)
+    admin.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help=f"read the password from standard input (else ${ADMIN_PASSWORD_ENV}, else a prompt); "
+        "never on the command line, where `ps` and the shell history would keep it",
+    )
     admin.add_argument("--full-name", default="System administrator")
     sub.add_parser("demo", help="load the demo tree, users, people and evaluations; prints logins")
     serve = sub.add_parser("serve", help="serve the API (migrates first)")
@@ -94,8 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         settings.signing_key()
     except ValidationError as exc:
         for error in exc.errors():
-            name = "CDHT_" + "_".join(str(part) for part in error["loc"]).upper()
-            print(f"cdht: {name}: {error['msg']}", file=sys.stderr)
+            name = (
+                "CDHT_" + "_".join(str(part) for part in error["loc"]).upper() + ": " if error["loc"] else ""
+            )
+            print(f"cdht: {name}{error['msg']}", file=sys.stderr)
         return 2
     except ConfigurationError as exc:
         print(f"cdht: {exc}", file=sys.stderr)
@@ -113,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(line)
         elif args.command == "create-admin":
             migrate(settings)
-            _run(lambda s: commands.create_admin(s, args.username, args.password, args.full_name), settings)
+            password = _admin_password(args.password_stdin)
+            _run(lambda s: commands.create_admin(s, args.username, password, args.full_name), settings)
             print(f"Administrator {args.username!r} created.")
         elif args.command == "demo":
             migrate(settings)

@@ -302,7 +302,7 @@ def main() -> int:
         server = None
         try:
             run("demo", env=env)
-            run("create-admin", "--username", "bench.admin", "--password", PASSWORD, env=env)
+            run("create-admin", "--username", "bench.admin", env={**env, "CDHT_ADMIN_PASSWORD": PASSWORD})
             server = subprocess.Popen(
                 [CDHT, "serve", "--host", "127.0.0.1", "--port", str(args.port)],
                 env=env,

@@ -1430,10 +1430,15 @@ def server_env(url: str, var: str) -> dict[str, str]:
         "create-admin",
         "--username",
         ADMIN,
-        "--password",
-        ADMIN_PASSWORD,
     ]
-    created = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    created = subprocess.run(
+        command,
+        env={**env, "CDHT_ADMIN_PASSWORD": ADMIN_PASSWORD},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if created.returncode != 0 and "already exists" not in created.stderr:
         raise BenchFailure(f"cdht create-admin failed: {created.stderr}")
     return env

@@ -4,6 +4,7 @@ logins it printed work over HTTP."""
 from __future__ import annotations
 
 import asyncio
+import io
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,19 +63,38 @@ def test_migrate_creates_the_database(cli_env: tuple[str, Path], capsys: pytest.
     assert (var / "secret_key").exists()  # development signing key, generated once
 
 
-def test_create_admin_twice(cli_env: tuple[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def create_admin(monkeypatch: pytest.MonkeyPatch, username: str, password: str) -> int:
+    """``cdht create-admin`` with the password on standard input (never in argv)."""
+    monkeypatch.setattr("sys.stdin", io.StringIO(password + "\n"))
+    return main(["create-admin", "--username", username, "--password-stdin"])
+
+
+def test_create_admin_twice(
+    cli_env: tuple[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     url, var = cli_env
-    assert main(["create-admin", "--username", "quan.tri", "--password", "admin-password-1"]) == 0
+    assert create_admin(monkeypatch, "quan.tri", "admin-password-1") == 0
     assert "quan.tri" in capsys.readouterr().out
 
-    assert main(["create-admin", "--username", "quan.tri", "--password", "another-password"]) != 0
+    assert create_admin(monkeypatch, "quan.tri", "another-password") != 0
     err = capsys.readouterr().err
     assert "quan.tri" in err and "already exists" in err
     assert _count(url, "users") == 1
 
-    assert main(["create-admin", "--username", "ngan", "--password", "short"]) != 0
+    assert create_admin(monkeypatch, "ngan", "short") != 0
     assert "password" in capsys.readouterr().err
     assert _count(url, "users") == 1
+
+    # From the environment; with neither, and no terminal, a clear refusal (argv has no password option).
+    monkeypatch.setenv("CDHT_ADMIN_PASSWORD", "env-password-123")
+    assert main(["create-admin", "--username", "moi.truong"]) == 0
+    monkeypatch.delenv("CDHT_ADMIN_PASSWORD")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["create-admin", "--username", "khong.co"]) != 0
+    assert "CDHT_ADMIN_PASSWORD" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["create-admin", "--username", "x.y", "--password", "in-argv-12345"])
+    assert _count(url, "users") == 2
 
     status, me = asyncio.run(_login(url, var, "quan.tri", "admin-password-1"))
     assert status == 200
@@ -173,7 +193,7 @@ def test_import_worker_runs_the_jobs_the_api_queued(
     monkeypatch.setenv("CDHT_IMPORT_JOB_BYTES", "100")
     monkeypatch.setenv("CDHT_IMPORT_WORKER", "false")
     get_settings.cache_clear()
-    assert main(["create-admin", "--username", "quan.tri", "--password", "admin-password-1"]) == 0
+    assert create_admin(monkeypatch, "quan.tri", "admin-password-1") == 0
     job_id = asyncio.run(_queue_people_import("quan.tri", "admin-password-1", 20))
     assert _count(url, "people") == 0  # queued, not run: this API process has no runner
     capsys.readouterr()
@@ -186,3 +206,24 @@ def test_import_worker_runs_the_jobs_the_api_queued(
     assert list((var / "import-jobs").iterdir()) == []  # the upload is gone
     assert main(["import-worker", "--once"]) == 0
     assert "0 import job(s) run." in capsys.readouterr().out
+
+
+def test_production_refuses_a_missing_or_weak_secret_before_anything_runs(
+    cli_env: tuple[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The production-secret check is a settings validator (issue #16): the command stops at once."""
+    url, _ = cli_env
+    monkeypatch.setenv("CDHT_ENV", "production")
+    for key, says in ((None, "must be set"), ("changeme", "too weak"), ("x" * 20, "too weak")):
+        if key is None:
+            monkeypatch.delenv("CDHT_SECRET_KEY", raising=False)
+        else:
+            monkeypatch.setenv("CDHT_SECRET_KEY", key)
+        get_settings.cache_clear()
+        assert main(["migrate"]) == 2
+        err = capsys.readouterr().err
+        assert says in err and (key is None or key not in err)
+    assert not Path(url.removeprefix("sqlite:///")).exists()  # nothing ran
+    monkeypatch.setenv("CDHT_SECRET_KEY", "k" * 48)
+    get_settings.cache_clear()
+    assert main(["migrate"]) == 0

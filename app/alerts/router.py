@@ -5,12 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
 from app.alerts import service
 from app.alerts.schemas import AlertKind, AlertPage
 from app.auth.deps import CurrentSubject
 from app.core.db import DbSession
+from app.core.deps import AppSettings
 from app.core.pagination import Pagination
 from app.core.schemas import MAX_ID
 
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/alerts", tags=["alerts"])
 
 @router.get("", response_model=AlertPage)
 async def list_alerts(
-    request: Request,
+    settings: AppSettings,
     org_unit_id: Annotated[int, Query(ge=1, le=MAX_ID, description="The unit whose alerts are listed.")],
     year: Annotated[int, Query(ge=2000, le=2100)],
     subject: CurrentSubject,
@@ -54,7 +55,7 @@ async def list_alerts(
     options = service.Options(
         depth=depth,
         tolerance=tolerance,
-        review_days=request.app.state.settings.review_waiting_days if review_days is None else review_days,
+        review_days=settings.review_waiting_days if review_days is None else review_days,
         kinds=frozenset(AlertKind) if kind is None else frozenset({kind}),
     )
     return await service.list_alerts(session, subject, org_unit_id, year, options, page)

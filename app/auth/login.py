@@ -22,7 +22,7 @@ from app.auth.schemas import TokenResponse
 from app.auth.throttle import LoginThrottle
 from app.core.db import unit_of_work, utcnow
 from app.core.errors import InvalidGrant
-from app.core.security import digest, digests_equal, new_opaque_token, verify_password
+from app.core.security import digest, digests_equal, new_opaque_token, verify_and_update
 from app.core.tokens import TokenCodec
 
 
@@ -48,9 +48,12 @@ async def password_grant(
 ) -> TokenResponse:
     user = await _counted_lookup(ctx, username, address)
     usable = user is not None and user.is_active and not user.is_service
-    ok = await verify_password(password, user.password_hash if usable and user else None)
+    ok, rehashed = await verify_and_update(password, user.password_hash if usable and user else None)
     if not ok or user is None:
         raise InvalidGrant("Wrong username or password.")
+    if rehashed is not None:
+        # Hashed with older parameters: stored again with today's, now that the password is at hand.
+        await repo.set_password_hash(session, user.id, rehashed)
     await ctx.throttle.succeeded(session, username, address)
     return await _issue(session, ctx, user, family=uuid.uuid4().hex)
 

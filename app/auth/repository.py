@@ -17,6 +17,10 @@ async def get_user(session: AsyncSession, user_id: int) -> User | None:
     return await session.get(User, user_id)
 
 
+async def set_password_hash(session: AsyncSession, user_id: int, password_hash: str) -> None:
+    await session.execute(update(User).where(User.id == user_id).values(password_hash=password_hash))
+
+
 async def get_user_by_username(session: AsyncSession, username: str) -> User | None:
     """Whatever the case it is typed in (``Alice`` is ``alice``): through the unique index on the
     database's ``lower(username)``."""

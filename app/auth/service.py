@@ -35,6 +35,7 @@ from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.schemas import check_version
+from app.core.search import contains
 from app.core.security import digest, hash_password, verify_password
 from app.orgs.service import ensure_open
 from app.orgs.service import get_visible as get_visible_unit
@@ -154,8 +155,7 @@ async def list_users(
     else:
         require_any_role(subject, Action.USER_READ)
     if q:
-        pattern = f"%{q.replace('%', '').replace('_', '')}%"
-        where.append(User.username.ilike(pattern) | User.full_name.ilike(pattern))
+        where.append(contains(q, User.username, User.full_name))
     users, total = await repo.page_users(session, where, params)
     return await _to_reads(session, users), total
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import counters
@@ -40,6 +40,7 @@ from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.schemas import check_version
+from app.core.search import contains
 from app.orgs.models import OrgUnit
 from app.orgs.service import ensure_open
 from app.orgs.service import get_visible as get_visible_unit
@@ -141,8 +142,7 @@ async def list_collectives(
     else:
         require_any_role(subject, Action.PERSON_READ)
     if q:
-        pattern = f"%{q.replace('%', '').replace('_', '')}%"
-        where.append(or_(Collective.name.ilike(pattern), Collective.code.ilike(pattern)))
+        where.append(contains(q, Collective.name, Collective.code))
     items, total = await repo.page(session, where, params)
     return await to_reads(session, items), total
 

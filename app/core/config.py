@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _WEAK_KEYS = {"", "secret", "changeme", "change-me", "changethis", "dev", "development", "cdht"}
@@ -85,14 +85,6 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.var_dir / 'cdht.db'}"
 
     @property
-    def async_database_url(self) -> str:
-        return to_async_url(self.effective_database_url)
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.effective_database_url.startswith("sqlite")
-
-    @property
     def effective_evidence_dir(self) -> Path:
         return self.evidence_dir or self.var_dir / "evidence"
 
@@ -100,17 +92,26 @@ class Settings(BaseSettings):
     def effective_import_jobs_dir(self) -> Path:
         return self.import_jobs_dir or self.var_dir / "import-jobs"
 
+    @model_validator(mode="after")
+    def _production_secret(self) -> Settings:
+        """In production the signing key is given, long and not a placeholder: checked when the settings
+        are read, so a process never starts (and no token is ever signed) with a weak one."""
+        if self.env != "production":
+            return self
+        if not self.secret_key:
+            raise ValueError("CDHT_SECRET_KEY must be set when CDHT_ENV=production.")
+        if len(self.secret_key) < MIN_SECRET_LENGTH or self.secret_key.lower() in _WEAK_KEYS:
+            raise ValueError(
+                f"CDHT_SECRET_KEY is too weak for production: use at least {MIN_SECRET_LENGTH} random "
+                "characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
+            )
+        return self
+
     def signing_key(self) -> str:
         """The JWT signing key; in development one is generated once and kept under ``var/``."""
-        key = self.secret_key
-        if key:
-            if self.env == "production" and (len(key) < MIN_SECRET_LENGTH or key.lower() in _WEAK_KEYS):
-                raise ConfigurationError(
-                    f"CDHT_SECRET_KEY is too weak for production: use at least {MIN_SECRET_LENGTH} random "
-                    "characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
-                )
-            return key
-        if self.env == "production":
+        if self.secret_key:
+            return self.secret_key
+        if self.env == "production":  # unreachable: refused by the validator
             raise ConfigurationError("CDHT_SECRET_KEY must be set when CDHT_ENV=production.")
         key_file = self.var_dir / "secret_key"
         if not key_file.exists():

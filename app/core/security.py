@@ -37,13 +37,19 @@ async def hash_password(password: str) -> str:
 
 async def verify_password(password: str, password_hash: str | None) -> bool:
     """Verify in a worker thread; with no hash (unknown user) spend the same time and answer False."""
+    return (await verify_and_update(password, password_hash))[0]
+
+
+async def verify_and_update(password: str, password_hash: str | None) -> tuple[bool, str | None]:
+    """:func:`verify_password`, and when the password matches a hash made with older parameters (or an
+    older algorithm), the hash to store in its place (``None`` when the stored one is current)."""
     if password_hash is None:
         await to_thread.run_sync(_hasher().verify, password, _dummy_hash())
-        return False
+        return False, None
     try:
-        return await to_thread.run_sync(_hasher().verify, password, password_hash)
+        return await to_thread.run_sync(_hasher().verify_and_update, password, password_hash)
     except ValueError:  # not a hash pwdlib knows: never a match
-        return False
+        return False, None
 
 
 def new_opaque_token(nbytes: int = 32) -> str:

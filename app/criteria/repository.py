@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.pagination import PageParams, fetch_page
@@ -58,10 +58,4 @@ async def freeze(session: AsyncSession, set_id: int) -> None:
         .where(CriteriaSet.id == set_id, CriteriaSet.frozen.is_(False))
         .values(frozen=True)
         .execution_options(synchronize_session=False)
-    )
-
-
-async def max_version(session: AsyncSession, code: str) -> int:
-    return int(
-        await session.scalar(select(func.max(CriteriaSet.version)).where(CriteriaSet.code == code)) or 0
     )

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.evaluations.models import Evidence
+from app.evaluations import repository as repo
 from app.evaluations.storage import EvidenceStore
 
 DEFAULT_GRACE = timedelta(hours=1)
@@ -61,9 +60,7 @@ async def find_orphans(
     keys = [key for _, key in candidates if key is not None]
     known: set[str] = set()
     for start in range(0, len(keys), _BATCH):
-        batch = keys[start : start + _BATCH]
-        stmt = select(Evidence.storage_key).where(Evidence.storage_key.in_(batch))
-        known.update((await session.scalars(stmt)).all())
+        known |= await repo.stored_keys(session, keys[start : start + _BATCH])
     return [Orphan(path, path.stat().st_size) for path, key in candidates if key is None or key not in known]
 
 

@@ -20,7 +20,7 @@ from app.core.pagination import PageParams
 from app.evaluations import repository as repo
 from app.evaluations.models import DecisionItem, Evaluation, RecognitionDecision, Status
 from app.evaluations.schemas import DecisionCreate, DecisionRead
-from app.evaluations.workflow import Duty, is_own, log, separate_duties, transition
+from app.evaluations.workflow import Duty, audit_step, is_own, separate_duties, transition
 from app.orgs import service as orgs
 from app.webhooks import outbox
 from app.webhooks.models import EventType
@@ -123,7 +123,7 @@ async def create(session: AsyncSession, subject: Subject, data: DecisionCreate) 
             session.add(DecisionItem(decision_id=decision.id, evaluation_id=evaluation.id))
             transition(evaluation, "recognise")
             evaluation.decision_id = decision.id
-            await log(
+            await audit_step(
                 session,
                 subject,
                 evaluation.id,
@@ -196,7 +196,7 @@ async def revoke(session: AsyncSession, subject: Subject, decision_id: int, reas
         for evaluation in recognised:
             transition(evaluation, "revoke_recognition")
             evaluation.decision_id = None
-            await log(
+            await audit_step(
                 session,
                 subject,
                 evaluation.id,

@@ -18,7 +18,7 @@ from app.evaluations import repository as repo
 from app.evaluations.models import Evaluation, Evidence
 from app.evaluations.schemas import EvidenceRead
 from app.evaluations.storage import EvidenceStore
-from app.evaluations.workflow import load, log, require_editable
+from app.evaluations.workflow import audit_step, load, require_editable
 
 
 async def upload(
@@ -57,7 +57,7 @@ async def upload(
     session.add(evidence)
     evaluation.updated_at = utcnow()
     await session.flush()
-    await log(
+    await audit_step(
         session,
         subject,
         evaluation.id,
@@ -106,7 +106,7 @@ async def delete(session: AsyncSession, subject: Subject, store: EvidenceStore, 
     evaluation.updated_at = utcnow()
     await session.flush()
     on_commit(session, lambda: store.delete(key))
-    await log(
+    await audit_step(
         session,
         subject,
         evaluation.id,

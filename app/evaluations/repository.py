@@ -140,3 +140,9 @@ async def evaluations_by_ids(
     if for_update:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return list((await session.scalars(stmt)).all())
+
+
+async def stored_keys(session: AsyncSession, keys: list[str]) -> set[str]:
+    """Of ``keys``, the storage keys that an evidence row holds."""
+    stmt = select(Evidence.storage_key).where(Evidence.storage_key.in_(keys))
+    return set((await session.scalars(stmt)).all())

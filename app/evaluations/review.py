@@ -14,7 +14,7 @@ from app.evaluations.models import Evaluation
 from app.evaluations.reads import outcome_of, result_of, to_read
 from app.evaluations.schemas import EvaluationRead, Review
 from app.evaluations.service import Change, apply_scores, set_digital_level
-from app.evaluations.workflow import begin, log, move, require_version, transition
+from app.evaluations.workflow import audit_step, begin, move, require_version, transition
 
 
 async def _set_rejections(
@@ -52,7 +52,7 @@ async def review(
     if data.rejected_evidence_ids is not None:
         await _set_rejections(session, evaluation, data.rejected_evidence_ids, change)
     await session.flush()
-    await log(session, subject, evaluation.id, "reviewed", change["before"], change["after"])
+    await audit_step(session, subject, evaluation.id, "reviewed", change["before"], change["after"])
     return await to_read(session, evaluation)
 
 

@@ -9,10 +9,10 @@ from fastapi.responses import FileResponse
 
 from app.auth.deps import CurrentSubject
 from app.core.db import DbSession
+from app.core.deps import AppSettings
 from app.core.pagination import Page, Pagination
 from app.core.schemas import MAX_ID, IdPath, if_match
-from app.evaluations import evidence, reads, service
-from app.evaluations import review as committee
+from app.evaluations import evidence, reads, review, service
 from app.evaluations.models import Status, Title
 from app.evaluations.schemas import (
     Description,
@@ -145,19 +145,21 @@ async def reopen(
     )
 
 
-@router.put("/evaluations/{evaluation_id}/review", response_model=EvaluationRead)
-async def review(
+# ``name`` keeps the operationId ``review`` that generated clients call (the function's own name is
+# taken by the module ``review``).
+@router.put("/evaluations/{evaluation_id}/review", response_model=EvaluationRead, name="review")
+async def review_evaluation(
     evaluation_id: IdPath, body: Review, subject: CurrentSubject, session: DbSession, expected: IfMatch
 ) -> EvaluationRead:
     """Assessor's scores and evidence rejections (submitted or in_review → in_review)."""
-    return await committee.review(session, subject, evaluation_id, body, expected)
+    return await review.review(session, subject, evaluation_id, body, expected)
 
 
 @router.post("/evaluations/{evaluation_id}/return", response_model=EvaluationRead)
 async def return_evaluation(
     evaluation_id: IdPath, body: ReturnRequest, subject: CurrentSubject, session: DbSession, expected: IfMatch
 ) -> EvaluationRead:
-    return await committee.return_to_person(
+    return await review.return_to_person(
         session, subject, evaluation_id, body.reason, body.version if body.version is not None else expected
     )
 
@@ -171,7 +173,7 @@ async def complete_review(
     body: TransitionRequest | None = None,
 ) -> EvaluationRead:
     """Close the review and fill ``result`` (total, passed, failing indicators, digital level)."""
-    return await committee.complete_review(session, subject, evaluation_id, _version(body, expected))
+    return await review.complete_review(session, subject, evaluation_id, _version(body, expected))
 
 
 @router.post(
@@ -179,17 +181,16 @@ async def complete_review(
 )
 async def upload_evidence(
     evaluation_id: IdPath,
-    request: Request,
     subject: CurrentSubject,
     session: DbSession,
     store: Store,
+    settings: AppSettings,
     file: Annotated[UploadFile, File(description="PDF, JPEG, PNG, WebP, DOCX, XLSX or ODT")],
     indicator_id: Annotated[int, Form(ge=1, le=MAX_ID)],
     description: Annotated[Description | None, Form()] = None,
 ) -> EvidenceRead:
-    max_bytes = request.app.state.settings.max_evidence_bytes
     return await evidence.upload(
-        session, subject, store, max_bytes, evaluation_id, indicator_id, file, description
+        session, subject, store, settings.max_evidence_bytes, evaluation_id, indicator_id, file, description
     )
 
 

@@ -30,7 +30,7 @@ from app.evaluations.models import (
 from app.evaluations.reads import to_read
 from app.evaluations.schemas import EvaluationCreate, EvaluationRead, ScoreInput, SelfAssessment
 from app.evaluations.scoring import to_halves, to_points
-from app.evaluations.workflow import EDITABLE, begin, log, move, require_editable, require_version
+from app.evaluations.workflow import EDITABLE, audit_step, begin, move, require_editable, require_version
 from app.orgs import repository as orgs_repo
 from app.orgs import service as orgs
 from app.orgs.service import ensure_open
@@ -66,7 +66,7 @@ async def create(session: AsyncSession, subject: Subject, data: EvaluationCreate
         session.add(Score(evaluation_id=evaluation.id, indicator_id=indicator.id))
     await session.flush()
     await counters.evaluation_created(session, evaluation)
-    await log(
+    await audit_step(
         session,
         subject,
         evaluation.id,
@@ -253,7 +253,7 @@ async def self_assess(
     if data.digital_level is not None:
         set_digital_level(evaluation, "declared_digital_level", data.digital_level, change)
     await session.flush()
-    await log(session, subject, evaluation.id, "self_assessed", change["before"], change["after"])
+    await audit_step(session, subject, evaluation.id, "self_assessed", change["before"], change["after"])
     return await to_read(session, evaluation)
 
 

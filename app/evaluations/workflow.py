@@ -153,7 +153,7 @@ def require_version(body_version: int | None, if_match: int | None) -> None:
         )
 
 
-async def log(
+async def audit_step(
     session: AsyncSession,
     subject: Subject,
     evaluation_id: int,
@@ -161,6 +161,7 @@ async def log(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> None:
+    """Write the audit row of one step of an evaluation (who did what, the fields before and after)."""
     await audit.record(
         session,
         actor_user_id=subject.user_id or None,
@@ -233,4 +234,4 @@ async def move(
     transition(evaluation, name)
     await session.flush()
     after = {"status": evaluation.status, **recorded}
-    await log(session, subject, evaluation.id, AUDITED_AS.get(name, name), {"status": before}, after)
+    await audit_step(session, subject, evaluation.id, AUDITED_AS.get(name, name), {"status": before}, after)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, func, insert, select
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Action
 from app.auth.scope import Subject, unit_filter
+from app.imports import jobs
+from app.imports.models import ImportJob
 from app.orgs.models import OrgUnit
 from app.people.models import Person
 
@@ -98,3 +100,53 @@ async def insert_people(session: AsyncSession, rows: list[dict[str, Any]], *, wa
         return list(result.all())
     await session.execute(insert(Person), rows)
     return []
+
+
+# --- import jobs (the runner's queue) ---------------------------------------------------------------------
+
+
+async def claim_job(session: AsyncSession, now: datetime, lease: timedelta) -> ImportJob | None:
+    """Take the oldest queued job (or a running one whose lease ran out) by a conditional UPDATE: among
+    processes racing for it, one wins."""
+    claimable = or_(
+        ImportJob.status == jobs.QUEUED,
+        and_(ImportJob.status == jobs.RUNNING, ImportJob.lease_expires_at < now),
+    )
+    candidates = await session.scalars(select(ImportJob.id).where(claimable).order_by(ImportJob.id))
+    for job_id in candidates.all():
+        claimed = await session.execute(
+            update(ImportJob)
+            .where(ImportJob.id == job_id, claimable)
+            .values(
+                status=jobs.RUNNING,
+                attempts=ImportJob.attempts + 1,
+                started_at=now,
+                lease_expires_at=now + lease,
+            )
+        )
+        # A DELETE's or UPDATE's Result is a CursorResult; AsyncSession.execute types it as Result.
+        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            return await session.get(ImportJob, job_id, populate_existing=True)
+    return None
+
+
+async def finish_job(session: AsyncSession, job_id: int, status: str, now: datetime, **values: Any) -> None:
+    await session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == job_id, ImportJob.status == jobs.RUNNING)
+        .values(status=status, finished_at=now, lease_expires_at=None, **values)
+    )
+
+
+async def requeue_job(session: AsyncSession, job_id: int) -> None:
+    """A running job back in the queue (its process is shutting down): the attempt does not count."""
+    await session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == job_id, ImportJob.status == jobs.RUNNING)
+        .values(status=jobs.QUEUED, attempts=ImportJob.attempts - 1, lease_expires_at=None)
+    )
+
+
+async def waiting_job_files(session: AsyncSession) -> set[str]:
+    rows = await session.scalars(select(ImportJob.stored_name).where(ImportJob.status.in_(jobs.WAITING)))
+    return set(rows.all())

@@ -7,14 +7,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 
 from app.auth.deps import CurrentSubject
+from app.core.config import Settings
 from app.core.db import DbSession
+from app.core.deps import AppSettings
 from app.core.schemas import Id, Name, ShortText
 from app.imports import households, jobs, service
 from app.imports.models import ImportJob, ImportKind
+from app.imports.runner import ImportJobRunner
 from app.imports.schemas import ErrorBody, ImportJobRead, ImportSummary
 from app.reorganisations import from_file
 from app.reorganisations.schemas import ReorganisationRead
@@ -37,18 +40,24 @@ _ANSWERS: dict[int | str, dict[str, object]] = {
 }
 
 
+def import_jobs(request: Request) -> ImportJobRunner:
+    runner: ImportJobRunner = request.app.state.import_jobs  # set by app.main.create_app
+    return runner
+
+
+Runner = Annotated[ImportJobRunner, Depends(import_jobs)]
+
+
 async def _answer(
-    request: Request,
+    settings: Settings,
+    runner: ImportJobRunner,
     session: DbSession,
     subject: CurrentSubject,
     kind: ImportKind,
     file: UploadFile,
     dry_run: bool,
 ) -> JSONResponse:
-    state = request.app.state
-    outcome = await service.submit(
-        session, subject, kind, file, state.settings, state.import_jobs, dry_run=dry_run
-    )
+    outcome = await service.submit(session, subject, kind, file, settings, runner, dry_run=dry_run)
     if isinstance(outcome, ImportJob):
         job = jobs.to_read(outcome)
         headers = {"Location": job.status_url}
@@ -59,32 +68,47 @@ async def _answer(
 
 @router.post("/org-units", response_model=ImportSummary, responses=_ANSWERS)
 async def import_org_units(
-    request: Request, subject: CurrentSubject, session: DbSession, file: Upload, dry_run: DryRun = False
+    subject: CurrentSubject,
+    session: DbSession,
+    settings: AppSettings,
+    runner: Runner,
+    file: Upload,
+    dry_run: DryRun = False,
 ) -> JSONResponse:
     """Units keyed by ``code``: columns ``code, name, kind, parent_code`` (Vietnamese headings accepted).
     All or nothing; ``dry_run=true`` only reports what would happen. A file larger than
     ``CDHT_IMPORT_JOB_BYTES`` answers 202: follow ``Location`` to the job."""
-    return await _answer(request, session, subject, "org_units", file, dry_run)
+    return await _answer(settings, runner, session, subject, "org_units", file, dry_run)
 
 
 @router.post("/people", response_model=ImportSummary, responses=_ANSWERS)
 async def import_people(
-    request: Request, subject: CurrentSubject, session: DbSession, file: Upload, dry_run: DryRun = False
+    subject: CurrentSubject,
+    session: DbSession,
+    settings: AppSettings,
+    runner: Runner,
+    file: Upload,
+    dry_run: DryRun = False,
 ) -> JSONResponse:
     """People keyed by ``citizen_id`` when given: ``full_name, unit_code, group, birth_year, citizen_id,
     gender``. All or nothing; ``dry_run=true`` only reports what would happen. A file larger than
     ``CDHT_IMPORT_JOB_BYTES`` answers 202: follow ``Location`` to the job."""
-    return await _answer(request, session, subject, "people", file, dry_run)
+    return await _answer(settings, runner, session, subject, "people", file, dry_run)
 
 
 @router.post("/households", response_model=households.HouseholdImportSummary, responses=households.ANSWERS)
 async def import_households(
-    request: Request, subject: CurrentSubject, session: DbSession, file: Upload, dry_run: DryRun = False
+    subject: CurrentSubject,
+    session: DbSession,
+    settings: AppSettings,
+    runner: Runner,
+    file: Upload,
+    dry_run: DryRun = False,
 ) -> JSONResponse:
     """Households keyed by ``household_code``, one row per member: ``household_code, household_name,
     unit_code, member_citizen_id`` (Vietnamese headings accepted). New households are created, known ones
     renamed, moved and given the members listed. All or nothing; ``dry_run=true`` only reports."""
-    summary = await households.run(session, subject, file, request.app.state.settings, dry_run=dry_run)
+    summary = await households.run(session, subject, file, settings, dry_run=dry_run)
     status = 422 if summary.error_count and not dry_run else 200
     return JSONResponse(summary.model_dump(mode="json"), status_code=status)
 
@@ -96,7 +120,7 @@ async def import_households(
     responses={422: {"model": ErrorBody, "description": "Row problems (details.errors); nothing written."}},
 )
 async def import_reorganisation(
-    request: Request,
+    settings: AppSettings,
     subject: CurrentSubject,
     session: DbSession,
     file: Upload,
@@ -114,7 +138,7 @@ async def import_reorganisation(
         session,
         subject,
         file,
-        request.app.state.settings,
+        settings,
         effective_on=effective_on,
         dry_run=dry_run,
         title=title,

@@ -25,7 +25,6 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.deps import load_subject
@@ -34,6 +33,7 @@ from app.core.config import Settings
 from app.core.db import on_commit, unit_of_work, utcnow
 from app.core.errors import AppError, Forbidden, NotFound
 from app.imports import events, jobs, service
+from app.imports import repository as repo
 from app.imports.models import ImportJob
 
 log = logging.getLogger("cdht.imports")
@@ -74,29 +74,9 @@ class ImportJobRunner:
         return ran
 
     async def _claim(self) -> ImportJob | None:
-        now = utcnow()
-        claimable = or_(
-            ImportJob.status == jobs.QUEUED,
-            and_(ImportJob.status == jobs.RUNNING, ImportJob.lease_expires_at < now),
-        )
         lease = timedelta(seconds=self.settings.import_job_timeout_seconds) + LEASE_MARGIN
         async with unit_of_work(self.sessionmaker) as session:
-            candidates = await session.scalars(select(ImportJob.id).where(claimable).order_by(ImportJob.id))
-            for job_id in candidates.all():
-                claimed = await session.execute(
-                    update(ImportJob)
-                    .where(ImportJob.id == job_id, claimable)
-                    .values(
-                        status=jobs.RUNNING,
-                        attempts=ImportJob.attempts + 1,
-                        started_at=now,
-                        lease_expires_at=now + lease,
-                    )
-                )
-                # A DELETE's or UPDATE's Result is a CursorResult; AsyncSession.execute types it as Result.
-                if claimed.rowcount == 1:  # type: ignore[attr-defined]
-                    return await session.get(ImportJob, job_id, populate_existing=True)
-        return None
+            return await repo.claim_job(session, utcnow(), lease)
 
     async def _run(self, job: ImportJob) -> None:
         if job.attempts > MAX_ATTEMPTS:
@@ -171,29 +151,18 @@ class ImportJobRunner:
             )
 
     async def _finish(self, session: AsyncSession, job: ImportJob, status: str, **values: Any) -> None:
-        await session.execute(
-            update(ImportJob)
-            .where(ImportJob.id == job.id, ImportJob.status == jobs.RUNNING)
-            .values(status=status, finished_at=utcnow(), lease_expires_at=None, **values)
-        )
+        await repo.finish_job(session, job.id, status, utcnow(), **values)
         on_commit(session, lambda: self.files.delete(job.stored_name))
 
     async def _requeue(self, job: ImportJob) -> None:
         async with unit_of_work(self.sessionmaker) as session:
-            await session.execute(
-                update(ImportJob)
-                .where(ImportJob.id == job.id, ImportJob.status == jobs.RUNNING)
-                .values(status=jobs.QUEUED, attempts=ImportJob.attempts - 1, lease_expires_at=None)
-            )
+            await repo.requeue_job(session, job.id)
 
     async def _sweep(self) -> None:
         """Delete upload files that no waiting job names (see :meth:`jobs.JobFiles.sweep`)."""
         try:
             async with unit_of_work(self.sessionmaker, write=False) as session:  # reads: no write lock
-                rows = await session.scalars(
-                    select(ImportJob.stored_name).where(ImportJob.status.in_(jobs.WAITING))
-                )
-                waiting = set(rows.all())
+                waiting = await repo.waiting_job_files(session)
             removed = self.files.sweep(waiting, SWEEP_GRACE_SECONDS)
         except Exception:
             log.exception("import job runner: could not sweep %s", self.files.root)

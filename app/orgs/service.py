@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +16,7 @@ from app.core.dates import today
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.schemas import check_version
+from app.core.search import contains
 from app.orgs import history
 from app.orgs import repository as repo
 from app.orgs.models import OrgUnit
@@ -243,8 +244,7 @@ async def list_units(
     if code:
         where.append(OrgUnit.code == code)
     if q:
-        pattern = f"%{q.replace('%', '').replace('_', '')}%"
-        where.append(or_(OrgUnit.name.ilike(pattern), OrgUnit.code.ilike(pattern)))
+        where.append(contains(q, OrgUnit.name, OrgUnit.code))
     units, total = await repo.page(session, where, params, history.depth_on(day))
     return await to_reads(session, units, day), total
 

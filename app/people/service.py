@@ -22,6 +22,7 @@ from app.core.dates import today
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.schemas import check_version
+from app.core.search import contains
 from app.orgs.service import ensure_open
 from app.orgs.service import get_visible as get_visible_unit
 from app.people import claims, transfers
@@ -183,6 +184,5 @@ async def list_people(
     if group:
         where.append(Person.group == group)
     if q:
-        pattern = f"%{q.replace('%', '').replace('_', '')}%"
-        where.append(Person.full_name.ilike(pattern))
+        where.append(contains(q, Person.full_name))
     return await repo.page(session, where, params)

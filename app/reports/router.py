@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
 from app.auth.deps import CurrentSubject
 from app.core import i18n
 from app.core.db import DbSession
+from app.core.deps import AppSessionmaker
 from app.core.schemas import MAX_ID
 from app.reports import annual, exports, formats
 from app.reports.schemas import AnnualReport
@@ -58,12 +59,12 @@ async def annual_report(
 
 @exports_router.get("/evaluations", response_class=StreamingResponse)
 async def export_evaluations(
-    request: Request, org_unit_id: UnitId, year: Year, subject: CurrentSubject, session: DbSession
+    org_unit_id: UnitId, year: Year, subject: CurrentSubject, session: DbSession, reads: AppSessionmaker
 ) -> StreamingResponse:
     """Every evaluation of the subtree and year as CSV (streamed; UTF-8 with BOM): the ten effective
     scores, total, status, digital level, decision number. org_admin or integration."""
     await exports.check_unit(session, subject, org_unit_id)
-    rows = exports.evaluations_csv(request.app.state.sessionmaker, org_unit_id, year)
+    rows = exports.evaluations_csv(reads, org_unit_id, year)
     return StreamingResponse(
         rows, media_type=CSV_TYPE, headers=attachment(f"danh-gia-{year}-{org_unit_id}.csv")
     )
@@ -71,12 +72,12 @@ async def export_evaluations(
 
 @exports_router.get("/recognised", response_class=StreamingResponse)
 async def export_recognised(
-    request: Request,
     decision_id: Annotated[int, Query(ge=1, le=MAX_ID)],
     subject: CurrentSubject,
     session: DbSession,
+    reads: AppSessionmaker,
 ) -> StreamingResponse:
     """The people a recognition decision lists, as CSV (UTF-8 with BOM). org_admin or integration."""
     decision = await exports.visible_decision(session, subject, decision_id)
-    rows = exports.recognised_csv(request.app.state.sessionmaker, decision)
+    rows = exports.recognised_csv(reads, decision)
     return StreamingResponse(rows, media_type=CSV_TYPE, headers=attachment(f"cong-nhan-{decision_id}.csv"))

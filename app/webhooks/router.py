@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.auth.deps import CurrentSubject
 from app.core.db import DbSession
+from app.core.deps import AppSettings
 from app.core.pagination import Page, Pagination
 from app.core.schemas import MAX_ID, IdPath, if_match
 from app.webhooks import service
@@ -19,12 +20,12 @@ IfMatch = Annotated[int | None, Depends(if_match)]
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated)
 async def create_webhook(
-    request: Request, body: WebhookCreate, subject: CurrentSubject, session: DbSession
+    body: WebhookCreate, subject: CurrentSubject, session: DbSession, settings: AppSettings
 ) -> WebhookCreated:
     """Subscribe ``url`` to ``events`` about ``org_unit_id`` and every unit below it (org_admin or
     integration there). The answer carries the signing ``secret``: it is never shown again. With
     ``CDHT_ENV=production`` only https URLs to public hosts are accepted."""
-    return await service.create(session, subject, body, request.app.state.settings)
+    return await service.create(session, subject, body, settings)
 
 
 @router.get("", response_model=Page[WebhookRead])
@@ -47,16 +48,16 @@ async def get_webhook(webhook_id: IdPath, subject: CurrentSubject, session: DbSe
 
 @router.patch("/{webhook_id}", response_model=WebhookRead)
 async def update_webhook(
-    request: Request,
     webhook_id: IdPath,
     body: WebhookUpdate,
     subject: CurrentSubject,
     session: DbSession,
     expected: IfMatch,
+    settings: AppSettings,
 ) -> WebhookRead:
     """Change the URL, events, description, or pause (``active: false``) and resume. Paused deliveries
     wait and go out, in order, once it is active again."""
-    return await service.update(session, subject, webhook_id, body, expected, request.app.state.settings)
+    return await service.update(session, subject, webhook_id, body, expected, settings)
 
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)

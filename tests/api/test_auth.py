@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from fastapi import FastAPI
 from jose import jwt
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 
 from app.core.tokens import ALGORITHM
 from tests.builders import PASSWORD, Tree, build_country
@@ -258,3 +260,25 @@ async def test_bad_bearer_tokens_are_401_with_a_challenge(client: httpx.AsyncCli
         assert_401(r)
     assert (await client.get(f"/api/v1/org-units/{unit.id}", headers=bearer(good))).status_code == 200
     assert_401(await client.get(f"/api/v1/org-units/{unit.id}", headers={"Authorization": f"Basic {good}"}))
+
+
+async def test_a_hash_made_with_older_parameters_is_upgraded_at_login(
+    client: httpx.AsyncClient, tree: Tree
+) -> None:
+    """pwdlib's verify_and_update (issue #16): a password hashed with weaker Argon2 parameters still logs
+    in, and the stored hash is replaced by one with today's."""
+    c = await build_country(tree)
+    user = await tree.user(("viewer", c.province_a), username="old.hash")
+    weak = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8 * 1024, parallelism=1),)).hash(PASSWORD)
+    user.password_hash = weak
+    await tree.session.commit()
+    assert (await login(client, "old.hash")).status_code == 200
+    await tree.session.refresh(user)
+    assert user.password_hash != weak
+    current = Argon2Hasher()
+    assert current.verify(PASSWORD, user.password_hash) and not current.check_needs_rehash(user.password_hash)
+    # Once upgraded, it stays: the next login changes nothing.
+    assert (await login(client, "old.hash")).status_code == 200
+    upgraded = user.password_hash
+    await tree.session.refresh(user)
+    assert user.password_hash == upgraded

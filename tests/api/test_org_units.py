@@ -169,3 +169,20 @@ async def test_only_admin_creates_roots(client: httpx.AsyncClient, tree: Tree) -
     h = tree.auth(await tree.user(("org_admin", c.nation)))
     r = await client.post("/api/v1/org-units", json={"name": "Root", "kind": "nation"}, headers=h)
     assert r.status_code == 403
+
+
+async def test_search_takes_percent_and_underscore_as_typed(client: httpx.AsyncClient, tree: Tree) -> None:
+    """``q`` is matched as typed (issue #16): ``%`` and ``_`` are characters, not LIKE wildcards."""
+    c = await build_country(tree)
+    for name in ("Thôn 50% A", "Thôn 500", "Tổ_1", "Tổ 1"):
+        await tree.unit(name, "village", c.commune_a)
+    h = tree.auth(await tree.user(("viewer", c.commune_a)))
+
+    async def names(q: str) -> list[str]:
+        r = await client.get("/api/v1/org-units", params={"q": q, "limit": 100}, headers=h)
+        assert r.status_code == 200, r.text
+        return sorted(i["name"] for i in r.json()["items"])
+
+    assert await names("50%") == ["Thôn 50% A"]
+    assert await names("ổ_") == ["Tổ_1"]
+    assert await names("thôn 50") == ["Thôn 50% A", "Thôn 500"]

@@ -152,7 +152,7 @@ def serving(env: dict[str, str], var: Path, username: str, password: str) -> Ite
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     var = tmp_path_factory.mktemp("live-server")
     env = server_env(var)
-    for args in (["migrate"], ["seed"], ["create-admin", "--username", ADMIN, "--password", ADMIN_PASSWORD]):
-        run([*CDHT, *args], env=env)
+    for args in (["migrate"], ["seed"], ["create-admin", "--username", ADMIN]):
+        run([*CDHT, *args], env={**env, "CDHT_ADMIN_PASSWORD": ADMIN_PASSWORD})
     with serving(env, var, ADMIN, ADMIN_PASSWORD) as server:
         yield server

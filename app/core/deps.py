@@ -1,0 +1,26 @@
+"""Typed dependencies for what the app holds (``app.main.create_app`` / ``install_state`` set it on
+``app.state``): endpoints ask for these and never read ``request.app.state`` themselves."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.config import Settings
+
+
+def app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def app_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    """For work that outlives the request's own session (a streamed export's reads)."""
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    return sessionmaker
+
+
+AppSettings = Annotated[Settings, Depends(app_settings)]
+AppSessionmaker = Annotated[async_sessionmaker[AsyncSession], Depends(app_sessionmaker)]
