@@ -24,21 +24,22 @@ def get_auth_context(request: Request) -> AuthContext:
 
 
 async def load_subject(session: AsyncSession, user_id: int) -> Subject | None:
-    user = await repo.get_user(session, user_id)
-    if user is None or not user.is_active:
+    """The caller as of this request (an inactive or removed user: None), in one statement."""
+    rows = await repo.subject_rows(session, user_id)
+    if not rows or not rows[0].is_active:
         return None
-    assignments = (await repo.assignments_for(session, [user.id]))[user.id]
-    person = (await repo.persons_for(session, [user.id])).get(user.id)
+    first = rows[0]
+    granted = [r for r in rows if r.assignment_id is not None and r.role is not None]
     return Subject(
-        user_id=user.id,
-        username=user.username,
-        is_admin=any(a.role == Role.ADMIN for a in assignments),
-        is_service=user.is_service,
-        person_id=person.id if person else None,
+        user_id=user_id,
+        username=first.username,
+        is_admin=any(r.role == Role.ADMIN for r in granted),
+        is_service=first.is_service,
+        person_id=first.person_id,
         grants=tuple(
-            Grant(role=Role(a.role), org_unit_id=a.org_unit_id, assignment_id=a.id)
-            for a in assignments
-            if a.org_unit_id is not None
+            Grant(role=Role(r.role), org_unit_id=r.org_unit_id, assignment_id=r.assignment_id)
+            for r in granted
+            if r.org_unit_id is not None and r.role is not None and r.assignment_id is not None
         ),
     )
 

@@ -46,13 +46,14 @@ async def _to_reads(session: AsyncSession, users: Sequence[User]) -> list[UserRe
     ids = [u.id for u in users]
     assignments = await repo.assignments_for(session, ids)
     persons = await repo.persons_for(session, ids)
-    reads = []
-    for user in users:
-        read = UserRead.model_validate(user)
-        read.roles = [RoleAssignmentRead.model_validate(a) for a in assignments[user.id]]
-        read.person_id = persons[user.id].id if user.id in persons else None
-        reads.append(read)
-    return reads
+    return [_read(user, assignments[user.id], persons.get(user.id)) for user in users]
+
+
+def _read(user: User, assignments: Sequence[RoleAssignment], person: Person | None) -> UserRead:
+    read = UserRead.model_validate(user)
+    read.roles = [RoleAssignmentRead.model_validate(a) for a in assignments]
+    read.person_id = person.id if person else None
+    return read
 
 
 async def _visible_user(session: AsyncSession, subject: Subject, user_id: int, action: Action) -> User:
@@ -334,6 +335,6 @@ async def list_service_accounts(
 async def me(session: AsyncSession, subject: Subject) -> MeRead:
     user = await repo.get_user(session, subject.user_id)
     assert user is not None
-    read = (await _to_reads(session, [user]))[0]
-    person = await session.get(Person, read.person_id) if read.person_id is not None else None
+    person = (await repo.persons_for(session, [user.id])).get(user.id)
+    read = _read(user, (await repo.assignments_for(session, [user.id]))[user.id], person)
     return MeRead(user=read, person=PersonBrief.model_validate(person) if person else None, roles=read.roles)

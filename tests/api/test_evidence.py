@@ -273,7 +273,7 @@ async def test_a_request_failing_after_the_file_was_written_leaves_no_orphan(
             assert len(files_on_disk(evidence_dir)) == 1  # the file is written when the audit row is
             raise failure
 
-        monkeypatch.setattr("app.evaluations.evidence.log", failing_log)
+        monkeypatch.setattr("app.evaluations.evidence.audit_step", failing_log)
         r = await post_file(client, school.admin, ev, MINIMAL_PDF)
         assert r.status_code == 500
         assert r.json()["error"]["code"] == "internal_error"

@@ -128,7 +128,7 @@ async def test_a_failed_upload_leaves_no_file_and_no_row(
             async def failing_log(*args: Any, fault: Exception = fault, **kwargs: Any) -> None:
                 raise fault
 
-            monkeypatch.setattr(evidence_service, "log", failing_log)
+            monkeypatch.setattr(evidence_service, "audit_step", failing_log)
             r = await upload(client, school.admin, ev["id"], indicator)
             assert r.status_code == status, r.text
             assert _files(evidence_dir) == files_before, f"{status}: the file outlived its transaction"
@@ -172,7 +172,7 @@ async def test_a_crash_before_commit_leaves_an_orphan_that_cleanup_removes(
     async def crash(*args: Any, **kwargs: Any) -> None:
         raise _gone()
 
-    monkeypatch.setattr(evidence_service, "log", crash)
+    monkeypatch.setattr(evidence_service, "audit_step", crash)
     assert (await upload(client, school.admin, ev["id"], indicator)).status_code == 503
     monkeypatch.undo()
     keys = set(await tree.session.scalars(select(Evidence.storage_key)))

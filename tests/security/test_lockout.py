@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import app.auth.login
 from app.auth.models import LoginAttempt
 from app.core.config import Settings
-from app.core.security import verify_password
+from app.core.security import verify_and_update
 from app.main import create_app
 from tests.api.evaluation_flow import API
 from tests.builders import PASSWORD, Tree
@@ -61,11 +61,11 @@ def verified(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every password the token endpoint verified against a hash, in order."""
     seen: list[str] = []
 
-    async def counting(password: str, password_hash: str | None) -> bool:
+    async def counting(password: str, password_hash: str | None) -> tuple[bool, str | None]:
         seen.append(password)
-        return await verify_password(password, password_hash)
+        return await verify_and_update(password, password_hash)
 
-    monkeypatch.setattr(app.auth.login, "verify_password", counting)
+    monkeypatch.setattr(app.auth.login, "verify_and_update", counting)
     return seen
 
 
