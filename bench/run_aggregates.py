@@ -79,6 +79,8 @@ from app.auth.scope import Subject
 from app.core.db import make_engine, make_sessionmaker, unit_of_work
 from app.criteria import service as criteria_service
 from app.criteria.models import CriteriaSet, Indicator
+from app.demo_evaluations import Committee
+from app.demo_evaluations import committee as demo_committee
 from app.evaluations import decisions, review, service
 from app.evaluations.models import DigitalLevel, Evaluation, Evidence, Score, Status, Title
 from app.evaluations.schemas import DecisionCreate, Review, ScoreInput
@@ -553,7 +555,10 @@ async def write_path(
 ) -> None:
     """Each fresh evaluation through submit → review → complete review → its own decision; after the
     k-th, the k-th household's learning-family evaluation through the same steps, recognised by a decision
-    of its commune (its members are recounted)."""
+    of its commune (its members are recounted). Three users do the three duties (separation of duties):
+    the demo's committee, acting with ``subject``'s reach."""
+    async with unit_of_work(sm) as session:
+        duties = await demo_committee(session, subject)
 
     async def step(name: str, fn: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
         t0 = time.perf_counter()
@@ -564,16 +569,17 @@ async def write_path(
 
     for k, item in enumerate(items):
         eid = item.evaluation_id
-        read = await step("submit", lambda s, e=eid: service.submit(s, subject, e, None))
+        read = await step("submit", lambda s, e=eid: service.submit(s, duties.clerk, e, None))
         scores = [ScoreInput(indicator_id=i, score=Decimal(_halves(k, d)) / 2) for i, d in item.indicators]
         read = await step(
             "review",
             lambda s, e=eid, v=read.version, sc=scores, lv=item.level: review.review(
-                s, subject, e, Review(version=v, scores=sc, digital_level=lv), None
+                s, duties.assessor, e, Review(version=v, scores=sc, digital_level=lv), None
             ),
         )
         read = await step(
-            "complete_review", lambda s, e=eid, v=read.version: review.complete_review(s, subject, e, v)
+            "complete_review",
+            lambda s, e=eid, v=read.version: review.complete_review(s, duties.assessor, e, v),
         )
         if not (read.result and read.result.passed):
             raise BenchFailure(f"evaluation {eid} did not pass: {read.result}")
@@ -584,28 +590,31 @@ async def write_path(
             signed_on=date(YEAR, 12, 30),
             evaluation_ids=[eid],
         )
-        made = await step("decision", lambda s, b=body: decisions.create(s, subject, b))
+        made = await step("decision", lambda s, b=body: decisions.create(s, duties.approver, b))
         run.decisions.append(made.id)
         if k < len(families):
-            await family_path(step, subject, families[k], run, f"{tag}-{k}")
+            await family_path(step, duties, families[k], run, f"{tag}-{k}")
 
 
 async def family_path(
     step: Callable[[str, Callable[[AsyncSession], Awaitable[Any]]], Awaitable[Any]],
-    subject: Subject,
+    duties: Committee,
     family: Family,
     run: WriteRun,
     tag: str,
 ) -> None:
     eid = family.evaluation_id
-    read = await step("family_submit", lambda s: service.submit(s, subject, eid, None))
+    read = await step("family_submit", lambda s: service.submit(s, duties.clerk, eid, None))
     scores = [ScoreInput(indicator_id=i, score=Decimal(h) / 2) for i, h in family.indicators]
     read = await step(
         "family_review",
-        lambda s, v=read.version: review.review(s, subject, eid, Review(version=v, scores=scores), None),
+        lambda s, v=read.version: review.review(
+            s, duties.assessor, eid, Review(version=v, scores=scores), None
+        ),
     )
     read = await step(
-        "family_complete_review", lambda s, v=read.version: review.complete_review(s, subject, eid, v)
+        "family_complete_review",
+        lambda s, v=read.version: review.complete_review(s, duties.assessor, eid, v),
     )
     if not (read.result and read.result.passed):
         raise BenchFailure(f"household evaluation {eid} did not pass: {read.result}")
@@ -616,7 +625,7 @@ async def family_path(
         signed_on=date(YEAR, 12, 30),
         evaluation_ids=[eid],
     )
-    made = await step("family_decision", lambda s: decisions.create(s, subject, body))
+    made = await step("family_decision", lambda s: decisions.create(s, duties.approver, body))
     run.decisions.append(made.id)
     run.members += family.members
 
