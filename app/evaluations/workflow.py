@@ -162,15 +162,7 @@ async def audit_step(
     after: dict[str, Any] | None = None,
 ) -> None:
     """Write the audit row of one step of an evaluation (who did what, the fields before and after)."""
-    await audit.record(
-        session,
-        actor_user_id=subject.user_id or None,
-        entity_type="evaluation",
-        entity_id=evaluation_id,
-        action=action,
-        before=before,
-        after=after,
-    )
+    await audit.record_by(session, subject, "evaluation", evaluation_id, action, before, after)
 
 
 @dataclass
