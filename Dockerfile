@@ -11,6 +11,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CDHT_EVIDENCE_DIR=/srv/cdht/var/evidence \
     CDHT_IMPORT_JOBS_DIR=/srv/cdht/var/import-jobs
 
+# `cdht backup` / `cdht restore` run pg_dump, pg_restore and psql: the client of the server's major version
+# (Debian bookworm's postgresql-client is 15, like docker-compose.yml's server).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends postgresql-client \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system --gid 10001 cdht \
     && useradd --system --uid 10001 --gid cdht --home-dir /srv/cdht --no-create-home \
        --shell /usr/sbin/nologin cdht

@@ -1,15 +1,17 @@
 """The ``cdht`` command: migrate, seed, create-admin, demo, serve, cleanup-evidence, rebuild-aggregates,
-import-worker and worker."""
+import-worker, worker, backup and restore."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
-import logging
 import os
+import shutil
 import sys
-from collections.abc import Callable, Coroutine
+import tempfile
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +22,8 @@ from pydantic import ValidationError
 from app.core.config import ConfigurationError, Settings, get_settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def alembic_config(database_url: str) -> Config:
@@ -83,9 +87,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     admin.add_argument("--full-name", default="System administrator")
     sub.add_parser("demo", help="load the demo tree, users, people and evaluations; prints logins")
-    serve = sub.add_parser("serve", help="serve the API (migrates first)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serving = sub.add_parser("serve", help="serve the API (migrates first)")
+    serving.add_argument("--host", default="127.0.0.1")
+    serving.add_argument("--port", type=int, default=8000)
+    serving.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes serving requests (default: 1 on SQLite, which has one writer at a time; the "
+        "number of cores on PostgreSQL)",
+    )
     sub.add_parser(
         "rebuild-aggregates",
         help="recount the dashboards' counters from the tables (after a bulk load or repair)",
@@ -114,6 +125,21 @@ def main(argv: list[str] | None = None) -> int:
         "--once",
         action="store_true",
         help="run what is waiting now (jobs, due deliveries, one scan), then exit",
+    )
+    backup = sub.add_parser(
+        "backup",
+        help="copy the database and its evidence files into a new folder, with a manifest of sha256s",
+    )
+    backup.add_argument("--to", required=True, type=Path, metavar="DIR", help="a new or empty folder")
+    restore = sub.add_parser(
+        "restore",
+        help="verify a backup, then restore its database and evidence files here and migrate",
+    )
+    restore.add_argument("--from", dest="source", required=True, type=Path, metavar="DIR")
+    restore.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a database that holds data (refused without: a restore replaces everything)",
     )
     args = parser.parse_args(argv)
 
@@ -179,27 +205,105 @@ def main(argv: list[str] | None = None) -> int:
                     print(line)
             except KeyboardInterrupt:  # Ctrl-C or SIGINT: running jobs went back to the queue
                 print("Worker stopped.")
+        elif args.command == "backup":  # no migration first: the database is backed up as it is
+            for line in _run(lambda s: commands.backup(s, args.to), settings):
+                print(line)
+        elif args.command == "restore":
+            for line in _run(lambda s: commands.restore(s, args.source, force=args.force), settings):
+                print(line)
+            migrate(settings)  # a backup made before an upgrade is brought to this version's schema
+            print(f"Database is at the latest schema ({_redact(settings.effective_database_url)}).")
         elif args.command == "serve":
             migrate(settings)
-            import uvicorn
-
-            _log_to_stderr()
-            uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port, access_log=False)
+            serve(settings, host=args.host, port=args.port, workers=args.workers)
     except commands.CommandError as exc:
         print(f"cdht {args.command}: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
-def _log_to_stderr() -> None:
-    """Give the app's own loggers (``cdht.access``, ``cdht.errors``, …) a handler: uvicorn configures only
-    its own, so without this the access log is silently dropped."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("cdht")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+def serve_workers(settings: Settings, asked: int | None) -> int:
+    """How many processes ``cdht serve`` starts: as asked, else one on SQLite (one writer at a time: more
+    processes only queue for its lock) and one per core on PostgreSQL."""
+    from app.commands import CommandError
+
+    if asked is not None:
+        if asked < 1:
+            raise CommandError("--workers must be at least 1")
+        return asked
+    if settings.effective_database_url.startswith("sqlite"):
+        return 1
+    return os.cpu_count() or 1
+
+
+def serve(settings: Settings, *, host: str, port: int, workers: int | None) -> None:
+    """uvicorn with the app factory; with several workers, uvicorn's supervisor starts them (spawned, so
+    each builds its own app, engine and pool) and restarts one that dies. Every piece of shared state (the
+    login throttle, idempotency keys, jobs, deliveries) lives in the database, so any worker may answer."""
+    import uvicorn
+
+    count = serve_workers(settings, workers)
+    with _metrics_shared(count):
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=count,
+            access_log=False,
+            log_config=_log_config(settings),  # applied again in every worker process by uvicorn
+        )
+
+
+@contextlib.contextmanager
+def _metrics_shared(workers: int) -> Iterator[None]:
+    """With several workers, prometheus_client's multiprocess mode: every worker writes its samples
+    under ``PROMETHEUS_MULTIPROC_DIR`` and a scrape of any one sums them all. The folder must be in the
+    environment before the workers are spawned (they read it at import). One given by the operator is
+    emptied of an earlier run's files; one made here is removed at the end."""
+    if workers < 2:
+        yield
+        return
+    given = os.environ.get(MULTIPROC_ENV)
+    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="cdht-metrics-"))
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROC_ENV] = str(folder)
+    try:
+        yield
+    finally:
+        if not given:
+            shutil.rmtree(folder, ignore_errors=True)
+            os.environ.pop(MULTIPROC_ENV, None)
+
+
+def _log_config(settings: Settings) -> dict[str, Any]:
+    """uvicorn's own logging set-up plus the app's loggers (``cdht.access``, ``cdht.errors``, …) on
+    stderr: a spawned worker does not inherit the parent's handlers, uvicorn applies this in each."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["cdht"] = {"format": LOG_FORMAT}
+    config["handlers"]["cdht"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "cdht",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["cdht"] = {"handlers": ["cdht"], "level": "INFO", "propagate": False}
+    from app.observability.logs import with_log_format
+
+    return with_log_format(config, settings.log_format)  # CDHT_LOG_FORMAT=json: every line as JSON
+
+
+def _log_to_stderr(settings: Settings | None = None) -> None:
+    """Give the app's own loggers (``cdht.access``, ``cdht.errors``, …) a handler writing
+    ``CDHT_LOG_FORMAT`` (text or JSON lines): uvicorn configures only its own, so without this the access
+    log is silently dropped."""
+    from app.observability.logs import configure_logging
+
+    configure_logging((settings or get_settings()).log_format)
 
 
 def _redact(url: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -116,6 +117,28 @@ async def counters_current(settings: Settings) -> bool:
 
     async with unit_of_work(settings) as session:
         return await ensure_current(session)
+
+
+async def backup(settings: Settings, to: Path) -> list[str]:
+    """The database and the evidence files its rows name, into the new folder ``to`` (app/operations)."""
+    from app.operations import BackupError
+    from app.operations.backup import backup as write_backup
+
+    try:
+        return await write_backup(settings, to)
+    except BackupError as exc:
+        raise CommandError(str(exc)) from None
+
+
+async def restore(settings: Settings, source: Path, *, force: bool) -> list[str]:
+    """A backup, verified first, into the configured database and evidence folder (migrations after)."""
+    from app.operations import BackupError
+    from app.operations.backup import restore as restore_backup
+
+    try:
+        return await restore_backup(settings, source, force=force)
+    except BackupError as exc:
+        raise CommandError(str(exc)) from None
 
 
 async def import_worker(settings: Settings, *, once: bool) -> list[str]:

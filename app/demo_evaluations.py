@@ -23,11 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import repository as auth_repo
 from app.auth.models import User
 from app.auth.scope import Subject
-from app.evaluations import decisions, evidence, reads, service
+from app.decisions import service as decisions
+from app.decisions.schemas import DecisionCreate
+from app.evaluations import evidence, reads, service
 from app.evaluations import review as review_side
 from app.evaluations.models import DigitalLevel, Evaluation, Status
 from app.evaluations.schemas import (
-    DecisionCreate,
     EvaluationCreate,
     EvaluationRead,
     Review,

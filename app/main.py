@@ -31,14 +31,18 @@ from app.core.i18n import LanguageMiddleware
 from app.core.idempotency import IdempotencyMiddleware
 from app.core.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from app.core.query_params import reject_unknown_query_params
+from app.core.replicas import ReplicaRouter
 from app.core.tokens import TokenCodec
 from app.criteria.router import router as criteria_router
 from app.dashboard.router import router as dashboard_router
-from app.evaluations.decisions_router import router as decisions_router
+from app.decisions.router import router as decisions_router
 from app.evaluations.router import router as evaluations_router
 from app.evaluations.storage import EvidenceStore
 from app.imports.router import router as imports_router
 from app.imports.runner import ImportJobRunner
+from app.observability import metrics
+from app.observability import replicas as replica_metrics
+from app.observability.router import router as metrics_router
 from app.orgs.router import router as orgs_router
 from app.people.router import router as people_router
 from app.plans.router import router as plans_router
@@ -51,6 +55,7 @@ from app.webhooks.router import router as webhooks_router
 from app.webhooks.worker import scan_alerts_forever
 
 API_PREFIX = "/api/v1"
+log = logging.getLogger("cdht.health")
 
 
 def create_app(
@@ -70,6 +75,7 @@ def create_app(
         sessionmaker: async_sessionmaker[AsyncSession] = app.state.sessionmaker
         import_jobs: ImportJobRunner = app.state.import_jobs
         webhooks: WebhookDeliverer = app.state.webhooks
+        metrics.forget_dead_processes()  # a worker replacing one that died: its gauges leave the totals
         workers: list[asyncio.Task[None]] = []
         if settings.import_worker:
             workers.append(asyncio.create_task(import_jobs.run_forever(), name="cdht-import-jobs"))
@@ -85,6 +91,8 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
         await webhooks.aclose()
+        metrics.process_exiting()
+        await app.state.replicas.aclose()
         if owns_engine:
             await app.state.engine.dispose()
 
@@ -97,7 +105,9 @@ def create_app(
         docs_url=None,  # openapi.install serves /docs and /redoc with packaged assets, not a CDN's
         redoc_url=None,
     )
+    metrics.count_statements()
     install_state(app, settings, engine, sessionmaker)
+    _health_routes(app)  # first: load balancers poll them, and routes are matched in order
 
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(reject_unknown_query_params)])
@@ -125,7 +135,7 @@ def create_app(
         api.include_router(router)
     app.include_router(api)
     app.include_router(dashboard_router)  # /dashboard/: the web page (issue #17), outside the API
-    _health_routes(app)
+    app.include_router(metrics_router)  # /metrics: Prometheus, outside the API and its schema
     openapi.install(app)
 
     if settings.cors_origins:
@@ -138,6 +148,7 @@ def create_app(
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(metrics.MetricsMiddleware)  # outside the others: their own answers are counted too
     app.add_middleware(LanguageMiddleware)  # outermost: every answer, the middlewares' own too, is translated
     logging.getLogger("cdht").setLevel(logging.INFO)
     return app
@@ -149,12 +160,17 @@ def install_state(
     engine: AsyncEngine,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    """What requests and the workers read from ``app.state``, built fresh: settings, the database, the
-    import and webhook workers, the evidence store, tokens and the login throttle. The tests build one
-    app per process and install a fresh state, bound to the test's transaction, for each test."""
+    """What requests and the workers read from ``app.state``, built fresh: settings, the database (and its
+    read replicas), the import and webhook workers, the evidence store, tokens and the login throttle. The
+    tests build one app per process and install a fresh state, bound to the test's transaction, for each
+    test."""
     app.state.settings = settings
     app.state.engine = engine
+    metrics.instrument_engine(engine)  # idempotent: the tests install a state on the same engine each time
     app.state.sessionmaker = sessionmaker
+    app.state.replicas = ReplicaRouter(settings, replica_metrics.PROMETHEUS)
+    for replica in app.state.replicas.replicas:
+        metrics.instrument_engine(replica.engine, "replica")
     app.state.import_jobs = ImportJobRunner(settings, sessionmaker)
     app.state.webhooks = WebhookDeliverer(settings, sessionmaker)
     app.state.evidence_store = EvidenceStore(settings.effective_evidence_dir)
@@ -172,6 +188,7 @@ def install_state(
         ),
         refresh_lifetime=timedelta(days=settings.refresh_token_days),
         sessionmaker=sessionmaker,
+        track_writes=app.state.replicas.enabled,
     )
 
 
@@ -182,9 +199,13 @@ def _health_routes(app: FastAPI) -> None:
 
     @app.get("/readyz", tags=["health"])
     async def readyz(request: Request) -> JSONResponse:
-        try:
-            async with request.app.state.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception:  # any failure to reach the database means not ready
-            return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok"})
+        # Twice: the first try may meet a pooled connection the server closed (there is no pre-ping).
+        for _ in range(2):
+            try:
+                async with request.app.state.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+            except Exception:  # any failure to reach the database means not ready
+                log.info("readiness check could not reach the database", exc_info=True)
+                continue
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "unavailable"}, status_code=503)

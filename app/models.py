@@ -5,8 +5,9 @@ from app.alerts import models as alerts_models
 from app.auth import models as auth_models
 from app.collectives import models as collectives_models
 from app.core import audit
-from app.core import idempotency as idempotency_models
+from app.core import idempotency_store as idempotency_models
 from app.criteria import models as criteria_models
+from app.decisions import models as decisions_models
 from app.evaluations import models as evaluations_models
 from app.imports import models as imports_models
 from app.orgs import models as orgs_models
@@ -24,6 +25,7 @@ __all__ = [
     "auth_models",
     "collectives_models",
     "criteria_models",
+    "decisions_models",
     "evaluations_models",
     "idempotency_models",
     "imports_models",

@@ -110,7 +110,14 @@ async def populate(client: httpx.AsyncClient, schools: int, members: int) -> tup
             person = await ok(
                 client.post(
                     f"{API}/people",
-                    json={"full_name": f"Giáo viên {n}-{k}", "org_unit_id": unit["id"], "group": "staff"},
+                    # Members since the evaluated year began: a person registered today (after 2025)
+                    # could not be evaluated for 2025.
+                    json={
+                        "full_name": f"Giáo viên {n}-{k}",
+                        "org_unit_id": unit["id"],
+                        "group": "staff",
+                        "member_since": "2025-01-01",
+                    },
                     headers=admin,
                 )
             )

@@ -79,11 +79,13 @@ from app.auth.scope import Subject
 from app.core.db import make_engine, make_sessionmaker, unit_of_work
 from app.criteria import service as criteria_service
 from app.criteria.models import CriteriaSet, Indicator
+from app.decisions import service as decisions
+from app.decisions.schemas import DecisionCreate
 from app.demo_evaluations import Committee
 from app.demo_evaluations import committee as demo_committee
-from app.evaluations import decisions, review, service
+from app.evaluations import review, service
 from app.evaluations.models import DigitalLevel, Evaluation, Evidence, Score, Status, Title
-from app.evaluations.schemas import DecisionCreate, Review, ScoreInput
+from app.evaluations.schemas import Review, ScoreInput
 from app.orgs.models import OrgUnit
 from app.people.models import Membership, Person
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from functools import lru_cache
 
 from sqlalchemy import MetaData, select
@@ -17,11 +17,16 @@ from sqlalchemy.orm import Session
 
 from app.aggregates import counters
 from app.auth.models import Role, RoleAssignment, User
+from app.auth.scope import Subject
 from app.collectives.models import ClanHousehold, Collective, CollectivePlace, HouseholdMember
+from app.core.dates import today
 from app.core.security import hash_password_sync
 from app.core.tokens import TokenCodec
 from app.criteria.models import CriteriaSet
-from app.evaluations.models import DecisionItem, Evaluation, RecognitionDecision, Status
+from app.decisions import service as decisions
+from app.decisions.models import RecognitionDecision
+from app.decisions.schemas import DecisionCreate
+from app.evaluations.models import Evaluation, Status
 from app.orgs import history
 from app.orgs.models import OrgUnit
 from app.people.models import Membership, Person
@@ -29,6 +34,10 @@ from app.people.models import Membership, Person
 PASSWORD = "correct-horse-battery"
 _counter = itertools.count(1)
 _REFLECTED: dict[str, MetaData] = {}  # database URL → its tables, as reflected by the first snapshot
+# Who signs and revokes the builders' decisions: the system (user id 0, as ``cdht`` commands act), which
+# separation of duties does not check — the builders write evaluations without the audit rows of who filled
+# them in or reviewed them.
+SIGNER = Subject(user_id=0, username="tests", is_admin=True)
 
 
 @lru_cache
@@ -151,39 +160,24 @@ class Tree:
     async def recognise(
         self, unit: OrgUnit, year: int, evaluations: list[Evaluation], number: str | None = None
     ) -> RecognitionDecision:
-        """A signed decision at ``unit`` recognising ``evaluations`` (as the decision service would)."""
-        decision = RecognitionDecision(
+        """A decision at ``unit`` recognising ``evaluations``, signed through the decision service by
+        :data:`SIGNER` on 20 December of ``year`` (today, if that is still to come)."""
+        data = DecisionCreate(
             org_unit_id=unit.id,
             year=year,
             number=number or f"{next(_counter)}/QĐ-TEST",
-            signed_on=date(year, 12, 20),
+            signed_on=min(date(year, 12, 20), today()),
+            evaluation_ids=[e.id for e in evaluations],
         )
-        self.session.add(decision)
-        await self.session.flush()
-
-        async def recognise() -> None:
-            for evaluation in evaluations:
-                self.session.add(DecisionItem(decision_id=decision.id, evaluation_id=evaluation.id))
-                evaluation.status = Status.RECOGNISED.value
-                evaluation.decision_id = decision.id
-
-        await counters.recognitions_changed(self.session, evaluations, +1, recognise)
+        signed = await decisions.create(self.session, SIGNER, data)
+        decision = await self.session.get(RecognitionDecision, signed.id)
+        assert decision is not None
         await self.session.commit()
         return decision
 
     async def revoke(self, decision: RecognitionDecision) -> None:
-        """Revoke ``decision``: its evaluations go back to reviewed (as the decision service would)."""
-        stmt = select(Evaluation).where(Evaluation.decision_id == decision.id)
-        evaluations = list((await self.session.scalars(stmt)).all())
-
-        async def withdraw() -> None:
-            decision.status = "revoked"
-            decision.revoked_at = datetime.now(UTC)
-            for evaluation in evaluations:
-                evaluation.status = Status.REVIEWED.value
-                evaluation.decision_id = None
-
-        await counters.recognitions_changed(self.session, evaluations, -1, withdraw)
+        """Revoke ``decision`` through the decision service: its evaluations go back to reviewed."""
+        await decisions.revoke(self.session, SIGNER, decision.id, "Revoked by a test.")
         await self.session.commit()
 
     async def household(self, unit: OrgUnit, members: list[Person], code: str | None = None) -> Collective:
@@ -229,7 +223,7 @@ class Tree:
         passed: bool = True,
     ) -> Evaluation:
         """A collective evaluation already in ``status`` (no scores), written directly; ``recognised``
-        comes with a decision at the unit's parent (the level above recognises)."""
+        comes with a decision at the unit's parent (the level above recognises: a unit title needs one)."""
         status = Status(status)
         done = status in (Status.REVIEWED, Status.RECOGNISED)
         unit_id = subject.org_unit_id if isinstance(subject, Collective) else subject.id

@@ -42,10 +42,12 @@ from tests.builders import Tree
 pytest_plugins = ["anyio"]
 
 TESTS = Path(__file__).resolve().parent
-# Tests that share state outside their process: the same worker runs each group, one after another.
+# Tests that share state outside their process (a folder's, or a file's): the same worker runs each group,
+# one after another.
 XDIST_GROUPS = {
     TESTS / "clients": "clients",  # one `cdht serve`, one npm install under .cache/
     TESTS / "dashboard": "dashboard",  # one demo server, one browser (Playwright's sync loop)
+    TESTS / "operations" / "test_replicas.py": "replicas",  # one streaming replica on 127.0.0.1:5433
 }
 
 
@@ -64,7 +66,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from xdist.scheduler import LoadScopeScheduling
 
     prefixes = {
-        folder.relative_to(TESTS.parent).as_posix() + "/": group for folder, group in XDIST_GROUPS.items()
+        path.relative_to(TESTS.parent).as_posix() + ("::" if path.suffix == ".py" else "/"): group
+        for path, group in XDIST_GROUPS.items()
     }
 
     class FolderGroups(LoadScopeScheduling):

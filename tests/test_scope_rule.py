@@ -20,6 +20,7 @@ APP = Path(__file__).resolve().parent.parent / "app"
 EXCEPTIONS = {
     "aggregates/cells.py": "the counters' definition: where each subject counts through the dated tree",
     "aggregates/counters.py": "keeps the counters equal to a recount along the tree",
+    "aggregates/affected.py": "finds the people a recount concerns along the dated tree (for counters.py)",
     "aggregates/naive.py": "the hand-written recount the counters are tested against",
     "aggregates/waiting.py": "keeps the review queue rolled up along today's tree",
     "aggregates/versions.py": "keeps the counters' change counters (read for units already authorised)",

@@ -28,7 +28,8 @@ from sqlalchemy.orm import aliased, join
 from app.aggregates.metrics import BORN_FLOOR, Kind
 from app.collectives.models import ClanHousehold, Collective, CollectivePlace, HouseholdMember
 from app.core.dates import covers, dec31, earlier_of, is_year_end, later_of, year_of
-from app.evaluations.models import UNIT_SUBJECT_KINDS, Evaluation, RecognitionDecision, Status, Title
+from app.decisions.models import RecognitionDecision
+from app.evaluations.models import UNIT_SUBJECT_KINDS, Evaluation, Status, Title
 from app.orgs.models import OrgUnit, OrgUnitLink
 from app.people.models import Membership, Person
 from app.trainings.models import Attendance, TrainingSession

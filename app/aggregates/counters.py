@@ -26,7 +26,8 @@ exception (a province holds millions of people): its own cells are shifted from 
 those it joins, from the move's year on (:func:`subtree_moved`).
 
 Concurrent writers meet on the ancestors' rows (the nation's above all); each statement's rows come in
-key order, so they queue rather than deadlock.
+key order, so they queue rather than deadlock. How a statement writes the cells is ``cell_writes.py``; who
+else a change concerns (the members of a collective whose recognition changes), ``affected.py``.
 """
 
 from __future__ import annotations
@@ -34,26 +35,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy import (
-    BindParameter,
-    ColumnElement,
-    Select,
-    bindparam,
-    case,
-    delete,
-    func,
-    literal,
-    or_,
-    select,
-    text,
-    union,
-    union_all,
-)
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, Select, case, delete, func, literal, or_, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from app.aggregates import versions, waiting
+from app.aggregates import affected, versions, waiting
+from app.aggregates.cell_writes import IDS, apply_built, apply_rows, chunks, upsert, write
 from app.aggregates.cells import (
     belonging_facts,
     change_rows,
@@ -70,85 +57,15 @@ from app.aggregates.cells import (
 )
 from app.aggregates.metrics import CHANGE_KINDS, Kind
 from app.aggregates.models import AggregateCount, CounterState
-from app.collectives.models import ClanHousehold, CollectivePlace, HouseholdMember
-from app.evaluations.models import Evaluation, Status, Title
+from app.collectives.models import CollectivePlace
+from app.evaluations.models import Evaluation, Title
 from app.orgs.models import OrgUnit, OrgUnitLink
 from app.people.models import Membership
 from app.trainings.models import Attendance, TrainingSession
 
 # Bump when what a cell means changes: ``cdht migrate`` then recounts every counter (``ensure_current``).
 DEFINITION = "2026-12-02 collectives, adults by birth year"
-COLUMNS = ["org_unit_id", "year", "kind", "grp", "level", "born", "n"]
-KEYS = COLUMNS[:-1]
-CHUNK = 5000  # subjects per statement: well under the drivers' bound-parameter limits
 _CHANGES = sorted(k.value for k in CHANGE_KINDS)
-
-
-def _upsert(session: AsyncSession, rows: Select[Any], *, follow: bool = True) -> Any:
-    """``rows`` added to the cells; with ``follow``, the statement returns the (unit, year) pairs it
-    wrote, for :func:`_write` to note in ``versions``."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(AggregateCount).from_select(COLUMNS, rows)
-    stmt = stmt.on_conflict_do_update(index_elements=KEYS, set_={"n": AggregateCount.n + stmt.excluded.n})
-    return stmt.returning(AggregateCount.org_unit_id, AggregateCount.year) if follow else stmt
-
-
-async def _write(
-    session: AsyncSession, stmt: Any, params: dict[str, Any] | None = None, *, follow: bool = True
-) -> None:
-    """Run a statement of :func:`_upsert` and, with ``follow``, note the (unit, year) pairs it returns
-    (their versions move at commit)."""
-    if params is None:
-        result = await session.execute(stmt)
-    else:
-        # On the connection: the session would read a parameter dictionary as the rows of a bulk insert.
-        result = await (await session.connection()).execute(stmt, params)
-    if follow:
-        versions.touched(session, result.all())
-
-
-# --- applying -------------------------------------------------------------------------------------------
-
-
-def _statement(
-    session: AsyncSession, parts: Sequence[list[Select[Any]]], sign: int, *, follow: bool = True
-) -> Any:
-    selects = [part for group in parts for part in group]
-    rows = union_all(*selects).subquery("cells")
-    keys = (rows.c.unit, rows.c.year, rows.c.kind, rows.c.grp, rows.c.level, rows.c.born)
-    grouped = select(*keys, func.sum(rows.c.n) * sign).where(literal(True)).group_by(*keys).order_by(*keys)
-    return _upsert(session, grouped, follow=follow)
-
-
-async def _apply(
-    session: AsyncSession, parts: Sequence[list[Select[Any]]], sign: int, *, follow: bool = True
-) -> None:
-    if any(parts):
-        await _write(session, _statement(session, parts, sign, follow=follow), follow=follow)
-
-
-# The statements of the hot write paths (a decision, a collective's recognition), built once per dialect
-# and sign with the ids as an expanding parameter: building these unions costs more than running them.
-IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
-_BUILT: dict[tuple[str, str, int], Any] = {}
-
-
-async def _apply_built(
-    session: AsyncSession,
-    name: str,
-    build: Callable[[], Sequence[list[Select[Any]]]],
-    sign: int,
-    ids: Sequence[int],
-) -> None:
-    key = (session.get_bind().dialect.name, name, sign)
-    if key not in _BUILT:
-        _BUILT[key] = _statement(session, build(), sign)
-    await _write(session, _BUILT[key], {"ids": list(ids)})
-
-
-def _chunks(ids: Sequence[int]) -> list[list[int]]:
-    everyone = sorted(set(ids))
-    return [everyone[start : start + CHUNK] for start in range(0, len(everyone), CHUNK)]
 
 
 async def belonging_counted(session: AsyncSession, person_ids: Sequence[int], sign: int) -> None:
@@ -160,17 +77,17 @@ async def belonging_counted(session: AsyncSession, person_ids: Sequence[int], si
         facts = union_all(*belonging_facts(lambda column: [column.in_(IDS)])).subquery("facts")
         return [fact_rows(facts, person_place())]
 
-    for ids in _chunks(person_ids):
-        await _apply_built(session, "belonging", build, sign, ids)
+    for ids in chunks(person_ids):
+        await apply_built(session, "belonging", build, sign, ids)
 
 
 async def people_counted(session: AsyncSession, person_ids: Sequence[int], sign: int) -> None:
     """Add (+1) or remove (−1) everything ``person_ids`` count in: call with −1 before changing their
     memberships, households or anything their facts depend on, and +1 after."""
     await session.flush()
-    for ids in _chunks(person_ids):
+    for ids in chunks(person_ids):
         place = person_place()
-        await _apply(
+        await apply_rows(
             session,
             [
                 change_rows(Kind.PEOPLE, place, [Membership.person_id.in_(ids)]),
@@ -183,10 +100,10 @@ async def people_counted(session: AsyncSession, person_ids: Sequence[int], sign:
 async def collectives_counted(session: AsyncSession, collective_ids: Sequence[int], sign: int) -> None:
     """Add or remove the households' and clans' own cells (where they are placed, their evaluations)."""
     await session.flush()
-    for ids in _chunks(collective_ids):
+    for ids in chunks(collective_ids):
         place = collective_place()
         facts = subject_facts(Evaluation.collective_id, [Evaluation.collective_id.in_(ids)])
-        await _apply(
+        await apply_rows(
             session,
             [
                 change_rows(Kind.COLLECTIVES, place, [CollectivePlace.collective_id.in_(ids)]),
@@ -200,10 +117,10 @@ async def units_counted(session: AsyncSession, unit_ids: Sequence[int], sign: in
     """Add or remove the cells of villages, schools, agencies and enterprises as subjects of the
     collective titles (their place in the tree, their evaluations): around a unit's creation or end."""
     await session.flush()
-    for ids in _chunks(unit_ids):
+    for ids in chunks(unit_ids):
         place = unit_place()
         facts = subject_facts(Evaluation.subject_unit_id, [Evaluation.subject_unit_id.in_(ids)])
-        await _apply(
+        await apply_rows(
             session,
             [change_rows(Kind.COLLECTIVES, place, [place.subject.in_(ids)]), fact_rows(facts, place)],
             sign,
@@ -213,7 +130,7 @@ async def units_counted(session: AsyncSession, unit_ids: Sequence[int], sign: in
 async def memberships_added(session: AsyncSession, after_id: int) -> None:
     """Count the memberships with an id above ``after_id`` (people just created in bulk: no facts yet)."""
     await session.flush()
-    await _apply(session, [change_rows(Kind.PEOPLE, person_place(), [Membership.id > after_id])], +1)
+    await apply_rows(session, [change_rows(Kind.PEOPLE, person_place(), [Membership.id > after_id])], +1)
 
 
 async def recognition_changed(
@@ -248,8 +165,8 @@ async def recognition_changed(
             ]
         return [fact_rows(union_all(*parts).subquery("facts"), person_place())]
 
-    for ids in _chunks(evaluation_ids):
-        await _apply_built(session, f"recognition:{belonging}", build, sign, ids)
+    for ids in chunks(evaluation_ids):
+        await apply_built(session, f"recognition:{belonging}", build, sign, ids)
 
 
 async def evaluation_created(session: AsyncSession, evaluation: Evaluation) -> None:
@@ -258,7 +175,7 @@ async def evaluation_created(session: AsyncSession, evaluation: Evaluation) -> N
         facts = select(*fact(Evaluation.person_id, Evaluation.year, Kind.EVALUATED)).where(
             Evaluation.id == evaluation.id
         )
-        await _apply(session, [fact_rows(facts.subquery("facts"), person_place())], +1)
+        await apply_rows(session, [fact_rows(facts.subquery("facts"), person_place())], +1)
         return
     subject, place = (
         (Evaluation.collective_id, collective_place())
@@ -266,7 +183,7 @@ async def evaluation_created(session: AsyncSession, evaluation: Evaluation) -> N
         else (Evaluation.subject_unit_id, unit_place())
     )
     facts = select(*fact(subject, Evaluation.year, Kind.EVALUATED)).where(Evaluation.id == evaluation.id)
-    await _apply(session, [fact_rows(facts.subquery("facts"), place)], +1)
+    await apply_rows(session, [fact_rows(facts.subquery("facts"), place)], +1)
 
 
 async def training_counted(
@@ -285,35 +202,7 @@ async def training_counted(
         .distinct()
         .subquery("facts")
     )
-    await _apply(session, [fact_rows(facts, person_place())], sign)
-
-
-async def people_of_collective_evaluations(session: AsyncSession, evaluation_ids: Sequence[int]) -> list[int]:
-    """Everyone whose belonging to a recognised collective may change with these collective
-    evaluations' recognition: every member (any period) of the household, of the clan's households,
-    or of the unit's subtree."""
-    if not evaluation_ids:
-        return []
-    ids = sorted(evaluation_ids)
-    e = aliased(Evaluation)
-    families = (
-        select(HouseholdMember.person_id)
-        .join(e, e.collective_id == HouseholdMember.household_id)
-        .where(e.id.in_(ids))
-    )
-    clans = (
-        select(HouseholdMember.person_id)
-        .join(ClanHousehold, ClanHousehold.household_id == HouseholdMember.household_id)
-        .join(e, e.collective_id == ClanHousehold.clan_id)
-        .where(e.id.in_(ids))
-    )
-    units = (
-        select(Membership.person_id)
-        .join(OrgUnitLink, OrgUnitLink.descendant_id == Membership.org_unit_id)
-        .join(e, e.subject_unit_id == OrgUnitLink.ancestor_id)
-        .where(e.id.in_(ids))
-    )
-    return sorted(set((await session.scalars(union(families, clans, units))).all()))
+    await apply_rows(session, [fact_rows(facts, person_place())], sign)
 
 
 async def collective_recognition_changed(
@@ -321,7 +210,7 @@ async def collective_recognition_changed(
 ) -> None:
     """+1 or −1 for the ``collectives_rec`` cells of collective evaluations (as :func:`recognition_changed`:
     call while they are recognised). Their members' cells are the caller's: :func:`people_counted` of
-    :func:`people_of_collective_evaluations`, −1 before the change and +1 after."""
+    :func:`affected.people_of_collective_evaluations`, −1 before the change and +1 after."""
     if not evaluation_ids:
         return
     await session.flush()
@@ -335,7 +224,7 @@ async def collective_recognition_changed(
             .where(Evaluation.id.in_(ids), column.is_not(None))
             .subquery("facts")
         )
-        await _apply(session, [fact_rows(facts, place)], sign)
+        await apply_rows(session, [fact_rows(facts, place)], sign)
 
 
 async def subtree_moved(
@@ -366,7 +255,7 @@ async def subtree_moved(
             .group_by(*keys)
             .order_by(*keys)
         )
-        await _write(session, _upsert(session, rows))
+        await write(session, upsert(session, rows))
 
 
 async def recount_units(session: AsyncSession, unit_ids: Sequence[int]) -> None:
@@ -377,14 +266,14 @@ async def recount_units(session: AsyncSession, unit_ids: Sequence[int]) -> None:
     await session.flush()
     ids = sorted(unit_ids)
     gone = delete(AggregateCount).where(AggregateCount.org_unit_id.in_(ids))
-    await _write(session, gone.returning(AggregateCount.org_unit_id, AggregateCount.year))
+    await write(session, gone.returning(AggregateCount.org_unit_id, AggregateCount.year))
     mine = [OrgUnitLink.ancestor_id.in_(ids)]
     below = select(OrgUnitLink.descendant_id).where(*mine).scalar_subquery()
     # Only the facts of subjects that were ever below these units (not every fact in the country).
     people = select(Membership.person_id).where(Membership.org_unit_id.in_(below)).scalar_subquery()
     collectives = select(CollectivePlace.collective_id).where(CollectivePlace.org_unit_id.in_(below))
     persons, groups, units = person_place(), collective_place(), unit_place()
-    await _apply(
+    await apply_rows(
         session,
         [
             change_rows(Kind.PEOPLE, persons, mine),
@@ -423,7 +312,7 @@ async def rebuild(session: AsyncSession) -> None:
         )
     await session.execute(delete(AggregateCount))
     persons, groups, units = person_place(), collective_place(), unit_place()
-    await _apply(
+    await apply_rows(
         session,
         [
             change_rows(Kind.PEOPLE, persons, []),
@@ -460,7 +349,7 @@ async def recognitions_changed(
     and collective alike — and keep the counters: the members' belonging to recognised collectives is
     recounted around it, the rest is added or removed as facts."""
     collective = [e.id for e in evaluations if e.person_id is None]
-    members = await people_of_collective_evaluations(session, collective)
+    members = await affected.people_of_collective_evaluations(session, collective)
     inside = set(members)
     personal = [e for e in evaluations if e.person_id is not None]
     # A member's belonging (with their own recognition) is recounted whole; the others' is a fact.
@@ -480,31 +369,3 @@ async def recognitions_changed(
     if sign > 0:
         await apply(+1)
     await belonging_counted(session, members, +1)
-
-
-async def people_leaving_recognised_units(
-    session: AsyncSession, unit_id: int, ancestors: Sequence[int], from_year: int
-) -> list[int]:
-    """The people below ``unit_id`` whose belonging to a recognised community or learning unit changes
-    when the subtree leaves or joins ``ancestors`` from ``from_year`` on: everyone below, if one of the
-    ancestors holds such a recognition of that year or later; else nobody (the usual case)."""
-    if not ancestors:
-        return []
-    held = select(
-        select(Evaluation.id)
-        .where(
-            Evaluation.subject_unit_id.in_(sorted(ancestors)),
-            Evaluation.status == Status.RECOGNISED.value,
-            Evaluation.year >= from_year,
-        )
-        .exists()
-    )
-    if not await session.scalar(held):
-        return []
-    below = (
-        select(Membership.person_id)
-        .join(OrgUnitLink, OrgUnitLink.descendant_id == Membership.org_unit_id)
-        .where(OrgUnitLink.ancestor_id == unit_id)
-        .distinct()
-    )
-    return sorted((await session.scalars(below)).all())

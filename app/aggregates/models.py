@@ -67,3 +67,15 @@ class AggregateVersion(Base):
     org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id", ondelete="CASCADE"), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ChangeEpoch(Base):
+    """A change counter for data the dashboards read outside the counters: ``reference`` (the tree, plans
+    and targets, reporting calendars and submissions) and ``records`` (people, evaluations, decisions,
+    households, trainings…). Bumped by ``freshness.py`` when a transaction that wrote such a table commits;
+    with the units' ``aggregate_versions`` it makes the dashboards' ETags."""
+
+    __tablename__ = "change_epochs"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0)

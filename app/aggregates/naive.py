@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.aggregates import metrics as _metrics
 from app.collectives.models import ClanHousehold, Collective, CollectivePlace, HouseholdMember
 from app.core.dates import covers, year_end
-from app.evaluations.models import Evaluation, RecognitionDecision, Status
+from app.decisions.models import RecognitionDecision
+from app.evaluations.models import Evaluation, Status
 from app.orgs import history
 from app.orgs.models import OrgUnit, OrgUnitLink
 from app.people.models import Group, Membership, Person

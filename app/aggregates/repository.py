@@ -20,9 +20,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.aggregates import epochs
 from app.aggregates import metrics as _metrics
 from app.aggregates.metrics import Cells, Count, Kind, Metric
-from app.aggregates.models import AggregateCount
+from app.aggregates.models import AggregateCount, AggregateVersion
 from app.orgs import history
 from app.orgs.models import OrgUnit, OrgUnitClosure, OrgUnitLink
 from app.plans.models import Plan, Target
@@ -127,7 +128,7 @@ async def count(
     )
     stmt = select(*keys, func.sum(AggregateCount.n)).where(*where).group_by(*keys)
     for unit_id, at, kind, group, level, born, n in (await session.execute(stmt)).all():
-        cell = (group, level or None, born)
+        cell = (group, level or None, born)  # the cells store '' for no digital level
         if kind in _CHANGES:
             by_kind = tally.changes[unit_id][at][_KINDS[kind]]
             by_kind[cell] = by_kind.get(cell, 0) + int(n)
@@ -246,3 +247,20 @@ async def plans_below(
     )
     stmt = _own_plans(metric_codes, from_year).where(Plan.org_unit_id.in_(children.scalar_subquery()))
     return [PlanRow(*row) for row in (await session.execute(stmt)).all()]
+
+
+def change_counters(unit_id: int, *, records: bool, lineage: bool) -> list[ColumnElement[Any]]:
+    """What a dashboard's ETag reads (``freshness.py``), as scalar subqueries to read with the unit: the
+    unit's counter versions over every year (with ``lineage``, the tree's roots'), the ``reference`` epoch
+    and, with ``records``, the ``records`` epoch."""
+    which = (
+        AggregateVersion.org_unit_id.in_(select(OrgUnit.id).where(OrgUnit.parent_id.is_(None)))
+        if lineage
+        else AggregateVersion.org_unit_id == unit_id
+    )
+    counted = select(func.coalesce(func.sum(AggregateVersion.version), 0)).where(which).scalar_subquery()
+    current = epochs.current()
+    columns = [counted, current[epochs.REFERENCE]]
+    if records:
+        columns.append(current[epochs.RECORDS])
+    return columns

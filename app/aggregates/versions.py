@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
+from app.aggregates import epochs
 from app.aggregates.models import AggregateCount, AggregateVersion
 from app.orgs.models import OrgUnit
 
@@ -73,6 +74,7 @@ def _flush_pending(session: Session) -> None:
 @event.listens_for(Session, "before_commit")
 def _bump_before_commit(session: Session) -> None:
     _flush_pending(session)
+    epochs.flush_pending(session)  # after the versions, in every process: one lock order
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -90,6 +92,7 @@ async def bump_all(session: AsyncSession) -> None:
     )
     stmt = _insert(session.get_bind().dialect.name, pairs)
     await session.execute(stmt.on_conflict_do_nothing(index_elements=KEYS))
+    await epochs.bump_all(session)
 
 
 async def totals(session: AsyncSession, unit_ids: Sequence[int], year: int) -> dict[int, int]:

@@ -9,8 +9,7 @@ from fastapi import APIRouter, Query
 
 from app.alerts import service
 from app.alerts.schemas import AlertKind, AlertPage
-from app.auth.deps import CurrentSubject
-from app.core.db import DbSession
+from app.auth.deps import CurrentSubject, ReadSession
 from app.core.deps import AppSettings
 from app.core.pagination import Pagination
 from app.core.schemas import MAX_ID
@@ -24,7 +23,7 @@ async def list_alerts(
     org_unit_id: Annotated[int, Query(ge=1, le=MAX_ID, description="The unit whose alerts are listed.")],
     year: Annotated[int, Query(ge=2000, le=2100)],
     subject: CurrentSubject,
-    session: DbSession,
+    session: ReadSession,
     page: Pagination,
     depth: Annotated[
         int,

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import repository as repo
+from app.auth import write_marks
 from app.auth.login import AuthContext
 from app.auth.models import Role
 from app.auth.scope import Grant, Subject
 from app.core.db import DbSession
+from app.core.deps import AppReplicas, AppSessionmaker
 from app.core.errors import NotAuthenticated
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def get_auth_context(request: Request) -> AuthContext:
+async def get_auth_context(request: Request) -> AuthContext:
     auth: AuthContext = request.app.state.auth
     return auth
 
@@ -36,6 +40,7 @@ async def load_subject(session: AsyncSession, user_id: int) -> Subject | None:
         is_admin=any(r.role == Role.ADMIN for r in granted),
         is_service=first.is_service,
         person_id=first.person_id,
+        seconds_since_write=write_marks.seconds_since(first.last_write_at, first.now),
         grants=tuple(
             Grant(role=Role(r.role), org_unit_id=r.org_unit_id, assignment_id=r.assignment_id)
             for r in granted
@@ -52,11 +57,46 @@ async def get_subject(
     if not token:
         raise NotAuthenticated("Authentication required.")
     claims = ctx.codec.decode_access(token)
-    subject = await load_subject(session, claims.user_id)
+    try:
+        subject = await load_subject(session, claims.user_id)
+    except DBAPIError as exc:
+        # The request's first statement found its pooled connection dead (the server restarted or closed
+        # it). The pool has invalidated it, and every connection as old: read again on a fresh one. This
+        # once-per-restart retry replaces a ping round trip before every checkout (``make_engine``).
+        if not exc.connection_invalidated:
+            raise
+        await session.rollback()
+        subject = await load_subject(session, claims.user_id)
     if subject is None:
         raise NotAuthenticated("Invalid or expired token.")
+    if ctx.track_writes:
+        write_marks.track(session, subject.user_id)  # read-your-writes: a write sets the caller's mark
     return subject
 
 
 CurrentSubject = Annotated[Subject, Depends(get_subject)]
 AuthCtx = Annotated[AuthContext, Depends(get_auth_context)]
+
+
+async def get_read_session(
+    session: DbSession, subject: CurrentSubject, replicas: AppReplicas
+) -> AsyncIterator[AsyncSession]:
+    """The session a dashboard's body reads use: a read replica's, or (no replica configured, the caller
+    wrote recently, no replica fit) the request's own. Identity and scope of single objects stay on
+    ``DbSession``, the primary (``app/core/replicas.py``)."""
+    if not replicas.enabled:
+        yield session
+        return
+    async with replicas.read_session(session, subject.seconds_since_write) as read:
+        yield read
+
+
+async def get_read_sessionmaker(
+    subject: CurrentSubject, replicas: AppReplicas, primary: AppSessionmaker
+) -> async_sessionmaker[AsyncSession]:
+    """:func:`get_read_session`'s choice for reads that outlive the request (streamed exports)."""
+    return await replicas.read_sessionmaker(primary, subject.seconds_since_write)
+
+
+ReadSession = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+ReadSessionmaker = Annotated[async_sessionmaker[AsyncSession], Depends(get_read_sessionmaker)]

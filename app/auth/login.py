@@ -34,6 +34,9 @@ class AuthContext:
     # Where the throttle's own transactions come from: the app's sessionmaker (each session is a
     # connection of its own; in the tests, a savepoint of the test's transaction).
     sessionmaker: async_sessionmaker[AsyncSession]
+    # With read replicas, a request that changes rows marks its caller (read-your-writes:
+    # app/auth/write_marks.py).
+    track_writes: bool = False
 
 
 async def _counted_lookup(ctx: AuthContext, name: str, address: str | None) -> User | None:

@@ -54,6 +54,9 @@ class User(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # When a request of this user last changed rows (set only while read replicas are configured): their
+    # reads stay on the primary for a while after it (app/auth/write_marks.py).
+    last_write_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
     __table_args__ = (Index("ix_users_username_lower", "username_lower", unique=True),)

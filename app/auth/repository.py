@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import RefreshToken, RoleAssignment, User
+from app.core.db import UTCDateTime
 from app.core.pagination import PageParams, fetch_page
 from app.people.models import Person
 
@@ -25,27 +26,56 @@ class SubjectRow:
     assignment_id: int | None
     role: str | None
     org_unit_id: int | None
+    # The user's last write mark and the primary's clock, both from the database: how long ago the user
+    # wrote is measured on one clock (read replicas' read-your-writes).
+    last_write_at: datetime | None
+    now: datetime
+
+
+# Built once: every authenticated request runs it, and building a statement costs more than compiling
+# it (which SQLAlchemy caches).
+_SUBJECT = (
+    select(
+        User.username,
+        User.is_active,
+        User.is_service,
+        Person.id,
+        RoleAssignment.id,
+        RoleAssignment.role,
+        RoleAssignment.org_unit_id,
+        User.last_write_at,
+        func.now(type_=UTCDateTime),
+    )
+    .outerjoin(Person, Person.user_id == User.id)
+    .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
+    .where(User.id == bindparam("user_id"))
+    .order_by(RoleAssignment.id)
+)
 
 
 async def subject_rows(session: AsyncSession, user_id: int) -> list[SubjectRow]:
     """The user, their person and their role assignments in one statement (one row per assignment, or
-    one without): every authenticated request reads this, so it is one round trip, not three."""
+    one without): every authenticated request reads this, so it is one round trip, not three. Run on the
+    session's connection: plain rows need nothing of the ORM's execution."""
+    result = await (await session.connection()).execute(_SUBJECT, {"user_id": user_id})
+    return [SubjectRow(*row) for row in result.all()]
+
+
+async def user_with_person_and_roles(
+    session: AsyncSession, user_id: int
+) -> tuple[User, Person | None, list[RoleAssignment]] | None:
+    """A user, their person and their role assignments in one statement (``GET /me``)."""
     stmt = (
-        select(
-            User.username,
-            User.is_active,
-            User.is_service,
-            Person.id,
-            RoleAssignment.id,
-            RoleAssignment.role,
-            RoleAssignment.org_unit_id,
-        )
+        select(User, Person, RoleAssignment)
         .outerjoin(Person, Person.user_id == User.id)
         .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
         .where(User.id == user_id)
         .order_by(RoleAssignment.id)
     )
-    return [SubjectRow(*row) for row in (await session.execute(stmt)).all()]
+    rows = (await session.execute(stmt)).all()
+    if not rows:
+        return None
+    return rows[0][0], rows[0][1], [row[2] for row in rows if row[2] is not None]
 
 
 async def get_user(session: AsyncSession, user_id: int) -> User | None:

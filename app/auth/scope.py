@@ -23,16 +23,18 @@ The documented exceptions, each with its rule here:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, SQLColumnExpression, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, event, exists, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from app.auth.models import Role
 from app.auth.policy import Action, roles_for
 from app.core.errors import Forbidden, NotFound
-from app.orgs.models import OrgUnitClosure
+from app.orgs.models import OrgUnit, OrgUnitClosure
 
 # What a user may do to their own records — their person record, their evaluation, and the evaluation of
 # the household or clan they belong to — with or without a role: the member's part that POLICY cannot
@@ -58,6 +60,9 @@ class Subject:
     is_service: bool = False
     person_id: int | None = None
     grants: tuple[Grant, ...] = field(default_factory=tuple)
+    # Seconds since this caller last changed something (None: never, or not tracked): read replicas
+    # send their reads to the primary for a while after a write (app/auth/write_marks.py).
+    seconds_since_write: float | None = None
 
     def units_with(self, roles: Iterable[Role] | None = None) -> list[int]:
         wanted = None if roles is None else set(roles)
@@ -65,6 +70,16 @@ class Subject:
 
     def has_role_anywhere(self, roles: Iterable[Role]) -> bool:
         return self.is_admin or bool(self.units_with(roles))
+
+
+AUTHORIZED = "cdht.authorized_units"  # session.info: (user, unit, action) allowed in this session → unit
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_authorized(session: Session, transaction: SessionTransaction) -> None:
+    """A grant checked in one transaction is checked again in the next (a role may have gone)."""
+    if transaction.parent is None:
+        session.info.pop(AUTHORIZED, None)
 
 
 def subtree_ids(unit_ids: Iterable[int]) -> Select[int]:
@@ -168,6 +183,42 @@ async def allows(session: AsyncSession, subject: Subject, unit_id: int, action: 
     """Whether the subject may perform ``action`` at ``unit_id`` (what :func:`authorize` lets through,
     own records aside), for rules that must not answer differently when it may not."""
     return subject.is_admin or await _covers(session, unit_id, subject.units_with(roles_for(action)))
+
+
+async def authorized_unit(
+    session: AsyncSession,
+    subject: Subject,
+    unit_id: int,
+    action: Action,
+    *,
+    missing: str,
+    also: Sequence[ColumnElement[Any]] = (),
+) -> tuple[OrgUnit, tuple[Any, ...]]:
+    """The unit ``unit_id`` if the subject may perform ``action`` on it, else what :func:`authorize`
+    raises (404 / 403), with the values of ``also`` (scalar subqueries the caller needs next, read in the
+    same statement: a dashboard's change counters). The unit and the usual answer (allowed) come in one
+    statement; the rare refusal asks again to tell 403 from 404. A unit allowed once stays allowed for the
+    rest of the transaction: a second look at it, by the read after its ETag check, costs nothing."""
+    allowed_before: dict[tuple[int, int, str], OrgUnit] = session.info.setdefault(AUTHORIZED, {})
+    key = (subject.user_id, unit_id, action.value)
+    if key in allowed_before and not also:
+        return allowed_before[key], ()
+    roots = subject.units_with(roles_for(action))
+    covered = (
+        true()
+        if subject.is_admin
+        else exists().where(OrgUnitClosure.descendant_id == OrgUnit.id, OrgUnitClosure.ancestor_id.in_(roots))
+        if roots
+        else false()
+    )
+    row = (await session.execute(select(OrgUnit, covered, *also).where(OrgUnit.id == unit_id))).first()
+    if row is None:
+        raise NotFound(missing)
+    unit, allowed, *values = row
+    if not allowed:
+        await authorize(session, subject, unit_id, action, missing=missing)
+    allowed_before[key] = unit
+    return unit, tuple(values)
 
 
 async def authorize(

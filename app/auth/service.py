@@ -333,8 +333,8 @@ async def list_service_accounts(
 
 
 async def me(session: AsyncSession, subject: Subject) -> MeRead:
-    user = await repo.get_user(session, subject.user_id)
-    assert user is not None
-    person = (await repo.persons_for(session, [user.id])).get(user.id)
-    read = _read(user, (await repo.assignments_for(session, [user.id]))[user.id], person)
+    found = await repo.user_with_person_and_roles(session, subject.user_id)
+    assert found is not None  # the subject was read in this transaction
+    user, person, assignments = found
+    read = _read(user, assignments, person)
     return MeRead(user=read, person=PersonBrief.model_validate(person) if person else None, roles=read.roles)

@@ -34,7 +34,7 @@ from app.collectives.schemas import (
     MemberPeriod,
     MembersReplace,
 )
-from app.core.audit import record
+from app.core.audit import record, user_id_of
 from app.core.dates import today
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, ValidationFailed
@@ -221,7 +221,7 @@ async def _create(
     read = await to_read(session, collective)
     await record(
         session,
-        actor_user_id=subject.user_id or None,
+        actor_user_id=user_id_of(subject),
         entity_type=kind,
         entity_id=collective.id,
         action="created",
@@ -246,7 +246,7 @@ async def insert(
         name=name,
         org_unit_id=unit.id,
         valid_from=on,
-        created_by=subject.user_id or None,
+        created_by=user_id_of(subject),
     )
     session.add(collective)
     await session.flush()
@@ -287,7 +287,7 @@ async def update(
         await session.flush()
         await record(
             session,
-            actor_user_id=subject.user_id or None,
+            actor_user_id=user_id_of(subject),
             entity_type=kind,
             entity_id=collective.id,
             action="updated",
@@ -317,7 +317,7 @@ async def replace_set(
         field = "member_ids" if rel is MEMBERS else "household_ids"
         await record(
             session,
-            actor_user_id=subject.user_id or None,
+            actor_user_id=user_id_of(subject),
             entity_type=kind,
             entity_id=collective.id,
             action="members_changed" if rel is MEMBERS else "households_changed",

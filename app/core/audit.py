@@ -36,6 +36,12 @@ class Actor(Protocol):
     def user_id(self) -> int: ...
 
 
+def user_id_of(actor: Actor) -> int | None:
+    """``actor``'s row in ``users``, for the columns that name who did something (``actor_user_id``,
+    ``created_by``, ``signed_by``…)."""
+    return actor.user_id or None  # user id 0 is the system itself: it has no users row to point at
+
+
 async def record_by(
     session: AsyncSession,
     actor: Actor,
@@ -48,7 +54,7 @@ async def record_by(
     """:func:`record` for a change made by ``actor``."""
     await record(
         session,
-        actor_user_id=actor.user_id or None,
+        actor_user_id=user_id_of(actor),
         entity_type=entity_type,
         entity_id=entity_id,
         action=action,

@@ -11,11 +11,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _WEAK_KEYS = {"", "secret", "changeme", "change-me", "changethis", "dev", "development", "cdht"}
 MIN_SECRET_LENGTH = 32
+MIN_METRICS_TOKEN_LENGTH = 24
 
 
 class ConfigurationError(RuntimeError):
@@ -68,16 +69,56 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(default=50, gt=0)
 
     statement_timeout_ms: int = Field(default=15_000, gt=0)
+    # PostgreSQL connections kept per process, and how many more it may open under a burst. Sized above a
+    # process's usual concurrency so connections are reused rather than opened and closed per request;
+    # workers x (size + overflow) must stay below the server's max_connections (100 by default).
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
     # GET /alerts and the alert scan: an evaluation submitted longer ago than this waits too long for
     # review (``review_waiting``); the query parameter ``review_days`` overrides it per request.
     review_waiting_days: int = Field(default=14, ge=0, le=3650)
     cors_origins: list[str] = []
+
+    # GET /metrics answers a bearer equal to this (and administrators' access tokens); unset: admins only.
+    metrics_token: SecretStr | None = None
+    # Log lines on stderr: `text` for people, `json` (one object a line, with the request id) for collectors.
+    log_format: Literal["text", "json"] = "text"
+
+    # Read replicas (app/core/replicas.py): PostgreSQL streaming replicas, comma-separated, that the
+    # dashboards read from. A replica measured more than `replica_max_lag_seconds` behind (at most every
+    # `replica_poll_seconds`) is skipped; one that fails is left alone for `replica_retry_seconds`. A user's
+    # reads stay on the primary for `read_your_writes_seconds` after their last write: at least the lag
+    # allowed plus the poll interval, so a replica chosen after that window has the write.
+    read_database_url: str = ""
+    replica_max_lag_seconds: float = Field(default=5.0, gt=0)
+    replica_poll_seconds: float = Field(default=2.0, gt=0)
+    replica_retry_seconds: float = Field(default=10.0, gt=0)
+    replica_connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    read_your_writes_seconds: float = Field(default=10.0, gt=0)
 
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
         if value and not value.startswith(("sqlite:", "postgresql:", "postgres:")):
             raise ValueError("CDHT_DATABASE_URL must start with sqlite:/// or postgresql://")
+        return value
+
+    @property
+    def read_database_urls(self) -> list[str]:
+        return [url.strip() for url in self.read_database_url.split(",") if url.strip()]
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _metrics_token(cls, value: object) -> object:
+        if value is None or value == "":
+            return None  # `CDHT_METRICS_TOKEN=` means no token, not an empty one
+        if isinstance(value, str | SecretStr):
+            secret = value.get_secret_value() if isinstance(value, SecretStr) else value
+            if len(secret) < MIN_METRICS_TOKEN_LENGTH:
+                raise ValueError(
+                    f"CDHT_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} characters "
+                    "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)."
+                )
         return value
 
     @property
@@ -104,6 +145,28 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"CDHT_SECRET_KEY is too weak for production: use at least {MIN_SECRET_LENGTH} random "
                 "characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _replicas(self) -> Settings:
+        """Replicas only beside a PostgreSQL primary, and a read-your-writes window long enough to be safe."""
+        urls = self.read_database_urls
+        if not urls:
+            return self
+        if not self.effective_database_url.startswith(("postgresql:", "postgres:")):
+            raise ValueError(
+                "CDHT_READ_DATABASE_URL needs a PostgreSQL primary (CDHT_DATABASE_URL=postgresql://...): "
+                "SQLite has no replicas. Unset CDHT_READ_DATABASE_URL."
+            )
+        for url in urls:
+            if not url.startswith(("postgresql:", "postgres:")):
+                raise ValueError("each URL of CDHT_READ_DATABASE_URL must start with postgresql://")
+        if self.read_your_writes_seconds < self.replica_max_lag_seconds + self.replica_poll_seconds:
+            raise ValueError(
+                "CDHT_READ_YOUR_WRITES_SECONDS must be at least CDHT_REPLICA_MAX_LAG_SECONDS + "
+                "CDHT_REPLICA_POLL_SECONDS: a writer's reads may go to a replica after that window, which "
+                "must by then have replayed the write."
             )
         return self
 

@@ -82,7 +82,12 @@ def make_engine(url: str, *, settings: Settings | None = None, pool: bool = True
     if async_url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
-        kwargs["pool_pre_ping"] = True
+        # No ``pool_pre_ping``: it costs a round trip before every checkout. A connection the server closed
+        # is found dead by its first statement instead; the pool then drops it and every connection as old,
+        # and the authenticated request reads its subject again on a fresh one (``auth.deps.get_subject``).
+        if pool and settings is not None:
+            kwargs["pool_size"] = settings.db_pool_size
+            kwargs["max_overflow"] = settings.db_max_overflow
         server_settings = {"application_name": "cdht"}
         if settings is not None:
             # Bounds every statement (aggregates included) so one runaway query cannot hold the pool.

@@ -10,6 +10,7 @@ import json
 import logging
 import time
 import uuid
+from contextvars import ContextVar
 from typing import Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -21,6 +22,13 @@ log = logging.getLogger("cdht.access")
 # Token requests answer with credentials in the body (RFC 6749 §5.1 wants them no-store too).
 TOKEN_PATH_PREFIX = "/api/v1/auth/"
 NO_STORE = (b"cache-control", b"no-store")
+# The id of the request being answered, for log lines written anywhere below (app/observability/logs.py).
+_request_id: ContextVar[str | None] = ContextVar("cdht_request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    """The ``X-Request-ID`` of the request this code runs for (None outside requests)."""
+    return _request_id.get()
 
 
 def private_response(scope: Scope) -> bool:
@@ -60,6 +68,7 @@ class RequestIdMiddleware:
             incoming if incoming and len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
         )
         scope.setdefault("state", {})["request_id"] = request_id
+        token = _request_id.set(request_id)
         started = time.perf_counter()
         status = 500
         private = private_response(scope)
@@ -83,6 +92,7 @@ class RequestIdMiddleware:
                 (time.perf_counter() - started) * 1000,
                 request_id,
             )
+            _request_id.reset(token)
 
 
 class BodyLimitMiddleware:

@@ -148,6 +148,8 @@ class ErrorDetails(BaseModel):
     reason: str | None = Field(default=None, description="Why that step fails.")
     errors: list[dict[str, Any]] | None = Field(default=None, description="A file's rows at fault.")
     max_bytes: int | None = Field(default=None, description="The size limit that was passed.")
+    rule: str | None = Field(default=None, description="The rule broken (``separation_of_duties``).")
+    duty: str | None = Field(default=None, description="The duty refused to the caller (that rule).")
 
 
 class Error(BaseModel):

@@ -24,7 +24,7 @@ class PageParams:
     offset: int = 0
 
 
-def _page_params(
+async def _page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size, at most 200.")] = DEFAULT_LIMIT,
     offset: Annotated[int, Query(ge=0, le=MAX_ID, description="Rows to skip.")] = 0,
 ) -> PageParams:

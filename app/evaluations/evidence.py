@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Action
 from app.auth.scope import Subject
+from app.core.audit import user_id_of
 from app.core.db import on_commit, on_rollback, utcnow
 from app.core.errors import NotFound, ValidationFailed
 from app.criteria import repository as criteria_repo
@@ -52,7 +53,7 @@ async def upload(
         sha256=stored.sha256,
         content_type=stored.content_type,
         description=description,
-        uploaded_by=subject.user_id or None,
+        uploaded_by=user_id_of(subject),
     )
     session.add(evidence)
     evaluation.updated_at = utcnow()

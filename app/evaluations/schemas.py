@@ -1,14 +1,14 @@
-"""Evaluation and recognition-decision bodies."""
+"""Evaluation bodies (and the ``Year`` and ``Reason`` fields the decisions' bodies share)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from app.core.schemas import Id, LongText, ReadModel, ShortText, StrictModel, Version, multiline_text
+from app.core.schemas import Id, LongText, ReadModel, StrictModel, Version, multiline_text
 from app.evaluations.models import DigitalLevel, Status, Title
 
 Year = Annotated[int, Field(ge=2000, le=2100)]
@@ -184,29 +184,3 @@ class HistoryEntry(ReadModel):
     action: str
     before: dict[str, Any] | None
     after: dict[str, Any] | None
-
-
-class DecisionCreate(StrictModel):
-    org_unit_id: Id
-    year: Year
-    number: ShortText
-    signed_on: date
-    evaluation_ids: Annotated[list[Id], Field(min_length=1, max_length=5000)]
-
-
-class DecisionRevoke(StrictModel):
-    reason: Reason
-
-
-class DecisionRead(ReadModel):
-    id: int
-    org_unit_id: int
-    year: int
-    number: str
-    signed_on: date
-    signed_by: int | None
-    status: str
-    evaluation_ids: list[int]
-    revoked_at: datetime | None
-    revoke_reason: str | None
-    created_at: datetime

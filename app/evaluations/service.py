@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.aggregates import counters
 from app.auth.policy import Action
 from app.auth.scope import Subject, authorize
+from app.core.audit import user_id_of
 from app.core.dates import today
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, ValidationFailed
@@ -83,7 +84,7 @@ def _new(subject: Subject, data: EvaluationCreate, org_unit_id: int, criteria_se
         year=data.year,
         criteria_set_id=criteria_set_id,
         status=Status.DRAFT.value,
-        created_by=subject.user_id or None,
+        created_by=user_id_of(subject),
     )
 
 

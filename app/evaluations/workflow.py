@@ -121,7 +121,7 @@ async def separate_duties(
         details={
             "rule": "separation_of_duties",
             "evaluation_id": evaluation_id,
-            "step": duty.value,
+            "duty": duty.value,  # not "step": ErrorDetails.step is a reorganisation step number
             "done_by_you": {"duty": other.value, "action": action},
         },
     )

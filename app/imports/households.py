@@ -44,7 +44,7 @@ from app.collectives import repository as collectives_repo
 from app.collectives.models import Collective, CollectivePlace, HouseholdMember
 from app.collectives.repository import MEMBERS
 from app.collectives.service import HOUSEHOLD
-from app.core.audit import record
+from app.core.audit import record, user_id_of
 from app.core.config import Settings
 from app.core.dates import today
 from app.core.db import utcnow
@@ -355,7 +355,7 @@ async def _write(session: AsyncSession, subject: Subject, plans: list[Plan], sha
                 name=p.name,
                 org_unit_id=p.unit.id,
                 valid_from=p.on,
-                created_by=subject.user_id or None,
+                created_by=user_id_of(subject),
             )
             session.add(p.household)
             continue
@@ -385,7 +385,7 @@ async def _write(session: AsyncSession, subject: Subject, plans: list[Plan], sha
         assert p.household is not None
         await record(
             session,
-            actor_user_id=subject.user_id or None,
+            actor_user_id=user_id_of(subject),
             entity_type=HOUSEHOLD,
             entity_id=p.household.id,
             action="imported",

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.policy import Action
 from app.auth.scope import Subject, authorize_owner, require_any_role
 from app.core import i18n
+from app.core.audit import user_id_of
 from app.core.db import on_commit, on_rollback
 from app.core.errors import NotFound
 from app.imports.models import ImportJob, ImportKind
@@ -121,7 +122,7 @@ async def enqueue(
     job = ImportJob(
         kind=kind,
         dry_run=dry_run,
-        actor_user_id=subject.user_id or None,
+        actor_user_id=user_id_of(subject),
         filename=spooled.filename[:255],
         file_size=spooled.size,
         file_sha256=spooled.sha256,

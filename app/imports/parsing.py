@@ -40,7 +40,9 @@ from app.core.zipsafe import SafeZip
 from app.evaluations.storage import human_size
 from app.imports.columns import Spec, fold
 from app.imports.schemas import Problems
-from app.imports.xlsx import XLSX_LIMITS, InvalidFile, Record, clean, xlsx_records
+from app.imports.xlsx import Record, clean, xlsx_records
+from app.imports.xlsx_book import InvalidFile
+from app.imports.xlsx_limits import XLSX_LIMITS
 
 CHUNK = 1024 * 1024
 SAMPLE = 64 * 1024

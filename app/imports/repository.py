@@ -150,3 +150,13 @@ async def requeue_job(session: AsyncSession, job_id: int) -> None:
 async def waiting_job_files(session: AsyncSession) -> set[str]:
     rows = await session.scalars(select(ImportJob.stored_name).where(ImportJob.status.in_(jobs.WAITING)))
     return set(rows.all())
+
+
+async def queued_jobs(session: AsyncSession) -> tuple[int, datetime | None]:
+    """How many jobs wait for a runner, and when the oldest of them was sent (``GET /metrics``'s queue)."""
+    count, oldest = (
+        await session.execute(
+            select(func.count(), func.min(ImportJob.submitted_at)).where(ImportJob.status == jobs.QUEUED)
+        )
+    ).one()
+    return int(count), oldest

@@ -59,7 +59,7 @@ async def submit(
         spooled.close()
     if not dry_run and not summary.error_count:
         await events.announce(
-            session, actor_user_id=subject.user_id or None, kind=kind, dry_run=False, summary=summary
+            session, actor_user_id=audit.user_id_of(subject), kind=kind, dry_run=False, summary=summary
         )
     return summary
 
@@ -95,7 +95,7 @@ async def run(
         await savepoint.rollback()
     record = ImportRecord(
         kind=kind,
-        actor_user_id=subject.user_id or None,
+        actor_user_id=audit.user_id_of(subject),
         filename=spooled.filename[:255],
         file_sha256=spooled.sha256,
         file_size=spooled.size,
@@ -105,14 +105,14 @@ async def run(
         updated=tally.updated,
         unchanged=tally.unchanged,
         error_count=problems.count,
-        errors=[e.model_dump() for e in problems.items[:KEPT_ERRORS]] or None,
+        errors=[e.model_dump() for e in problems.items[:KEPT_ERRORS]] or None,  # no errors: null, not []
     )
     session.add(record)
     await session.flush()
     if applied:
         await audit.record(
             session,
-            actor_user_id=subject.user_id or None,
+            actor_user_id=audit.user_id_of(subject),
             entity_type="import",
             entity_id=record.id,
             action=f"{kind}_imported",

@@ -86,7 +86,7 @@ def validate(row: Row, problems: Problems) -> UnitRow | None:
     if kind is None:
         problems.add(row.number, "kind", _("Unknown kind; one of: {choices}.", choices=choices(KINDS)))
         ok = False
-    parent_code = values.get("parent_code", "") or None
+    parent_code = values.get("parent_code", "") or None  # blank: no parent named
     if parent_code is not None:
         try:
             parent_code = _code.validate_python(parent_code)

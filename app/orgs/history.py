@@ -12,24 +12,32 @@ Rules kept here:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
+    Date,
+    Integer,
     Select,
+    String,
     and_,
     delete,
     func,
     insert,
     literal,
+    null,
     or_,
     select,
+    type_coerce,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.aggregates import counters
+from app.aggregates import affected, counters
 from app.core.dates import ONE_DAY, covers, later_of
 from app.evaluations.models import UNIT_SUBJECT_KINDS
 from app.orgs import repository as repo
@@ -86,7 +94,7 @@ async def move(session: AsyncSession, unit: OrgUnit, new_parent: OrgUnit, on: da
     gone = select(OrgUnit.id).where(OrgUnit.id.in_(sorted(old - new)), OrgUnit.valid_to.is_(None))
     alive_gone = list((await session.scalars(gone)).all())
     # People who leave (or come under) a recognised community or learning unit are recounted whole.
-    regrouped = await counters.people_leaving_recognised_units(session, unit.id, sorted(old ^ new), on.year)
+    regrouped = await affected.people_leaving_recognised_units(session, unit.id, sorted(old ^ new), on.year)
     await counters.people_counted(session, regrouped, -1)
     await counters.subtree_moved(session, unit.id, alive_gone, sorted(new - old), on.year)
     # Every link above the subtree is renewed, those of the ancestors it keeps too: their depth changes
@@ -179,42 +187,12 @@ async def alive_children(session: AsyncSession, unit_id: int) -> list[OrgUnit]:
     return list((await session.scalars(stmt)).all())
 
 
-async def parents_on(session: AsyncSession, days: dict[int, date]) -> dict[int, int]:
-    """The parent of each unit on its given day (units absent: a root on that day)."""
-    if not days:
-        return {}
-    stmt = select(
-        OrgUnitLink.descendant_id, OrgUnitLink.ancestor_id, OrgUnitLink.valid_from, OrgUnitLink.valid_to
-    ).where(OrgUnitLink.descendant_id.in_(list(days)), OrgUnitLink.depth == 1)
-    found: dict[int, int] = {}
-    for child, parent, start, stop in (await session.execute(stmt)).all():
-        day = days[child]
-        if (start is None or start <= day) and (stop is None or stop >= day):
-            found[child] = parent
-    return found
-
-
 def depth_on(day: date) -> ColumnElement[int]:
     """The level of ``OrgUnit`` on ``day`` (0 for a root), for sorting."""
     levels = select(func.coalesce(func.max(OrgUnitLink.depth), 0)).where(
         OrgUnitLink.descendant_id == OrgUnit.id, link_on(day)
     )
     return levels.scalar_subquery()
-
-
-async def depths_on(session: AsyncSession, days: dict[int, date]) -> dict[int, int]:
-    """The level of each unit on its given day."""
-    if not days:
-        return {}
-    stmt = select(
-        OrgUnitLink.descendant_id, OrgUnitLink.depth, OrgUnitLink.valid_from, OrgUnitLink.valid_to
-    ).where(OrgUnitLink.descendant_id.in_(list(days)))
-    found = dict.fromkeys(days, 0)
-    for unit, levels, start, stop in (await session.execute(stmt)).all():
-        day = days[unit]
-        if (start is None or start <= day) and (stop is None or stop >= day):
-            found[unit] = max(found[unit], levels)
-    return found
 
 
 def children_on(parent_id: int, day: date) -> ColumnElement[bool]:
@@ -303,17 +281,81 @@ async def renamed(session: AsyncSession, unit: OrgUnit, name: str, code: str | N
     unit.name, unit.code = name, code
 
 
-async def names_on(session: AsyncSession, days: dict[int, date]) -> dict[int, tuple[str, str | None]]:
-    """(name, code) of each unit on its day, for the units that were called otherwise then."""
-    if not days:
-        return {}
-    stmt = (
-        select(FormerName.org_unit_id, FormerName.name, FormerName.code, FormerName.valid_to)
-        .where(FormerName.org_unit_id.in_(list(days)))
-        .order_by(FormerName.valid_to.desc())
+@dataclass
+class AsOf:
+    """What :func:`as_of` finds for each unit on its day."""
+
+    parents: dict[int, int] = field(default_factory=dict)  # absent: a root on that day
+    depths: dict[int, int] = field(default_factory=dict)
+    names: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # only units called otherwise
+    predecessors: dict[int, list[int]] = field(default_factory=dict)
+    successors: dict[int, list[int]] = field(default_factory=dict)
+
+
+async def as_of(session: AsyncSession, days: dict[int, date]) -> AsOf:
+    """Each unit's parent, level, (name, code) and successions on its given day, in one statement: the
+    dated links, former names and successions of ``days``' units, as one union of rows tagged by kind."""
+    ids = list(days)
+    found = AsOf(
+        depths=dict.fromkeys(ids, 0),
+        predecessors={u: [] for u in ids},
+        successors={u: [] for u in ids},
     )
-    found: dict[int, tuple[str, str | None]] = {}
-    for unit, name, code, until in (await session.execute(stmt)).all():
-        if until >= days[unit]:
-            found[unit] = (name, code)  # the earliest period still covering the day wins (sorted last)
+    if not ids:
+        return found
+    link, former, succession = OrgUnitLink, FormerName, Succession
+    links = select(
+        *_branch(
+            "link",
+            link.descendant_id,
+            link.ancestor_id,
+            link.depth,
+            start=link.valid_from,
+            stop=link.valid_to,
+        )
+    ).where(link.descendant_id.in_(ids))
+    names = select(
+        *_branch("name", former.org_unit_id, name=former.name, code=former.code, stop=former.valid_to)
+    ).where(former.org_unit_id.in_(ids))
+    successions = select(
+        *_branch("succ", succession.predecessor_id, succession.successor_id, succession.id)
+    ).where(or_(succession.predecessor_id.in_(ids), succession.successor_id.in_(ids)))
+    rows = (await session.execute(union_all(links, names, successions))).all()
+
+    def on(unit: int, start: date | None, stop: date | None) -> bool:
+        return (start is None or start <= days[unit]) and (stop is None or stop >= days[unit])
+
+    for r in (r for r in rows if r.kind == "link" and on(r.a, r.start, r.stop)):
+        found.depths[r.a] = max(found.depths[r.a], r.c)
+        if r.c == 1:
+            found.parents[r.a] = r.b
+    # The earliest period still covering the day wins: latest ends first, so it is written last.
+    for r in sorted((r for r in rows if r.kind == "name"), key=lambda r: r.stop, reverse=True):
+        if r.stop >= days[r.a]:
+            found.names[r.a] = (r.name, r.code)
+    for r in sorted((r for r in rows if r.kind == "succ"), key=lambda r: r.c):  # in the order recorded
+        if r.b in found.predecessors:
+            found.predecessors[r.b].append(r.a)
+        if r.a in found.successors:
+            found.successors[r.a].append(r.b)
     return found
+
+
+def _branch(kind: str, a: Any, b: Any = None, c: Any = None, **named: Any) -> list[Any]:
+    """The columns of one branch of :func:`as_of`'s union: its own columns as they are, typed NULLs where
+    it has none (no CAST of a real column: SQLite would read a date cast to DATE as a number)."""
+    given = {"a": a, "b": b, "c": c, **named}
+    typed_nulls: dict[str, Any] = {
+        "a": type_coerce(null(), Integer()),
+        "b": type_coerce(null(), Integer()),
+        "c": type_coerce(null(), Integer()),
+        "name": type_coerce(null(), String()),
+        "code": type_coerce(null(), String()),
+        "start": type_coerce(null(), Date()),
+        "stop": type_coerce(null(), Date()),
+    }
+    columns = [literal(kind, String()).label("kind")]
+    for label, empty in typed_nulls.items():
+        value = given.get(label)
+        columns.append((empty if value is None else value).label(label))
+    return columns

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
@@ -10,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import counters
 from app.auth.policy import Action
-from app.auth.scope import Subject, authorize, holds_role_at, top_units_filter, unit_filter
+from app.auth.scope import Subject, authorized_unit, holds_role_at, top_units_filter, unit_filter
 from app.core import audit
 from app.core.dates import today
-from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.core.errors import Conflict, Forbidden, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.schemas import check_version
 from app.core.search import contains
@@ -62,20 +64,17 @@ async def to_reads(
     """Read models as of ``as_of`` (default today; an ended unit on its last day, if that is earlier)."""
     day = as_of or today()
     days = {u.id: min(day, u.valid_to) if u.valid_to else day for u in units}
-    parents = await history.parents_on(session, days)
-    depths = await history.depths_on(session, days)
-    names = await history.names_on(session, days)
-    preds, succs = await history.successions(session, days)
+    then = await history.as_of(session, days)
     reads = []
     for unit in units:
-        name, code = names.get(unit.id, (unit.name, unit.code))
+        name, code = then.names.get(unit.id, (unit.name, unit.code))
         as_then = {
             "name": name,
             "code": code,
-            "parent_id": parents.get(unit.id),
-            "depth": depths[unit.id],
-            "predecessor_ids": preds[unit.id],
-            "successor_ids": succs[unit.id],
+            "parent_id": then.parents.get(unit.id),
+            "depth": then.depths[unit.id],
+            "predecessor_ids": then.predecessors[unit.id],
+            "successor_ids": then.successors[unit.id],
         }
         reads.append(OrgUnitRead.model_validate(unit).model_copy(update=as_then))
     return reads
@@ -87,12 +86,20 @@ async def to_read(session: AsyncSession, unit: OrgUnit) -> OrgUnitRead:
 
 async def get_visible(session: AsyncSession, subject: Subject, unit_id: int, action: Action) -> OrgUnit:
     """The unit, if the subject may perform ``action`` on it (404 outside scope, 403 without the role)."""
-    missing = f"Org unit {unit_id} not found."
-    unit = await repo.get(session, unit_id)
-    if unit is None:
-        raise NotFound(missing)
-    await authorize(session, subject, unit.id, action, missing=missing)
+    unit, _ = await authorized_unit(
+        session, subject, unit_id, action, missing=f"Org unit {unit_id} not found."
+    )
     return unit
+
+
+async def get_visible_with(
+    session: AsyncSession, subject: Subject, unit_id: int, action: Action, also: Sequence[ColumnElement[Any]]
+) -> tuple[Any, ...]:
+    """:func:`get_visible`'s check, returning the values of ``also`` read in the same statement."""
+    _, values = await authorized_unit(
+        session, subject, unit_id, action, missing=f"Org unit {unit_id} not found.", also=also
+    )
+    return values
 
 
 async def _ensure_code_free(session: AsyncSession, code: str | None, unit_id: int | None = None) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.aggregates import counters
 from app.auth.policy import Action
 from app.auth.scope import Subject
-from app.core.audit import record
+from app.core.audit import record, user_id_of
 from app.core.dates import ONE_DAY, today
 from app.core.errors import Conflict, ValidationFailed
 from app.core.pagination import PageParams
@@ -73,7 +73,7 @@ async def correct_start(session: AsyncSession, subject: Subject, person: Person,
     await counters.people_counted(session, [person.id], +1)
     await record(
         session,
-        actor_user_id=subject.user_id or None,
+        actor_user_id=user_id_of(subject),
         entity_type="person",
         entity_id=person.id,
         action="member_since_corrected",
@@ -121,7 +121,7 @@ async def move(
         from_group=person.group,
         to_group=group,
         reorganisation_id=reorganisation_id,
-        created_by=actor_user_id or None,
+        created_by=actor_user_id or None,  # user id 0 is the system itself: no users row
     )
     session.add(transfer)
     await counters.people_counted(session, [person.id], -1)
@@ -150,7 +150,7 @@ async def transfer(session: AsyncSession, subject: Subject, person: Person, data
     done = await move(session, person, data.effective_on, unit_id, group, actor_user_id=subject.user_id)
     await record(
         session,
-        actor_user_id=subject.user_id or None,
+        actor_user_id=user_id_of(subject),
         entity_type="person",
         entity_id=person.id,
         action="transferred",

@@ -100,7 +100,7 @@ async def create(session: AsyncSession, subject: Subject, data: PlanCreate) -> P
         start_year=data.start_year,
         end_year=data.end_year,
         parent_plan_id=data.parent_plan_id,
-        created_by=subject.user_id or None,
+        created_by=audit.user_id_of(subject),
     )
     session.add(plan)
     await session.flush()
@@ -108,7 +108,7 @@ async def create(session: AsyncSession, subject: Subject, data: PlanCreate) -> P
     await session.flush()
     await audit.record(
         session,
-        actor_user_id=subject.user_id or None,
+        actor_user_id=audit.user_id_of(subject),
         entity_type="plan",
         entity_id=plan.id,
         action="created",
@@ -152,7 +152,7 @@ async def update(
     await session.flush()
     await audit.record(
         session,
-        actor_user_id=subject.user_id or None,
+        actor_user_id=audit.user_id_of(subject),
         entity_type="plan",
         entity_id=plan.id,
         action="updated",
@@ -193,7 +193,7 @@ async def replace_targets(
     await session.flush()
     await audit.record(
         session,
-        actor_user_id=subject.user_id or None,
+        actor_user_id=audit.user_id_of(subject),
         entity_type="plan",
         entity_id=plan.id,
         action="targets_replaced",
@@ -212,7 +212,7 @@ async def delete(session: AsyncSession, subject: Subject, plan_id: int, if_match
     await repo.delete_plan(session, plan)
     await audit.record(
         session,
-        actor_user_id=subject.user_id or None,
+        actor_user_id=audit.user_id_of(subject),
         entity_type="plan",
         entity_id=plan_id,
         action="deleted",

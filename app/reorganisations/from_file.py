@@ -72,7 +72,7 @@ class Plan:
 
 
 def _read(row: parsing.Row, problems: Problems) -> Line | None:
-    values = {k: (v.strip() or None) for k, v in row.values.items()}
+    values = {k: (v.strip() or None) for k, v in row.values.items()}  # a blank cell is no value
     ok = True
     for column in ("old_code", "new_code", "new_parent_code"):
         if values.get(column) is not None:

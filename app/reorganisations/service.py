@@ -212,7 +212,7 @@ class Applier:
         }
         await audit.record(
             self.session,
-            actor_user_id=self.subject.user_id or None,
+            actor_user_id=audit.user_id_of(self.subject),
             entity_type="org_unit",
             entity_id=unit.id,
             action=action,
@@ -249,7 +249,7 @@ async def apply(session: AsyncSession, subject: Subject, data: ReorganisationCre
         steps=[step.model_dump(mode="json") for step in data.steps],
         summary={},
         created={},
-        created_by=subject.user_id or None,
+        created_by=audit.user_id_of(subject),
     )
     session.add(record)
     await session.flush()
@@ -282,7 +282,7 @@ async def apply(session: AsyncSession, subject: Subject, data: ReorganisationCre
         )
     await audit.record(
         session,
-        actor_user_id=subject.user_id or None,
+        actor_user_id=audit.user_id_of(subject),
         entity_type="reorganisation",
         entity_id=record.id,
         action="applied",

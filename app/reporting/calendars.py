@@ -26,6 +26,7 @@ from app.aggregates import through_time
 from app.aggregates.service import percent
 from app.auth.policy import Action
 from app.auth.scope import Subject
+from app.core.audit import user_id_of
 from app.core.dates import today
 from app.core.errors import NotFound, ValidationFailed
 from app.core.schemas import check_version
@@ -44,7 +45,7 @@ def to_read(entry: ReportingCalendar) -> CalendarRead:
     return CalendarRead(
         org_unit_id=entry.org_unit_id,
         year=entry.year,
-        kind=entry.kind or None,
+        kind=entry.kind or None,  # stored '' (the setter's direct children) reads as null
         due_on=entry.due_on,
         source=entry.source,
         version=entry.version,
@@ -82,7 +83,7 @@ async def put(
         entry.version += 1
     entry.due_on = data.due_on
     entry.source = "user"
-    entry.updated_by = subject.user_id or None
+    entry.updated_by = user_id_of(subject)
     await session.flush()
     return to_read(entry), created
 

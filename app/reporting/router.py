@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
-from app.auth.deps import CurrentSubject
+from app.aggregates.router import NOT_MODIFIED, unchanged
+from app.auth.deps import CurrentSubject, ReadSession
+from app.auth.policy import Action
+from app.core import conditional
 from app.core.db import DbSession
 from app.core.pagination import Page, Pagination
 from app.core.schemas import MAX_ID, IdPath, if_match
@@ -146,11 +149,13 @@ async def delete_calendar(
 @router.get(
     "/reporting/completeness",
     response_model=Completeness,
-    responses={200: {"content": {XLSX_TYPE: {}}, "description": "JSON or XLSX."}},
+    responses={200: {"content": {XLSX_TYPE: {}}, "description": "JSON or XLSX."}, **NOT_MODIFIED},
 )
 async def completeness(
     subject: CurrentSubject,
-    session: DbSession,
+    session: ReadSession,
+    request: Request,
+    response: Response,
     org_unit_id: Annotated[int, Query(ge=1, le=MAX_ID)],
     year: YearQuery,
     format: Literal["json", "xlsx"] = "json",
@@ -160,12 +165,17 @@ async def completeness(
     ] = None,
 ) -> Response:
     """Who of the unit's children has reported for the year, when, against which due date; late ones;
-    reports whose numbers changed since; the share on time. Roles that read reports (viewers too)."""
+    reports whose numbers changed since; the share on time. Roles that read reports (viewers too).
+    ``ETag`` and ``304`` as the aggregates."""
+    if done := await unchanged(request, response, session, subject, org_unit_id, Action.REPORTING_READ):
+        return done
     result = await calendars.completeness(session, subject, org_unit_id, year, kind)
     if format == "xlsx":
-        return Response(
+        out = Response(
             xlsx.completeness(result),
             media_type=XLSX_TYPE,
             headers=attachment(f"tinh-hinh-nop-bao-cao-{year}-{org_unit_id}.xlsx"),
         )
-    return Response(result.model_dump_json(), media_type="application/json")
+    else:
+        out = Response(result.model_dump_json(), media_type="application/json")
+    return conditional.tagged(out, response)

@@ -86,7 +86,7 @@ async def submit(session: AsyncSession, subject: Subject, data: SubmissionCreate
         version=version,
         status=S.SUBMITTED.value,
         submitted_at=utcnow(),
-        submitted_by=subject.user_id or None,
+        submitted_by=audit.user_id_of(subject),
         sha256=canonical_sha256(snapshot),
         counts_sha256=fingerprint,
         counts_version=counts_version,
@@ -145,7 +145,7 @@ async def _review(
     before = {"status": submission.status}
     submission.status = status.value
     submission.reviewed_at = utcnow()
-    submission.reviewed_by = subject.user_id or None
+    submission.reviewed_by = audit.user_id_of(subject)
     submission.return_reason = reason
     await session.flush()
     await _record(session, subject, submission, event.value, before)
@@ -159,7 +159,7 @@ async def _record(
 ) -> None:
     await audit.record(
         session,
-        actor_user_id=subject.user_id or None,
+        actor_user_id=audit.user_id_of(subject),
         entity_type="report_submission",
         entity_id=submission.id,
         action=action,

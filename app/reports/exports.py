@@ -27,8 +27,8 @@ from app.auth.scope import Subject, authorize
 from app.core import csvout
 from app.core.csvout import Cell
 from app.core.errors import NotFound
-from app.evaluations import repository as evaluations_repo
-from app.evaluations.models import RecognitionDecision
+from app.decisions import repository as decisions_repo
+from app.decisions.models import RecognitionDecision
 from app.evaluations.scoring import effective_halves
 from app.orgs.service import get_visible as get_visible_unit
 from app.people.schemas import mask_citizen_id
@@ -119,7 +119,7 @@ def _evaluation_row(row: Any, scores: dict[int, int]) -> list[Cell]:
 
 async def visible_decision(session: AsyncSession, subject: Subject, decision_id: int) -> RecognitionDecision:
     missing = f"Recognition decision {decision_id} not found."
-    decision = await evaluations_repo.get_decision(session, decision_id)
+    decision = await decisions_repo.get_decision(session, decision_id)
     if decision is None:
         raise NotFound(missing)
     await authorize(session, subject, decision.org_unit_id, Action.EXPORT_READ, missing=missing)

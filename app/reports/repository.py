@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.scope import subtree_ids
 from app.core.dates import covers, dec31
 from app.criteria.models import Indicator
-from app.evaluations.models import DecisionItem, Evaluation, Evidence, RecognitionDecision, Score
+from app.decisions.models import DecisionItem, RecognitionDecision
+from app.evaluations.models import Evaluation, Evidence, Score
 from app.orgs.models import OrgUnit, OrgUnitLink
 from app.people.models import Membership, Person
 

@@ -81,14 +81,14 @@ async def create(session: AsyncSession, subject: Subject, data: TrainingSessionC
         title=data.title,
         held_on=data.held_on,
         year=data.held_on.year,
-        created_by=subject.user_id or None,
+        created_by=audit.user_id_of(subject),
     )
     session.add(training)
     await session.flush()
     await _replace_attendance(session, training, data.attendee_ids)
     await audit.record(
         session,
-        actor_user_id=subject.user_id or None,
+        actor_user_id=audit.user_id_of(subject),
         entity_type="training_session",
         entity_id=training.id,
         action="created",
@@ -113,7 +113,7 @@ async def replace_attendees(
     await session.flush()
     await audit.record(
         session,
-        actor_user_id=subject.user_id or None,
+        actor_user_id=audit.user_id_of(subject),
         entity_type="training_session",
         entity_id=training.id,
         action="attendees_replaced",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, case, func, select
@@ -87,3 +88,17 @@ async def queue_again(session: AsyncSession, subscription_id: int, event_id: int
 async def delete_subscription(session: AsyncSession, subscription: WebhookSubscription) -> None:
     await session.delete(subscription)
     await session.flush()
+
+
+async def due_deliveries(session: AsyncSession, now: datetime) -> tuple[int, datetime | None]:
+    """The outbox's backlog for ``GET /metrics``: pending deliveries whose time has come (those queued
+    behind a failing head of their subscription too), and the earliest of their due times."""
+    count, oldest = (
+        await session.execute(
+            select(func.count(), func.min(WebhookDelivery.next_attempt_at)).where(
+                WebhookDelivery.status == DeliveryStatus.PENDING.value,
+                WebhookDelivery.next_attempt_at <= now,
+            )
+        )
+    ).one()
+    return int(count), oldest

@@ -71,13 +71,13 @@ async def create(
         description=data.description,
         secret=new_secret(),
         active=True,
-        created_by=subject.user_id or None,
+        created_by=audit.user_id_of(subject),
     )
     session.add(subscription)
     await session.flush()
     await audit.record(
         session,
-        actor_user_id=subject.user_id or None,
+        actor_user_id=audit.user_id_of(subject),
         entity_type="webhook",
         entity_id=subscription.id,
         action="created",
@@ -130,7 +130,7 @@ async def update(
         outbox.wake_on_commit(session)  # deliveries that waited while it was paused go out now
     await audit.record(
         session,
-        actor_user_id=subject.user_id or None,
+        actor_user_id=audit.user_id_of(subject),
         entity_type="webhook",
         entity_id=subscription.id,
         action="updated",
@@ -148,7 +148,7 @@ async def delete(session: AsyncSession, subject: Subject, subscription_id: int, 
     await repo.delete_subscription(session, subscription)
     await audit.record(
         session,
-        actor_user_id=subject.user_id or None,
+        actor_user_id=audit.user_id_of(subject),
         entity_type="webhook",
         entity_id=subscription_id,
         action="deleted",
@@ -174,7 +174,7 @@ async def redeliver(
     new_id = await repo.queue_again(session, subscription.id, original["event_id"])
     await audit.record(
         session,
-        actor_user_id=subject.user_id or None,
+        actor_user_id=audit.user_id_of(subject),
         entity_type="webhook",
         entity_id=subscription.id,
         action="redelivery_queued",

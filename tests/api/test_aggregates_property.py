@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from app.aggregates import counters
 from app.aggregates.naive import naive_recount
-from app.evaluations.models import RecognitionDecision
+from app.decisions.models import RecognitionDecision
 from app.trainings.models import Attendance, TrainingSession
 from tests.builders import Tree
 

@@ -350,7 +350,8 @@ async def test_a_village_created_with_its_first_day_leaves_past_years_alone(
 async def test_staff_below_two_nested_learning_units_count_once(
     client: httpx.AsyncClient, tree: Tree
 ) -> None:
-    department = await tree.unit("Sở", "agency")
+    # The department has a province above it: the level above signs a unit's recognition.
+    department = await tree.unit("Sở", "agency", await tree.unit("Tỉnh", "province"))
     office = await tree.unit("Phòng", "agency", department)
     await tree.evaluation(await tree.person(office, "staff"), 2025, "recognised")
     for unit in (department, office):

@@ -18,7 +18,8 @@ from app.aggregates.naive import naive_recount
 from app.core.audit import AuditEntry
 from app.core.dates import today
 from app.criteria.models import CriteriaSet
-from app.evaluations.models import Evaluation, RecognitionDecision, Status, Title
+from app.decisions.models import RecognitionDecision
+from app.evaluations.models import Evaluation, Status, Title
 from app.orgs.models import OrgUnit
 from app.people.models import Person
 from tests.builders import Tree

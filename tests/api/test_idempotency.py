@@ -12,8 +12,9 @@ import httpx
 from sqlalchemy import func, select
 
 from app.core.db import utcnow
-from app.core.idempotency import IdempotencyRecord
-from app.evaluations.models import Evaluation, Evidence, RecognitionDecision
+from app.core.idempotency_store import IdempotencyRecord
+from app.decisions.models import RecognitionDecision
+from app.evaluations.models import Evaluation, Evidence
 from tests.api.evaluation_flow import drive_to, make_school, upload
 from tests.builders import Tree
 

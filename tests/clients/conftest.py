@@ -52,6 +52,7 @@ class LiveServer:
     base_url: str
     username: str
     password: str
+    pid: int = 0  # the `cdht serve` process (with --workers, uvicorn's supervisor)
 
 
 def require_tool(*names: str, purpose: str) -> str:
@@ -117,11 +118,14 @@ def server_env(var: Path) -> dict[str, str]:
 
 
 @contextmanager
-def serving(env: dict[str, str], var: Path, username: str, password: str) -> Iterator[LiveServer]:
-    """``cdht serve`` on a free port with ``env`` (its database prepared), until the block ends."""
+def serving(
+    env: dict[str, str], var: Path, username: str, password: str, *options: str
+) -> Iterator[LiveServer]:
+    """``cdht serve`` on a free port with ``env`` (its database prepared) and ``options`` (``--workers
+    2``), until the block ends."""
     port = _free_port()
     log = (var / "server.log").open("w")
-    command = [*CDHT, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command = [*CDHT, "serve", "--host", "127.0.0.1", "--port", str(port), *options]
     proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -137,7 +141,7 @@ def serving(env: dict[str, str], var: Path, username: str, password: str) -> Ite
             if time.monotonic() > deadline:
                 pytest.fail(f"cdht serve did not answer in 60 s:\n{(var / 'server.log').read_text()}")
             time.sleep(0.2)
-        yield LiveServer(base_url, username, password)
+        yield LiveServer(base_url, username, password, proc.pid)
     finally:
         proc.terminate()
         try:

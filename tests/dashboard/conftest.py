@@ -49,6 +49,10 @@ def require_playwright() -> Any:
 @pytest.fixture(scope="session")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """``cdht demo`` then ``cdht serve`` on a fresh SQLite file; the admin is the demo's ``admin``."""
+    # Session-scoped fixtures are set up before the package-scoped browser: without this, a machine with
+    # no Chromium would load the demo (a minute or more) only to skip every test that needs it.
+    require_tool("chromium", "chromium-browser", purpose="the dashboard tests drive Chromium")
+    require_playwright()
     var = tmp_path_factory.mktemp("dashboard-server")
     env = server_env(var)
     run([*CDHT, "demo"], env=env, timeout=900)

@@ -13,7 +13,8 @@ import pytest
 
 from app.aggregates import counters
 from app.collectives.models import Collective
-from app.evaluations.models import Evaluation, RecognitionDecision
+from app.decisions.models import RecognitionDecision
+from app.evaluations.models import Evaluation
 from app.orgs.models import OrgUnit
 from app.people.models import Person
 from app.plans import repository as plans_repo

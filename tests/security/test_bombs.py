@@ -33,7 +33,7 @@ from fastapi import FastAPI
 from app.core import zipsafe
 from app.core.errors import PayloadTooLarge
 from app.core.zipsafe import ArchiveTooLarge, DamagedEntry, SafeZip, UnreadableArchive, ZipLimits
-from app.imports import xlsx
+from app.imports import xlsx, xlsx_limits
 from tests.api.evaluation_flow import API, make_school, open_evaluation
 from tests.builders import MINIMAL_PDF, Tree, build_country
 
@@ -485,7 +485,7 @@ async def test_each_xlsx_limit_is_413_naming_it(
     h = await importer(tree)
     constant, value, sheet = LIMITS[limit]
     before = await tree.snapshot()
-    monkeypatch.setattr(xlsx, constant, value)
+    monkeypatch.setattr(xlsx_limits, constant, value)
     r = await post_import(client, h, workbook(sheet))
     assert r.status_code == 413, r.text
     assert r.json()["error"]["details"]["limit"] == limit
@@ -507,7 +507,7 @@ async def test_the_default_limits_stop_an_honest_looking_row_flood(
 
 
 def test_the_shared_string_table_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(xlsx, "MAX_SHARED_BYTES", 1000)
+    monkeypatch.setattr(xlsx_limits, "MAX_SHARED_BYTES", 1000)
     table = b"<sst>" + b"<si><t>%s</t></si>" % (b"x" * 600) * 2 + b"</sst>"
     with pytest.raises(PayloadTooLarge) as refused:
         list(xlsx.xlsx_records(io.BytesIO(workbook(PEOPLE_HEADER, table))))

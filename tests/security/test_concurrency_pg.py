@@ -23,7 +23,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.aggregates.naive import naive_recount
-from app.evaluations.models import DecisionItem, Evaluation, Evidence, RecognitionDecision
+from app.decisions.models import DecisionItem, RecognitionDecision
+from app.evaluations.models import Evaluation, Evidence
 from app.orgs.models import OrgUnit
 from tests.api.evaluation_flow import API
 from tests.security.live import ON_POSTGRES, Live, live_app

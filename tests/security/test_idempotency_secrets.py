@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import func, select
 
 from app.auth.models import User
-from app.core.idempotency import SECRET_HEADER, IdempotencyRecord, secret_response
+from app.core.idempotency_store import SECRET_HEADER, IdempotencyRecord, secret_response
 from app.evaluations.models import Evaluation
 from app.webhooks.models import WebhookSubscription
 from tests.builders import PASSWORD, Tree

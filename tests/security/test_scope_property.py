@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from app.auth.models import Role
 from app.auth.policy import POLICY, Action
-from app.evaluations.models import RecognitionDecision
+from app.decisions.models import RecognitionDecision
 from app.orgs.models import OrgUnit
 from app.plans.models import Plan
 from app.trainings.models import TrainingSession

@@ -42,7 +42,7 @@ def _refused(r: httpx.Response, evaluation_id: int, step: str, did: str, action:
     assert error["message"].startswith("Separation of duties:"), error["message"]
     assert f"You {did} evaluation {evaluation_id}" in error["message"], error["message"]
     assert error["details"]["rule"] == "separation_of_duties"
-    assert error["details"]["step"] == step
+    assert error["details"]["duty"] == step
     assert error["details"]["evaluation_id"] == evaluation_id
     assert error["details"]["done_by_you"]["action"] == action
 

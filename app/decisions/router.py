@@ -10,8 +10,8 @@ from app.auth.deps import CurrentSubject
 from app.core.db import DbSession
 from app.core.pagination import Page, Pagination
 from app.core.schemas import MAX_ID, IdPath
-from app.evaluations import decisions
-from app.evaluations.schemas import DecisionCreate, DecisionRead, DecisionRevoke
+from app.decisions import service as decisions
+from app.decisions.schemas import DecisionCreate, DecisionRead, DecisionRevoke
 
 router = APIRouter(prefix="/recognition-decisions", tags=["recognition decisions"])
 

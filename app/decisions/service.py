@@ -17,9 +17,10 @@ from app.core.dates import today
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from app.core.pagination import PageParams
-from app.evaluations import repository as repo
-from app.evaluations.models import DecisionItem, Evaluation, RecognitionDecision, Status
-from app.evaluations.schemas import DecisionCreate, DecisionRead
+from app.decisions import repository as repo
+from app.decisions.models import DecisionItem, RecognitionDecision
+from app.decisions.schemas import DecisionCreate, DecisionRead
+from app.evaluations.models import Evaluation, Status
 from app.evaluations.workflow import Duty, audit_step, is_own, separate_duties, transition
 from app.orgs import service as orgs
 from app.webhooks import outbox
@@ -113,7 +114,7 @@ async def create(session: AsyncSession, subject: Subject, data: DecisionCreate) 
         year=data.year,
         number=data.number,
         signed_on=data.signed_on,
-        signed_by=subject.user_id or None,
+        signed_by=audit.user_id_of(subject),
     )
     session.add(decision)
     await session.flush()
@@ -135,7 +136,7 @@ async def create(session: AsyncSession, subject: Subject, data: DecisionCreate) 
     await counters.recognitions_changed(session, evaluations, +1, recognise)
     await audit.record(
         session,
-        actor_user_id=subject.user_id or None,
+        actor_user_id=audit.user_id_of(subject),
         entity_type="recognition_decision",
         entity_id=decision.id,
         action="signed",
@@ -191,7 +192,7 @@ async def revoke(session: AsyncSession, subject: Subject, decision_id: int, reas
     async def withdraw() -> None:
         decision.status = "revoked"
         decision.revoked_at = utcnow()
-        decision.revoked_by = subject.user_id or None
+        decision.revoked_by = audit.user_id_of(subject)
         decision.revoke_reason = reason
         for evaluation in recognised:
             transition(evaluation, "revoke_recognition")
@@ -208,7 +209,7 @@ async def revoke(session: AsyncSession, subject: Subject, decision_id: int, reas
     await counters.recognitions_changed(session, recognised, -1, withdraw)
     await audit.record(
         session,
-        actor_user_id=subject.user_id or None,
+        actor_user_id=audit.user_id_of(subject),
         entity_type="recognition_decision",
         entity_id=decision.id,
         action="revoked",

@@ -1,0 +1,38 @@
+"""What a dashboard's ETag is made of (``core/conditional.py`` makes the tag): the caller may read the
+unit (the same check as the read itself: 404 outside scope, 403 without the role — a 304 never answers
+what a 200 would not), and in the same statement the change counters the answer depends on:
+
+- the counters of the unit, every year (``aggregate_versions``): a write below the unit moves the unit's
+  own versions, since every counter write touches all the cell's ancestors; with ``lineage`` the answer
+  re-bases counts of units that may lie elsewhere in today's tree, so the versions of the tree's roots
+  (moved by every counter write) are read instead;
+- the ``reference`` epoch (the tree, plans, targets, calendars, submissions) and, for the annual report,
+  the ``records`` epoch (``epochs.py``);
+- today's date (Vietnam): what is late or overdue changes at midnight with no write at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.aggregates import repository as repo
+from app.auth.policy import Action
+from app.auth.scope import Subject
+from app.core.dates import today
+from app.orgs.service import get_visible_with
+
+
+async def fingerprint(
+    session: AsyncSession,
+    subject: Subject,
+    unit_id: int,
+    action: Action,
+    *,
+    records: bool = False,
+    lineage: bool = False,
+) -> tuple[Any, ...]:
+    """The change counters behind a read of ``unit_id`` by ``subject`` for ``action``."""
+    counters = repo.change_counters(unit_id, records=records, lineage=lineage)
+    return (*await get_visible_with(session, subject, unit_id, action, counters), today().isoformat())
