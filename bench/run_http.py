@@ -676,6 +676,9 @@ async def count_statements(
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
             for e in found:
                 headers = {**({"Authorization": f"Bearer {token}"} if e.auth else {}), **e.headers}
+                if "If-None-Match" in headers:  # the tag of now: the mix's set-up has moved the epochs since
+                    plain = {k: v for k, v in headers.items() if k != "If-None-Match"}
+                    headers["If-None-Match"] = (await client.get(e.path, headers=plain)).headers["etag"]
                 await client.get(e.path, headers=headers)  # warm: caches, the pool's first connection
                 event.listen(engine.sync_engine, "before_cursor_execute", before)
                 try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -303,24 +305,7 @@ async def as_of(session: AsyncSession, days: dict[int, date]) -> AsOf:
     )
     if not ids:
         return found
-    link, former, succession = OrgUnitLink, FormerName, Succession
-    links = select(
-        *_branch(
-            "link",
-            link.descendant_id,
-            link.ancestor_id,
-            link.depth,
-            start=link.valid_from,
-            stop=link.valid_to,
-        )
-    ).where(link.descendant_id.in_(ids))
-    names = select(
-        *_branch("name", former.org_unit_id, name=former.name, code=former.code, stop=former.valid_to)
-    ).where(former.org_unit_id.in_(ids))
-    successions = select(
-        *_branch("succ", succession.predecessor_id, succession.successor_id, succession.id)
-    ).where(or_(succession.predecessor_id.in_(ids), succession.successor_id.in_(ids)))
-    rows = (await session.execute(union_all(links, names, successions))).all()
+    rows = (await session.execute(_as_of_statement(), {"ids": ids})).all()
 
     def on(unit: int, start: date | None, stop: date | None) -> bool:
         return (start is None or start <= days[unit]) and (stop is None or stop >= days[unit])
@@ -339,6 +324,23 @@ async def as_of(session: AsyncSession, days: dict[int, date]) -> AsOf:
         if r.a in found.successors:
             found.successors[r.a].append(r.b)
     return found
+
+
+@cache
+def _as_of_statement() -> CompoundSelect[Any]:
+    """:func:`as_of`'s union, built once (building it costs more than running it; the ids are bound)."""
+    link, former, succession = OrgUnitLink, FormerName, Succession
+    ids: Any = bindparam("ids", expanding=True)
+    dated = {"start": link.valid_from, "stop": link.valid_to}
+    links = select(*_branch("link", link.descendant_id, link.ancestor_id, link.depth, **dated)).where(
+        link.descendant_id.in_(ids)
+    )
+    named = {"name": former.name, "code": former.code, "stop": former.valid_to}
+    names = select(*_branch("name", former.org_unit_id, **named)).where(former.org_unit_id.in_(ids))
+    successions = select(
+        *_branch("succ", succession.predecessor_id, succession.successor_id, succession.id)
+    ).where(or_(succession.predecessor_id.in_(ids), succession.successor_id.in_(ids)))
+    return union_all(links, names, successions)
 
 
 def _branch(kind: str, a: Any, b: Any = None, c: Any = None, **named: Any) -> list[Any]:
