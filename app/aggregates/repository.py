@@ -40,11 +40,12 @@ class Child(NamedTuple):
 
 
 async def children_on(session: AsyncSession, unit_id: int, day: date) -> list[Child]:
-    """The unit's children as the tree stood on ``day``."""
+    """The unit's children as the tree stood on ``day``, with the names they had then."""
+    name = history.name_on(day).label("name")
     stmt = (
-        select(OrgUnit.id, OrgUnit.name, OrgUnit.kind, OrgUnit.valid_from, OrgUnit.valid_to)
+        select(OrgUnit.id, name, OrgUnit.kind, OrgUnit.valid_from, OrgUnit.valid_to)
         .where(history.children_on(unit_id, day))
-        .order_by(OrgUnit.name, OrgUnit.id)
+        .order_by(name, OrgUnit.id)
     )
     return [Child(*r) for r in (await session.execute(stmt)).all()]
 

@@ -46,6 +46,19 @@ from app.orgs import repository as repo
 from app.orgs.models import FormerName, OrgUnit, OrgUnitLink, Succession
 
 
+def name_on(day: date) -> ColumnElement[str]:
+    """``OrgUnit``'s name on ``day``: the former name whose period still covered it (the earliest to end),
+    else today's (:func:`as_of` reads the same rule for a page of units)."""
+    former = (
+        select(FormerName.name)
+        .where(FormerName.org_unit_id == OrgUnit.id, FormerName.valid_to >= day)
+        .order_by(FormerName.valid_to)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.coalesce(former, OrgUnit.name)
+
+
 def alive_on(day: date) -> ColumnElement[bool]:
     return covers(OrgUnit.valid_from, OrgUnit.valid_to, day)
 

@@ -49,11 +49,13 @@ async def list_units(
 
 
 @router.get("/{unit_id}", response_model=OrgUnitRead)
-async def get_unit(unit_id: IdPath, subject: CurrentSubject, session: DbSession) -> object:
-    """A unit, ended ones included (with its parent on its last day)."""
-    return await service.to_read(
-        session, await service.get_visible(session, subject, unit_id, Action.UNIT_READ)
-    )
+async def get_unit(
+    unit_id: IdPath, subject: CurrentSubject, session: DbSession, as_of: AsOf = None
+) -> object:
+    """A unit, ended ones included (with its parent on its last day); with ``as_of``, its name, code and
+    parent on that day (a breadcrumb of a past year)."""
+    unit = await service.get_visible(session, subject, unit_id, Action.UNIT_READ)
+    return await service.to_read(session, unit, as_of)
 
 
 @router.patch("/{unit_id}", response_model=OrgUnitRead)

@@ -80,8 +80,8 @@ async def to_reads(
     return reads
 
 
-async def to_read(session: AsyncSession, unit: OrgUnit) -> OrgUnitRead:
-    return (await to_reads(session, [unit]))[0]
+async def to_read(session: AsyncSession, unit: OrgUnit, as_of: date | None = None) -> OrgUnitRead:
+    return (await to_reads(session, [unit], as_of))[0]
 
 
 async def get_visible(session: AsyncSession, subject: Subject, unit_id: int, action: Action) -> OrgUnit:

@@ -283,10 +283,11 @@ async def codes(session: AsyncSession, unit_ids: Sequence[int]) -> dict[int, str
 
 
 async def descendants_of_kind(session: AsyncSession, unit_id: int, day: date, kind: str) -> list[Child]:
-    """The units of ``kind`` below ``unit_id`` as the tree stood on ``day``."""
+    """The units of ``kind`` below ``unit_id`` as the tree stood on ``day``, with the names they had then."""
+    name = history.name_on(day).label("name")
     stmt = (
-        select(OrgUnit.id, OrgUnit.name, OrgUnit.kind, OrgUnit.valid_from, OrgUnit.valid_to)
+        select(OrgUnit.id, name, OrgUnit.kind, OrgUnit.valid_from, OrgUnit.valid_to)
         .where(history.descendants_on(unit_id, day), OrgUnit.kind == kind)
-        .order_by(OrgUnit.name, OrgUnit.id)
+        .order_by(name, OrgUnit.id)
     )
     return [Child(*row) for row in (await session.execute(stmt)).all()]

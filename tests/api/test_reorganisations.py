@@ -390,12 +390,43 @@ async def test_the_tree_as_of_a_day_keeps_the_names_of_that_day(
     assert await named("2024-12-31", c.district) == [("Xã Tân Lập", "23497"), ("Xã Đăk Ruồng", "23488")]
     assert await named(None, c.other_province) == [("Xã Kon Braih", "23497")]
     assert await named("2025-06-30", c.district) == [("Xã Tân Lập", "23497"), ("Xã Đăk Ruồng", "23488")]
+    one = f"{API}/org-units/{c.commune_b.id}"
+    then = (await client.get(one, params={"as_of": "2024-12-31"}, headers=h)).json()
+    assert (then["name"], then["parent_id"]) == ("Xã Tân Lập", c.district.id)
+    now = (await client.get(one, headers=h)).json()
+    assert (now["name"], now["parent_id"]) == ("Xã Kon Braih", c.other_province.id)
     # A rename by PATCH takes effect today: yesterday keeps the name.
     r = await client.patch(
         f"{API}/org-units/{c.commune_b.id}", json={"name": "Xã Kon Braih (mới)"}, headers=h
     )
     assert r.status_code == 200 and r.json()["name"] == "Xã Kon Braih (mới)"
     assert await named("2025-12-31", c.other_province) == [("Xã Kon Braih", "23497")]
+
+
+async def test_a_past_years_dashboards_name_the_units_as_they_were_then(
+    client: httpx.AsyncClient, tree: Tree
+) -> None:
+    """Breakdown, completeness and the annual report of 2024 list Tân Lập under its 2024 name, though it is
+    Kon Braih since 1 July 2025 (the same rule as ``GET /org-units?as_of=``); 2025 reads today's name."""
+    c = await country(tree)
+    h = c.admin
+    r = await reorganise(client, h, [{"op": "rename", "unit": c.commune_b.id, "name": "Xã Kon Braih"}])
+    assert r.status_code == 201, r.text
+
+    async def names(path: str, year: int, **params: object) -> set[str]:
+        r = await client.get(
+            f"{API}{path}", params={"org_unit_id": c.district.id, "year": year, **params}, headers=h
+        )
+        assert r.status_code == 200, r.text
+        return {row["name"] for row in r.json()["items"]}
+
+    metric = {"metric": "staff_recognised_pct"}
+    assert "Xã Tân Lập" in await names("/aggregates/breakdown", 2024, **metric)
+    assert "Xã Kon Braih" in await names("/aggregates/breakdown", 2025, **metric)
+    assert "Xã Tân Lập" in await names("/reporting/completeness", 2024)
+    assert "Xã Kon Braih" in await names("/reporting/completeness", 2025)
+    assert "Xã Tân Lập" in await names("/reports/annual", 2024)
+    assert "Xã Kon Braih" in await names("/reports/annual", 2025)
 
 
 async def test_each_side_of_a_reform_reads_it_without_the_other_sides_ids(
