@@ -85,46 +85,46 @@ async def people_counted(session: AsyncSession, person_ids: Sequence[int], sign:
     """Add (+1) or remove (−1) everything ``person_ids`` count in: call with −1 before changing their
     memberships, households or anything their facts depend on, and +1 after."""
     await session.flush()
-    for ids in chunks(person_ids):
+
+    def build() -> list[list[Select[Any]]]:
         place = person_place()
-        await apply_rows(
-            session,
-            [
-                change_rows(Kind.PEOPLE, place, [Membership.person_id.in_(ids)]),
-                fact_rows(person_facts(ids), place),
-            ],
-            sign,
-        )
+        return [
+            change_rows(Kind.PEOPLE, place, [Membership.person_id.in_(IDS)]),
+            fact_rows(person_facts(IDS), place),
+        ]
+
+    for ids in chunks(person_ids):
+        await apply_built(session, "people", build, sign, ids)
 
 
 async def collectives_counted(session: AsyncSession, collective_ids: Sequence[int], sign: int) -> None:
     """Add or remove the households' and clans' own cells (where they are placed, their evaluations)."""
     await session.flush()
-    for ids in chunks(collective_ids):
+
+    def build() -> list[list[Select[Any]]]:
         place = collective_place()
-        facts = subject_facts(Evaluation.collective_id, [Evaluation.collective_id.in_(ids)])
-        await apply_rows(
-            session,
-            [
-                change_rows(Kind.COLLECTIVES, place, [CollectivePlace.collective_id.in_(ids)]),
-                fact_rows(facts, place),
-            ],
-            sign,
-        )
+        facts = subject_facts(Evaluation.collective_id, [Evaluation.collective_id.in_(IDS)])
+        return [
+            change_rows(Kind.COLLECTIVES, place, [CollectivePlace.collective_id.in_(IDS)]),
+            fact_rows(facts, place),
+        ]
+
+    for ids in chunks(collective_ids):
+        await apply_built(session, "collectives", build, sign, ids)
 
 
 async def units_counted(session: AsyncSession, unit_ids: Sequence[int], sign: int) -> None:
     """Add or remove the cells of villages, schools, agencies and enterprises as subjects of the
     collective titles (their place in the tree, their evaluations): around a unit's creation or end."""
     await session.flush()
-    for ids in chunks(unit_ids):
+
+    def build() -> list[list[Select[Any]]]:
         place = unit_place()
-        facts = subject_facts(Evaluation.subject_unit_id, [Evaluation.subject_unit_id.in_(ids)])
-        await apply_rows(
-            session,
-            [change_rows(Kind.COLLECTIVES, place, [place.subject.in_(ids)]), fact_rows(facts, place)],
-            sign,
-        )
+        facts = subject_facts(Evaluation.subject_unit_id, [Evaluation.subject_unit_id.in_(IDS)])
+        return [change_rows(Kind.COLLECTIVES, place, [place.subject.in_(IDS)]), fact_rows(facts, place)]
+
+    for ids in chunks(unit_ids):
+        await apply_built(session, "units", build, sign, ids)
 
 
 async def memberships_added(session: AsyncSession, after_id: int) -> None:
