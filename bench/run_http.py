@@ -82,6 +82,7 @@ BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
 
 import december_setup as dec  # noqa: E402
+from run_aggregates import busy_since, cpu_times  # noqa: E402
 
 VENV = ROOT / ".venv" / "bin"
 CDHT = str(VENV / "cdht")
@@ -113,19 +114,6 @@ class BenchFailure(RuntimeError):
 
 
 # ---------------------------------------------------------------------------------------------- machine
-
-
-def cpu_times() -> tuple[int, int]:
-    """(total, idle) jiffies of all CPUs since boot."""
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    return sum(values), values[3] + values[4]
-
-
-def busy_since(start: tuple[int, int]) -> float:
-    total, idle = cpu_times()
-    elapsed = total - start[0]
-    return 1 - (idle - start[1]) / elapsed if elapsed else 0.0
 
 
 def _stat(pid: int) -> list[str] | None:
