@@ -124,10 +124,13 @@ class Cluster:
         await _autocommit(self.url("postgres"), f"SELECT pg_wal_replay_{'pause' if paused else 'resume'}()")
 
     async def caught_up(self, within: float = 60.0) -> None:
-        """Until the replica streams from the primary and has replayed everything it has written so far."""
-        [[target]] = await _autocommit(
-            _server_url(TEST_URL, database="postgres"), "SELECT pg_current_wal_lsn()::text"
-        )
+        """Until the replica streams from the primary and has replayed everything it has written so far,
+        a commit included: a replica that has replayed no commit since it started cannot tell its lag
+        while WAL without commits streams in (the suite's other workers creating databases), and rightly
+        sends reads to the primary, which is not what the tests that wait here are about."""
+        primary = _server_url(TEST_URL, database="postgres")
+        await _autocommit(primary, "SELECT pg_current_xact_id()")  # a transaction id: a commit record
+        [[target]] = await _autocommit(primary, "SELECT pg_current_wal_lsn()::text")
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             with contextlib.suppress(Exception):
