@@ -18,6 +18,7 @@ nothing; an unknown table moves both, so a table added later errs on the side of
 
 from __future__ import annotations
 
+import functools
 from itertools import chain
 from typing import Any
 
@@ -147,8 +148,9 @@ async def bump_all(session: AsyncSession) -> None:
     await session.execute(update(ChangeEpoch).values(epoch=ChangeEpoch.epoch + 1))
 
 
+@functools.cache
 def current() -> dict[str, Any]:
-    """The epochs as scalar subqueries, for a dashboard's ETag (``repository.change_counters``)."""
+    """The epochs as scalar subqueries, built once: a dashboard's ETag reads them (``change_counters``)."""
     return {
         kind: select(ChangeEpoch.epoch).where(ChangeEpoch.kind == kind).scalar_subquery() for kind in KINDS
     }

@@ -11,19 +11,21 @@ construction.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import epochs
 from app.aggregates import metrics as _metrics
 from app.aggregates.metrics import Cells, Count, Kind, Metric
 from app.aggregates.models import AggregateCount, AggregateVersion
+from app.auth.scope import ReadAlong
 from app.orgs import history
 from app.orgs.models import OrgUnit, OrgUnitClosure, OrgUnitLink
 from app.plans.models import Plan, Target
@@ -85,6 +87,39 @@ class Tally:
 
 
 _CHANGES = sorted(k.value for k in _metrics.CHANGE_KINDS)
+_COUNTS = AggregateCount.__table__.c
+
+
+@functools.cache
+def _count_statement(one_year: bool, with_changes: bool, with_groups: bool) -> Select[Any]:
+    """The read of :func:`count`, built once per shape with its values as parameters: dashboards run it on
+    every request, and building it cost more than running it. Core columns, not the ORM's: rows, not
+    entities, come back."""
+    c = _COUNTS
+    cond = [
+        and_(
+            c.kind.in_(bindparam("per_year", expanding=True)),
+            c.year.between(bindparam("from_year"), bindparam("to_year")),
+        )
+    ]
+    if with_changes:
+        cond.append(and_(c.kind.in_(bindparam("changes", expanding=True)), c.year <= bindparam("to_year")))
+    where = [c.org_unit_id.in_(bindparam("roots", expanding=True)), or_(*cond), c.n != 0]
+    if with_groups:
+        where.append(or_(c.grp.in_(bindparam("groups", expanding=True)), c.kind == Kind.EVALUATED.value))
+    # One year: the changes are summed by the database (a breakdown of hundreds of children then reads
+    # one row per cell instead of one per cell and year). The year is written into the SQL, not bound:
+    # the same CASE stands in the select list and the GROUP BY, and two parameters would make two.
+    year = (
+        c.year
+        if not one_year
+        else case(
+            (c.kind.in_(_CHANGES), bindparam("year_of_changes", type_=Integer, literal_execute=True)),
+            else_=c.year,
+        )
+    )
+    keys = (c.org_unit_id, year, c.kind, c.grp, c.level, c.born)
+    return select(*keys, func.sum(c.n)).where(*where).group_by(*keys)
 
 
 async def count(
@@ -101,34 +136,19 @@ async def count(
     if not roots:
         return tally
     asked = {k.value for k in kinds | {Kind.EVALUATED}}
-    per_year = sorted(asked - set(_CHANGES))
     changes = sorted(asked & set(_CHANGES))
-    cond = [and_(AggregateCount.kind.in_(per_year), AggregateCount.year.between(from_year, to_year))]
-    if changes:
-        cond.append(and_(AggregateCount.kind.in_(changes), AggregateCount.year <= to_year))
-    where = [AggregateCount.org_unit_id.in_(list(roots)), or_(*cond), AggregateCount.n != 0]
+    params: dict[str, Any] = {
+        "roots": list(roots),
+        "per_year": sorted(asked - set(_CHANGES)),
+        "from_year": from_year,
+        "to_year": to_year,
+        "changes": changes,
+        "year_of_changes": to_year,
+    }
     if groups is not None:
-        where.append(or_(AggregateCount.grp.in_(sorted(groups)), AggregateCount.kind == Kind.EVALUATED.value))
-    # One year: the changes are summed by the database (a breakdown of hundreds of children then reads
-    # one row per cell instead of one per cell and year).
-    year = (
-        AggregateCount.year
-        if from_year != to_year
-        else case(
-            (AggregateCount.kind.in_(_CHANGES), literal(to_year, literal_execute=True)),
-            else_=AggregateCount.year,
-        )
-    )
-    keys = (
-        AggregateCount.org_unit_id,
-        year,
-        AggregateCount.kind,
-        AggregateCount.grp,
-        AggregateCount.level,
-        AggregateCount.born,
-    )
-    stmt = select(*keys, func.sum(AggregateCount.n)).where(*where).group_by(*keys)
-    for unit_id, at, kind, group, level, born, n in (await session.execute(stmt)).all():
+        params["groups"] = sorted(groups)
+    stmt = _count_statement(from_year == to_year, bool(changes), groups is not None)
+    for unit_id, at, kind, group, level, born, n in (await session.execute(stmt, params)).all():
         cell = (group, level or None, born)  # the cells store '' for no digital level
         if kind in _CHANGES:
             by_kind = tally.changes[unit_id][at][_KINDS[kind]]
@@ -190,35 +210,43 @@ class PlanRow(NamedTuple):
     value: Any
 
 
+def _plans_above() -> Select[Any]:
+    closure, plans, targets = OrgUnitClosure.__table__.c, Plan.__table__.c, Target.__table__.c
+    return (
+        select(
+            closure.descendant_id,
+            closure.depth,
+            plans.id,
+            plans.start_year,
+            plans.end_year,
+            targets.metric,
+            targets.year,
+            targets.value,
+        )
+        .select_from(OrgUnitClosure.__table__)
+        .join(Plan.__table__, plans.org_unit_id == closure.ancestor_id)
+        .outerjoin(
+            Target.__table__,
+            and_(
+                targets.plan_id == plans.id,
+                targets.metric.in_(bindparam("metric_codes", expanding=True)),
+                targets.year >= bindparam("from_year"),
+            ),
+        )
+        .where(closure.descendant_id.in_(bindparam("units", expanding=True)))
+    )
+
+
+_PLANS_ABOVE = _plans_above()  # built once, as the counters' read
+
+
 async def applicable_plans(
     session: AsyncSession, units: Sequence[int], metric_codes: Sequence[str], from_year: int
 ) -> list[PlanRow]:
     """Every plan at or above each of ``units``, with its targets for ``metric_codes`` from
     ``from_year`` on: one query for any number of units."""
-    stmt = (
-        select(
-            OrgUnitClosure.descendant_id,
-            OrgUnitClosure.depth,
-            Plan.id,
-            Plan.start_year,
-            Plan.end_year,
-            Target.metric,
-            Target.year,
-            Target.value,
-        )
-        .select_from(OrgUnitClosure)
-        .join(Plan, Plan.org_unit_id == OrgUnitClosure.ancestor_id)
-        .outerjoin(
-            Target,
-            and_(
-                Target.plan_id == Plan.id,
-                Target.metric.in_(list(metric_codes)),
-                Target.year >= from_year,
-            ),
-        )
-        .where(OrgUnitClosure.descendant_id.in_(list(units)))
-    )
-    return [PlanRow(*row) for row in (await session.execute(stmt)).all()]
+    params = {"units": list(units), "metric_codes": list(metric_codes), "from_year": from_year}
+    return [PlanRow(*row) for row in (await session.execute(_PLANS_ABOVE, params)).all()]
 
 
 def _own_plans(metric_codes: Sequence[str], from_year: int) -> Any:
@@ -250,18 +278,24 @@ async def plans_below(
     return [PlanRow(*row) for row in (await session.execute(stmt)).all()]
 
 
-def change_counters(unit_id: int, *, records: bool, lineage: bool) -> list[ColumnElement[Any]]:
-    """What a dashboard's ETag reads (``freshness.py``), as scalar subqueries to read with the unit: the
-    unit's counter versions over every year (with ``lineage``, the tree's roots'), the ``reference`` epoch
-    and, with ``records``, the ``records`` epoch."""
+@functools.cache
+def _change_counters(records: bool, lineage: bool) -> ReadAlong:
     which = (
         AggregateVersion.org_unit_id.in_(select(OrgUnit.id).where(OrgUnit.parent_id.is_(None)))
         if lineage
-        else AggregateVersion.org_unit_id == unit_id
+        else AggregateVersion.org_unit_id == bindparam("etag_unit")
     )
     counted = select(func.coalesce(func.sum(AggregateVersion.version), 0)).where(which).scalar_subquery()
     current = epochs.current()
     columns = [counted, current[epochs.REFERENCE]]
     if records:
         columns.append(current[epochs.RECORDS])
-    return columns
+    return ReadAlong(f"change_counters:{records:d}{lineage:d}", tuple(columns))
+
+
+def change_counters(unit_id: int, *, records: bool, lineage: bool) -> ReadAlong:
+    """What a dashboard's ETag reads (``freshness.py``), as scalar subqueries to read with the unit: the
+    unit's counter versions over every year (with ``lineage``, the tree's roots'), the ``reference`` epoch
+    and, with ``records``, the ``records`` epoch. Built once per shape; the unit is bound."""
+    built = _change_counters(records, lineage)
+    return ReadAlong(built.key, built.columns, {} if lineage else {"etag_unit": unit_id})

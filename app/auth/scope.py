@@ -23,11 +23,22 @@ The documented exceptions, each with its rule here:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, SQLColumnExpression, event, exists, false, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    SQLColumnExpression,
+    bindparam,
+    event,
+    exists,
+    false,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -185,6 +196,43 @@ async def allows(session: AsyncSession, subject: Subject, unit_id: int, action: 
     return subject.is_admin or await _covers(session, unit_id, subject.units_with(roles_for(action)))
 
 
+@dataclass(frozen=True)
+class ReadAlong:
+    """Scalar subqueries read in the same statement as a unit's authorization (a dashboard's change
+    counters), built once by their owner: ``key`` names the shape (the statement with them is built once
+    per key, too), ``params`` gives the values of their bound parameters."""
+
+    key: str
+    columns: tuple[ColumnElement[Any], ...]
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+_UNIT_STATEMENTS: dict[tuple[str, str], Select[Any]] = {}
+
+
+def _unit_statement(reach: str, along: ReadAlong | None) -> Select[Any]:
+    """The unit, whether the caller's roots cover it (``reach``: ``admin``, ``roots`` — bound as
+    ``scope_roots`` — or ``none``), and ``along``'s columns: built once per shape, the values bound."""
+    key = (reach, along.key if along else "")
+    stmt = _UNIT_STATEMENTS.get(key)
+    if stmt is None:
+        covered = (
+            true()
+            if reach == "admin"
+            else exists().where(
+                OrgUnitClosure.descendant_id == OrgUnit.id,
+                OrgUnitClosure.ancestor_id.in_(bindparam("scope_roots", expanding=True)),
+            )
+            if reach == "roots"
+            else false()
+        )
+        columns = along.columns if along else ()
+        stmt = _UNIT_STATEMENTS[key] = select(OrgUnit, covered, *columns).where(
+            OrgUnit.id == bindparam("scope_unit")
+        )
+    return stmt
+
+
 async def authorized_unit(
     session: AsyncSession,
     subject: Subject,
@@ -192,26 +240,23 @@ async def authorized_unit(
     action: Action,
     *,
     missing: str,
-    also: Sequence[ColumnElement[Any]] = (),
+    along: ReadAlong | None = None,
 ) -> tuple[OrgUnit, tuple[Any, ...]]:
     """The unit ``unit_id`` if the subject may perform ``action`` on it, else what :func:`authorize`
-    raises (404 / 403), with the values of ``also`` (scalar subqueries the caller needs next, read in the
-    same statement: a dashboard's change counters). The unit and the usual answer (allowed) come in one
+    raises (404 / 403), with the values of ``along`` (what the caller needs next, read in the same
+    statement: a dashboard's change counters). The unit and the usual answer (allowed) come in one
     statement; the rare refusal asks again to tell 403 from 404. A unit allowed once stays allowed for the
     rest of the transaction: a second look at it, by the read after its ETag check, costs nothing."""
     allowed_before: dict[tuple[int, int, str], OrgUnit] = session.info.setdefault(AUTHORIZED, {})
     key = (subject.user_id, unit_id, action.value)
-    if key in allowed_before and not also:
+    if key in allowed_before and along is None:
         return allowed_before[key], ()
     roots = subject.units_with(roles_for(action))
-    covered = (
-        true()
-        if subject.is_admin
-        else exists().where(OrgUnitClosure.descendant_id == OrgUnit.id, OrgUnitClosure.ancestor_id.in_(roots))
-        if roots
-        else false()
-    )
-    row = (await session.execute(select(OrgUnit, covered, *also).where(OrgUnit.id == unit_id))).first()
+    reach = "admin" if subject.is_admin else "roots" if roots else "none"
+    params = {"scope_unit": unit_id, **(along.params if along else {})}
+    if reach == "roots":
+        params["scope_roots"] = roots
+    row = (await session.execute(_unit_statement(reach, along), params)).first()
     if row is None:
         raise NotFound(missing)
     unit, allowed, *values = row

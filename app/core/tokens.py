@@ -12,11 +12,16 @@ never used. On top of python-jose, this module owns the checks it does not make 
   used carelessly — is refused;
 - a header naming critical extensions (``crit``) is refused (RFC 7515 §4.1.11: none is understood).
 
+A token that passed every check but the times is remembered (a bounded LRU per key, issuer and audience):
+a client sends the same token for minutes, and python-jose's work is the same each time. The times are
+checked on every use.
+
 Any malformed token is a 401, never a 500. See tests/core/test_tokens.py for the contract.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from dataclasses import dataclass
@@ -36,6 +41,8 @@ MAX_SUBJECT = 2**31 - 1
 # Servers behind one balancer may disagree about the time by a few seconds; iat may lie that far ahead.
 CLOCK_SKEW = 30
 _INVALID = "Invalid or expired token."
+# Verified tokens remembered per codec (:meth:`TokenCodec._verified`): a few hundred bytes each.
+VERIFIED_TOKENS = 8192
 
 
 def is_canonical_subject(value: object) -> bool:
@@ -82,6 +89,16 @@ class TokenCodec:
         return jwt.encode(claims, self.key, algorithm=ALGORITHM), int(self.lifetime.total_seconds())
 
     def decode_access(self, token: str, *, now: datetime | None = None) -> AccessClaims:
+        subject, jti, iat, exp = self._verified(token)
+        expires_at = self._check_times(iat, exp, now or datetime.now(UTC))
+        return AccessClaims(subject=subject, jti=jti, expires_at=expires_at)
+
+    @functools.lru_cache(maxsize=VERIFIED_TOKENS)  # noqa: B019 (codecs live as long as the app)
+    def _verified(self, token: str) -> tuple[str, str, Any, Any]:
+        """What the signature and the claims (all but the times, which change with the clock) vouch for:
+        the subject, the jti, iat and exp. A pure function of the token under this codec's key, issuer and
+        audience, so a token seen again skips python-jose (a client sends the same one for minutes); a
+        refused token raises, and is not remembered."""
         try:
             header = jwt.get_unverified_header(token)
             if not isinstance(header, dict) or header.get("alg") != ALGORITHM:
@@ -121,8 +138,7 @@ class TokenCodec:
             raise NotAuthenticated("Not an access token.")
         if not is_canonical_subject(claims["sub"]):
             raise NotAuthenticated(_INVALID)
-        expires_at = self._check_times(claims["iat"], claims["exp"], now or datetime.now(UTC))
-        return AccessClaims(subject=claims["sub"], jti=str(claims["jti"]), expires_at=expires_at)
+        return claims["sub"], str(claims["jti"]), claims["iat"], claims["exp"]
 
     def _check_times(self, iat: Any, exp: Any, now: datetime) -> datetime:
         """``iat <= now < exp`` and ``exp - iat <= lifetime``, with both plain integers."""

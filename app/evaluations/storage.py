@@ -21,6 +21,7 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import anyio
 from fastapi import UploadFile
@@ -199,16 +200,21 @@ class EvidenceStore:
         return self.root / key[:2] / key
 
     async def save(self, upload: UploadFile, max_bytes: int) -> StoredFile:
+        """Stream the upload to its place, hashing and typing it on the way: one trip to a worker thread
+        for the whole file (reads, writes, the type check and the rename), not one per call."""
+        return await anyio.to_thread.run_sync(self._save, upload.file, upload.filename, max_bytes)
+
+    def _save(self, source: BinaryIO, name: str | None, max_bytes: int) -> StoredFile:
         tmp_dir = self.root / "tmp"
-        await anyio.Path(tmp_dir).mkdir(parents=True, exist_ok=True)
+        tmp_dir.mkdir(parents=True, exist_ok=True)
         key = uuid.uuid4().hex
         tmp = tmp_dir / f"{key}.part"
         digest = hashlib.sha256()
         size = 0
         head = b""
         try:
-            async with await anyio.open_file(tmp, "wb") as out:
-                while chunk := await upload.read(CHUNK):
+            with tmp.open("wb") as out:
+                while chunk := source.read(CHUNK):
                     size += len(chunk)
                     if size > max_bytes:
                         raise PayloadTooLarge(
@@ -218,19 +224,19 @@ class EvidenceStore:
                     if len(head) < 64:
                         head += chunk[: 64 - len(head)]
                     digest.update(chunk)
-                    await out.write(chunk)
+                    out.write(chunk)
             if size == 0:
                 raise UnsupportedMediaType("The file is empty.")
-            content_type = await anyio.to_thread.run_sync(sniff, tmp, head)
+            content_type = sniff(tmp, head)
             if content_type is None:
                 raise UnsupportedMediaType("Evidence must be a PDF, JPEG, PNG, WebP, DOCX, XLSX or ODT file.")
-            filename = named_for_type(safe_filename(upload.filename), content_type)
             final = self.path_for(key)
-            await anyio.Path(final.parent).mkdir(parents=True, exist_ok=True)
-            await anyio.Path(tmp).rename(final)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp.rename(final)
         except BaseException:
-            await anyio.Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
+        filename = named_for_type(safe_filename(name), content_type)
         return StoredFile(
             key=key, size=size, sha256=digest.hexdigest(), content_type=content_type, filename=filename
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -12,7 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import counters
 from app.auth.policy import Action
-from app.auth.scope import Subject, authorized_unit, holds_role_at, top_units_filter, unit_filter
+from app.auth.scope import (
+    ReadAlong,
+    Subject,
+    authorized_unit,
+    holds_role_at,
+    top_units_filter,
+    unit_filter,
+)
 from app.core import audit
 from app.core.dates import today
 from app.core.errors import Conflict, Forbidden, ValidationFailed
@@ -93,11 +99,11 @@ async def get_visible(session: AsyncSession, subject: Subject, unit_id: int, act
 
 
 async def get_visible_with(
-    session: AsyncSession, subject: Subject, unit_id: int, action: Action, also: Sequence[ColumnElement[Any]]
+    session: AsyncSession, subject: Subject, unit_id: int, action: Action, along: ReadAlong
 ) -> tuple[Any, ...]:
-    """:func:`get_visible`'s check, returning the values of ``also`` read in the same statement."""
+    """:func:`get_visible`'s check, returning the values of ``along`` read in the same statement."""
     _, values = await authorized_unit(
-        session, subject, unit_id, action, missing=f"Org unit {unit_id} not found.", also=also
+        session, subject, unit_id, action, missing=f"Org unit {unit_id} not found.", along=along
     )
     return values
 

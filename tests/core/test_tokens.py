@@ -93,6 +93,32 @@ def test_tampered_signature_is_rejected() -> None:
         CODEC.decode_access(f"{header}.{payload}.{flipped}")
 
 
+def test_a_remembered_token_still_expires_and_binds_no_other_token_or_key() -> None:
+    """The verified-token cache (``TokenCodec._verified``) skips python-jose for a token seen before, never
+    the time checks, and only under the key, issuer and audience that verified it."""
+    issued = datetime(2030, 1, 1, tzinfo=UTC)
+    token, _ = CODEC.issue_access("7", now=issued)
+    for _ in range(2):  # the second decode is answered from the cache
+        assert CODEC.decode_access(token, now=issued + timedelta(minutes=1)).user_id == 7
+    with pytest.raises(NotAuthenticated):
+        CODEC.decode_access(token, now=issued + timedelta(minutes=10))
+    with pytest.raises(NotAuthenticated):
+        CODEC.decode_access(token, now=issued - timedelta(minutes=1))  # issued in the future
+    header, payload, signature = token.split(".")
+    with pytest.raises(NotAuthenticated):
+        CODEC.decode_access(f"{header}.{payload}.{signature[:-2]}AA")
+    for other in (
+        TokenCodec(key="x" * 48, issuer="cdht", audience="cdht-api", lifetime=CODEC.lifetime),
+        TokenCodec(key=KEY, issuer="evil", audience="cdht-api", lifetime=CODEC.lifetime),
+        TokenCodec(key=KEY, issuer="cdht", audience="someone-else", lifetime=CODEC.lifetime),
+    ):
+        with pytest.raises(NotAuthenticated):
+            other.decode_access(token, now=issued + timedelta(minutes=1))
+    shorter = TokenCodec(key=KEY, issuer="cdht", audience="cdht-api", lifetime=timedelta(minutes=5))
+    with pytest.raises(NotAuthenticated):  # a lifetime longer than this codec's: refused, cached or not
+        shorter.decode_access(token, now=issued + timedelta(minutes=1))
+
+
 def test_other_key_is_rejected() -> None:
     token = jwt.encode(_claims(), "x" * 48, algorithm=ALGORITHM)
     with pytest.raises(NotAuthenticated):
