@@ -12,9 +12,9 @@ never used. On top of python-jose, this module owns the checks it does not make 
   used carelessly — is refused;
 - a header naming critical extensions (``crit``) is refused (RFC 7515 §4.1.11: none is understood).
 
-A token that passed every check but the times is remembered (a bounded LRU per key, issuer and audience):
-a client sends the same token for minutes, and python-jose's work is the same each time. The times are
-checked on every use.
+A token that passed every check but the times is remembered (one LRU of :data:`VERIFIED_TOKENS` entries,
+keyed by the codec — its key, issuer, audience and lifetime — and the token): a client sends the same token
+for minutes, and python-jose's work is the same each time. The times are checked on every use.
 
 Any malformed token is a 401, never a 500. See tests/core/test_tokens.py for the contract.
 """
@@ -41,7 +41,7 @@ MAX_SUBJECT = 2**31 - 1
 # Servers behind one balancer may disagree about the time by a few seconds; iat may lie that far ahead.
 CLOCK_SKEW = 30
 _INVALID = "Invalid or expired token."
-# Verified tokens remembered per codec (:meth:`TokenCodec._verified`): a few hundred bytes each.
+# Verified tokens remembered (:meth:`TokenCodec._verified`), all codecs together: a few hundred bytes each.
 VERIFIED_TOKENS = 8192
 
 
