@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -45,7 +45,12 @@ from app.evaluations.models import UNIT_SUBJECT_KINDS
 from app.orgs import repository as repo
 from app.orgs.models import FormerName, OrgUnit, OrgUnitLink, Succession
 
+# The dated conditions below are pure functions of the day, built for every list of units: built once per
+# day instead (today's, and the few past days a user asks ``as_of``); SQL constructs are immutable.
+DAYS_REMEMBERED = 64
 
+
+@lru_cache(maxsize=DAYS_REMEMBERED)
 def name_on(day: date) -> ColumnElement[str]:
     """``OrgUnit``'s name on ``day``: the former name whose period still covered it (the earliest to end),
     else today's (:func:`as_of` reads the same rule for a page of units)."""
@@ -59,10 +64,12 @@ def name_on(day: date) -> ColumnElement[str]:
     return func.coalesce(former, OrgUnit.name)
 
 
+@lru_cache(maxsize=DAYS_REMEMBERED)
 def alive_on(day: date) -> ColumnElement[bool]:
     return covers(OrgUnit.valid_from, OrgUnit.valid_to, day)
 
 
+@lru_cache(maxsize=DAYS_REMEMBERED)
 def link_on(day: date) -> ColumnElement[bool]:
     return covers(OrgUnitLink.valid_from, OrgUnitLink.valid_to, day)
 
@@ -202,6 +209,7 @@ async def alive_children(session: AsyncSession, unit_id: int) -> list[OrgUnit]:
     return list((await session.scalars(stmt)).all())
 
 
+@lru_cache(maxsize=DAYS_REMEMBERED)
 def depth_on(day: date) -> ColumnElement[int]:
     """The level of ``OrgUnit`` on ``day`` (0 for a root), for sorting."""
     levels = select(func.coalesce(func.max(OrgUnitLink.depth), 0)).where(
