@@ -1,8 +1,9 @@
 """Unknown query parameters are refused with 422, as unknown body fields are (``StrictModel``).
 
 ``/people?org_unit=6`` (a typo of ``org_unit_id``) must not answer the caller's whole scope. The check is a
-dependency of the ``/api/v1`` router (app/main.py): it reads the matched route's declared query parameters
-— its own, its dependencies' (pagination, …) — once per route, and answers like a body's unknown field:
+dependency of every router included under ``/api/v1`` (app/main.py): it reads the matched route's declared
+query parameters — its own, its dependencies' (pagination, …) — once per route, and answers like a body's
+unknown field:
 ``validation_error`` with one ``ValidationIssue`` per name, ``{"loc": ["query", name], "msg": …,
 "type": "extra_forbidden"}``.
 
