@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import repository as repo
 from app.auth.policy import Action
 from app.auth.scope import Subject
+from app.core import conditional
 from app.core.dates import today
 from app.orgs.service import get_visible_with
 
@@ -36,3 +38,21 @@ async def fingerprint(
     """The change counters behind a read of ``unit_id`` by ``subject`` for ``action``."""
     counters = repo.change_counters(unit_id, records=records, lineage=lineage)
     return (*await get_visible_with(session, subject, unit_id, action, counters), today().isoformat())
+
+
+async def unchanged(
+    request: Request,
+    response: Response,
+    session: AsyncSession,
+    subject: Subject,
+    unit_id: int,
+    action: Action = Action.AGGREGATE_READ,
+    *,
+    records: bool = False,
+    lineage: bool = False,
+) -> Response | None:
+    """The dashboards' conditional GET (progress, breakdown, trend; completeness and the annual report
+    too): ``304`` if the client's ``If-None-Match`` is still current, else ``None`` with the ``ETag`` on
+    ``response``. Called before the read, on the read's own session."""
+    parts = await fingerprint(session, subject, unit_id, action, records=records, lineage=lineage)
+    return conditional.answer(request, response, conditional.etag(request, subject.user_id, *parts))

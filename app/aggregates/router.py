@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import freshness, service
 from app.aggregates.schemas import Basis, Breakdown, MetricRead, Progress, Trend
 from app.auth.deps import CurrentSubject, ReadSession
-from app.auth.policy import Action
-from app.auth.scope import Subject
 from app.core import conditional
 from app.core.schemas import MAX_ID
 
@@ -23,9 +20,6 @@ BasisQuery = Annotated[
     Basis,
     Query(description="as_was: the tree as it stood that year; lineage: re-based on today's units."),
 ]
-NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
-    304: {"description": "Not modified: the `ETag` sent in `If-None-Match` is still current."}
-}
 MetricCode = Annotated[str, Query(min_length=1, max_length=64, description="A code from GET /metrics.")]
 
 
@@ -35,25 +29,7 @@ async def list_metrics(subject: CurrentSubject) -> list[MetricRead]:
     return service.registry()
 
 
-async def unchanged(
-    request: Request,
-    response: Response,
-    session: AsyncSession,
-    subject: Subject,
-    unit_id: int,
-    action: Action = Action.AGGREGATE_READ,
-    *,
-    records: bool = False,
-    lineage: bool = False,
-) -> Response | None:
-    """The dashboards' conditional GET (progress, breakdown, trend; completeness and the annual report
-    too): ``304`` if the client's ``If-None-Match`` is still current, else ``None`` with the ``ETag`` on
-    ``response``. Called before the read, on the read's own session."""
-    parts = await freshness.fingerprint(session, subject, unit_id, action, records=records, lineage=lineage)
-    return conditional.answer(request, response, conditional.etag(request, subject.user_id, *parts))
-
-
-@router.get("/aggregates/progress", response_model=Progress, responses=NOT_MODIFIED)
+@router.get("/aggregates/progress", response_model=Progress, responses=conditional.NOT_MODIFIED)
 async def progress(
     org_unit_id: UnitId,
     year: Year,
@@ -65,14 +41,14 @@ async def progress(
 ) -> Progress | Response:
     """Every metric of the unit's subtree for the year against its effective target. Answers with an
     ``ETag``; ``If-None-Match`` with it gets ``304`` while nothing counted has changed."""
-    if done := await unchanged(
+    if done := await freshness.unchanged(
         request, response, session, subject, org_unit_id, lineage=basis is Basis.LINEAGE
     ):
         return done
     return await service.progress(session, subject, org_unit_id, year, basis)
 
 
-@router.get("/aggregates/breakdown", response_model=Breakdown, responses=NOT_MODIFIED)
+@router.get("/aggregates/breakdown", response_model=Breakdown, responses=conditional.NOT_MODIFIED)
 async def breakdown(
     org_unit_id: UnitId,
     year: Year,
@@ -84,14 +60,14 @@ async def breakdown(
     basis: BasisQuery = Basis.AS_WAS,
 ) -> Breakdown | Response:
     """One row per direct child unit, each against its own effective target (``ETag`` as progress)."""
-    if done := await unchanged(
+    if done := await freshness.unchanged(
         request, response, session, subject, org_unit_id, lineage=basis is Basis.LINEAGE
     ):
         return done
     return await service.breakdown(session, subject, org_unit_id, year, metric, basis)
 
 
-@router.get("/aggregates/trend", response_model=Trend, responses=NOT_MODIFIED)
+@router.get("/aggregates/trend", response_model=Trend, responses=conditional.NOT_MODIFIED)
 async def trend(
     org_unit_id: UnitId,
     metric: MetricCode,
@@ -104,7 +80,7 @@ async def trend(
     basis: BasisQuery = Basis.AS_WAS,
 ) -> Trend | Response:
     """One row per year from ``from_year`` to ``to_year`` (at most 50 years; ``ETag`` as progress)."""
-    if done := await unchanged(
+    if done := await freshness.unchanged(
         request, response, session, subject, org_unit_id, lineage=basis is Basis.LINEAGE
     ):
         return done

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import hashlib
 from importlib import metadata
+from typing import Any
 
 from fastapi import Request, Response
 
 from app.core import i18n
 
+# The OpenAPI ``responses`` entry of every route that answers conditional GETs.
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: the `ETag` sent in `If-None-Match` is still current."}
+}
 CACHE_CONTROL = "private, no-cache"  # browsers may keep it, but ask every time; shared caches may not
 _VERSION = metadata.version("cdht")  # a new release may shape the same numbers differently
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
-from app.aggregates.router import NOT_MODIFIED, unchanged
+from app.aggregates.freshness import unchanged
 from app.auth.deps import CurrentSubject, ReadSession
 from app.auth.policy import Action
 from app.core import conditional
@@ -149,7 +149,7 @@ async def delete_calendar(
 @router.get(
     "/reporting/completeness",
     response_model=Completeness,
-    responses={200: {"content": {XLSX_TYPE: {}}, "description": "JSON or XLSX."}, **NOT_MODIFIED},
+    responses={200: {"content": {XLSX_TYPE: {}}, "description": "JSON or XLSX."}, **conditional.NOT_MODIFIED},
 )
 async def completeness(
     subject: CurrentSubject,

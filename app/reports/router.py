@@ -9,7 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from app.aggregates.router import NOT_MODIFIED, unchanged
+from app.aggregates.freshness import unchanged
 from app.auth.deps import CurrentSubject, ReadSession, ReadSessionmaker
 from app.auth.policy import Action
 from app.core import conditional, i18n
@@ -36,7 +36,7 @@ def attachment(filename: str) -> dict[str, str]:
     response_model=AnnualReport,
     responses={
         200: {"content": {CSV_TYPE: {}, XLSX_TYPE: {}}, "description": "JSON, CSV or XLSX."},
-        **NOT_MODIFIED,
+        **conditional.NOT_MODIFIED,
     },
 )
 async def annual_report(
