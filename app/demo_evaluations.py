@@ -117,11 +117,14 @@ async def self_assess(
     """The self-assessment, then one piece of evidence per indicator (as the person or unit would)."""
     assessment = SelfAssessment(version=evaluation.version, scores=scores, digital_level=digital_level)
     evaluation = await service.self_assess(session, actor, evaluation.id, assessment, None)
-    for score in evaluation.scores:
-        upload = UploadFile(io.BytesIO(DEMO_PDF), filename=f"minh-chung-chi-tieu-{score.number}.pdf")
-        await evidence.upload(
-            session, actor, store, len(DEMO_PDF), evaluation.id, score.indicator_id, upload, None
+    files = [
+        evidence.NewEvidence(
+            score.indicator_id,
+            UploadFile(io.BytesIO(DEMO_PDF), filename=f"minh-chung-chi-tieu-{score.number}.pdf"),
         )
+        for score in evaluation.scores
+    ]
+    await evidence.upload_many(session, actor, store, len(DEMO_PDF), evaluation.id, files)
     return await reads.get(session, actor, evaluation.id)
 
 

@@ -181,6 +181,12 @@ class Round:
     replica_cpu: float
     server_cpu: float
     busy: float
+    reads: dict[str, int]  # the server's cdht_replica_reads_total by target, warm-up included
+
+    @property
+    def off_replica(self) -> int:
+        """Dashboard reads the router kept on the primary (fallback or a recent write)."""
+        return self.reads.get("fallback", 0) + self.reads.get("recent_write", 0)
 
     @property
     def rps(self) -> float:
@@ -219,12 +225,21 @@ def one_round(args: argparse.Namespace, mode: str, replica: Replica, paths: list
             primary_cpu = cpu_of(backends, start)
             replica_cpu = cpu_of(replica_pids | set(children(replica.postmaster())), start)
             server_cpu = cpu_of({server_pid}, start)
+            reads = replica_reads(c.get("/metrics").text)
     found = re.search(r"RESULT (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+)", out)
     if not found:
         raise ra.BenchFailure(f"wrk printed no result:\n{out}")
     requests, errors = int(found[1]), int(found[2])
     seconds, p50, p95, p99 = (float(found[i]) for i in range(3, 7))
-    return Round(mode, requests, errors, seconds, p50, p95, p99, primary_cpu, replica_cpu, server_cpu, busy)
+    return Round(
+        mode, requests, errors, seconds, p50, p95, p99, primary_cpu, replica_cpu, server_cpu, busy, reads
+    )
+
+
+def replica_reads(metrics: str) -> dict[str, int]:
+    """``cdht_replica_reads_total`` by target from the server's ``/metrics`` (the bench admin's token)."""
+    found = re.findall(r'^cdht_replica_reads_total\{target="(\w+)"\} ([\d.e+]+)$', metrics, re.M)
+    return {target: int(float(value)) for target, value in found}
 
 
 def render(rounds: list[Round], args: argparse.Namespace, load: str, units: dict[str, int]) -> str:
@@ -239,18 +254,21 @@ def render(rounds: list[Round], args: argparse.Namespace, load: str, units: dict
         "replica of the same cluster on 127.0.0.1:5433, same machine). CPU: utime + stime from `/proc` of "
         "the primary's backends connected to the bench database (the server's pool, as listed by "
         "`pg_stat_activity` before and after the round: other sessions on the shared cluster are not "
-        "counted), of all the replica's processes, and of the server process. Machine: "
+        "counted), of all the replica's processes, and of the server process. Reads on the replica / kept "
+        "on the primary: the server's own `cdht_replica_reads_total` at the round's end (`replica` / "
+        "`fallback` + `recent_write`; warm-up included; none in primary-only rounds, which have no "
+        "replica). Machine: "
         f"{load}.",
         "",
         "| round | mode | req/s | p50 ms | p95 ms | p99 ms | non-2xx | primary CPU s (per 1000 req) | "
-        "replica CPU s | server CPU s | machine busy |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "replica CPU s | server CPU s | reads on the replica / kept on the primary | machine busy |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for i, r in enumerate(rounds, 1):
         lines.append(
             f"| {i} | {r.mode} | {r.rps:.0f} | {r.p50:.1f} | {r.p95:.1f} | {r.p99:.1f} | {r.errors} | "
             f"{r.primary_cpu:.2f} ({r.per_1000(r.primary_cpu):.3f}) | {r.replica_cpu:.2f} | "
-            f"{r.server_cpu:.2f} | {r.busy:.0%} |"
+            f"{r.server_cpu:.2f} | {r.reads.get('replica', 0):,} / {r.off_replica:,} | {r.busy:.0%} |"
         )
     summary = []
     for mode in ("replica", "primary"):

@@ -44,11 +44,18 @@ def parse_dir(directory: Path) -> list[ParsedSet]:
 
 
 async def load_criteria(session: AsyncSession, directory: Path) -> list[str]:
+    """Load the sets of ``directory``; one read of the stored sets, then one batched insert each of the
+    changed sets, their criteria and their indicators (a handful of statements, whatever the files)."""
     parsed = parse_dir(directory)  # everything validated before anything is written
+    stored = {
+        (found.code, found.version): found
+        for found in await repo.sets_with_codes(session, {item.data.code for item in parsed})
+    }
     report = []
+    written: list[tuple[CriteriaSet, SeedCriteriaSet]] = []
     for item in parsed:
         seed = item.data
-        existing = await repo.get_by_code(session, seed.code, seed.version)
+        existing = stored.get((seed.code, seed.version))
         if existing is not None and existing.content_digest == item.digest:
             report.append(f"criteria {seed.code} v{seed.version}: unchanged")
             continue
@@ -65,9 +72,11 @@ async def load_criteria(session: AsyncSession, directory: Path) -> list[str]:
             await repo.clear_structure(session, existing.id)
             action = "updated"
         _apply(existing, seed, item.digest)
-        await session.flush()
-        await _write_structure(session, existing, seed)
+        written.append((existing, seed))
         report.append(f"criteria {seed.code} v{seed.version}: {action}")
+    if written:
+        await session.flush()
+        await _write_structure(session, written)
     return report
 
 
@@ -92,21 +101,26 @@ def _apply(target: CriteriaSet, seed: SeedCriteriaSet, digest: str) -> None:
     target.content_digest = digest
 
 
-async def _write_structure(session: AsyncSession, target: CriteriaSet, seed: SeedCriteriaSet) -> None:
-    for criterion in seed.criteria:
-        row = Criterion(set_id=target.id, number=criterion.number, title=criterion.title)
-        session.add(row)
-        await session.flush()
-        for indicator in criterion.indicators:
-            session.add(
-                Indicator(
-                    set_id=target.id,
-                    criterion_id=row.id,
-                    number=indicator.number,
-                    title=indicator.title,
-                    max_points=indicator.max_points,
-                    evidence_hint=indicator.evidence_hint,
-                    digital=indicator.digital,
-                )
-            )
+async def _write_structure(session: AsyncSession, written: list[tuple[CriteriaSet, SeedCriteriaSet]]) -> None:
+    """The criteria of every set written, in one flush (their ids come back), then their indicators."""
+    rows = [
+        (Criterion(set_id=target.id, number=criterion.number, title=criterion.title), criterion)
+        for target, seed in written
+        for criterion in seed.criteria
+    ]
+    session.add_all(row for row, _ in rows)
+    await session.flush()
+    session.add_all(
+        Indicator(
+            set_id=row.set_id,
+            criterion_id=row.id,
+            number=indicator.number,
+            title=indicator.title,
+            max_points=indicator.max_points,
+            evidence_hint=indicator.evidence_hint,
+            digital=indicator.digital,
+        )
+        for row, criterion in rows
+        for indicator in criterion.indicators
+    )
     await session.flush()

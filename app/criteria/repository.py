@@ -20,6 +20,11 @@ async def get_by_code(session: AsyncSession, code: str, version: int | None = No
     return await session.scalar(stmt.order_by(CriteriaSet.version.desc()).limit(1))
 
 
+async def sets_with_codes(session: AsyncSession, codes: set[str]) -> list[CriteriaSet]:
+    """Every version of the sets with these codes (the loader's one read)."""
+    return list((await session.scalars(select(CriteriaSet).where(CriteriaSet.code.in_(codes)))).all())
+
+
 async def page(
     session: AsyncSession, where: list[ColumnElement[bool]], params: PageParams
 ) -> tuple[list[CriteriaSet], int]:

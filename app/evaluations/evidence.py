@@ -4,6 +4,9 @@ deletion has committed — so neither an orphan file nor a row without its file 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from fastapi import UploadFile
@@ -22,6 +25,15 @@ from app.evaluations.storage import EvidenceStore
 from app.evaluations.workflow import audit_step, load, require_editable
 
 
+@dataclass(frozen=True)
+class NewEvidence:
+    """One file to attach: the indicator it proves, the upload, an optional description."""
+
+    indicator_id: int
+    file: UploadFile
+    description: str | None = None
+
+
 async def upload(
     session: AsyncSession,
     subject: Subject,
@@ -32,45 +44,68 @@ async def upload(
     file: UploadFile,
     description: str | None,
 ) -> EvidenceRead:
+    (added,) = await upload_many(
+        session, subject, store, max_bytes, evaluation_id, [NewEvidence(indicator_id, file, description)]
+    )
+    return added
+
+
+async def upload_many(
+    session: AsyncSession,
+    subject: Subject,
+    store: EvidenceStore,
+    max_bytes: int,
+    evaluation_id: int,
+    files: Sequence[NewEvidence],
+) -> list[EvidenceRead]:
+    """Attach ``files`` to one evaluation in one step (an upload is a step of one file; the demo attaches
+    an evaluation's ten at once): the evaluation is loaded, locked and checked once and every indicator
+    before any file is stored; then each file is stored and gets its row and audit row (one flush)."""
     evaluation = (
         await load(session, subject, evaluation_id, Action.EVALUATION_EDIT, for_update=True)
     ).evaluation
     require_editable(evaluation, "Evidence")
-    indicator_ids = {i.id: i for i in await criteria_repo.indicators_of(session, evaluation.criteria_set_id)}
-    if indicator_id not in indicator_ids:
-        raise ValidationFailed(
-            f"Indicator {indicator_id} is not part of this evaluation's criteria set.",
-            details={"indicator_id": indicator_id},
+    indicators = {i.id: i for i in await criteria_repo.indicators_of(session, evaluation.criteria_set_id)}
+    for item in files:
+        if item.indicator_id not in indicators:
+            raise ValidationFailed(
+                f"Indicator {item.indicator_id} is not part of this evaluation's criteria set.",
+                details={"indicator_id": item.indicator_id},
+            )
+    added: list[Evidence] = []
+    for item in files:
+        stored = await store.save(item.file, max_bytes)
+        on_rollback(session, partial(store.delete, stored.key))
+        added.append(
+            Evidence(
+                evaluation_id=evaluation.id,
+                indicator_id=item.indicator_id,
+                filename=stored.filename,
+                storage_key=stored.key,
+                size=stored.size,
+                sha256=stored.sha256,
+                content_type=stored.content_type,
+                description=item.description,
+                uploaded_by=user_id_of(subject),
+            )
         )
-    stored = await store.save(file, max_bytes)
-    on_rollback(session, lambda: store.delete(stored.key))
-    evidence = Evidence(
-        evaluation_id=evaluation.id,
-        indicator_id=indicator_id,
-        filename=stored.filename,
-        storage_key=stored.key,
-        size=stored.size,
-        sha256=stored.sha256,
-        content_type=stored.content_type,
-        description=description,
-        uploaded_by=user_id_of(subject),
-    )
-    session.add(evidence)
+    session.add_all(added)
     evaluation.updated_at = utcnow()
     await session.flush()
-    await audit_step(
-        session,
-        subject,
-        evaluation.id,
-        "evidence_added",
-        after={
-            "evidence_id": evidence.id,
-            "indicator": indicator_ids[indicator_id].number,
-            "filename": evidence.filename,
-            "sha256": evidence.sha256,
-        },
-    )
-    return EvidenceRead.model_validate(evidence)
+    for evidence in added:
+        await audit_step(
+            session,
+            subject,
+            evaluation.id,
+            "evidence_added",
+            after={
+                "evidence_id": evidence.id,
+                "indicator": indicators[evidence.indicator_id].number,
+                "filename": evidence.filename,
+                "sha256": evidence.sha256,
+            },
+        )
+    return [EvidenceRead.model_validate(evidence) for evidence in added]
 
 
 async def _visible_evidence(

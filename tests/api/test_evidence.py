@@ -12,12 +12,17 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, UploadFile
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.auth.deps import load_subject
+from app.core import audit
 from app.core.config import Settings
+from app.core.errors import ValidationFailed
+from app.evaluations import evidence
 from app.evaluations.models import Evidence
+from app.evaluations.storage import EvidenceStore
 from app.main import create_app
 from tests.api.evaluation_flow import API, act, drive_to, get, make_school, open_evaluation
 from tests.builders import MINIMAL_PDF, Tree
@@ -282,3 +287,42 @@ async def test_a_request_failing_after_the_file_was_written_leaves_no_orphan(
         monkeypatch.undo()
         after = await get(client, school.admin, ev["id"])
         assert (after["version"], after["evidence"]) == (ev["version"], [])
+
+
+async def test_several_files_in_one_step_are_all_checked_before_any_is_stored(
+    client: httpx.AsyncClient,
+    tree: Tree,
+    session: AsyncSession,
+    criteria: dict[str | None, int],
+    evidence_dir: Path,
+) -> None:
+    """``evidence.upload_many`` (the demo attaches an evaluation's files in one step): an indicator of
+    another set anywhere in the batch refuses the whole batch before a file is written; a good batch gets
+    a row, a stored file and an audit row each, as single uploads do."""
+    school = await make_school(tree)
+    ev = await open_evaluation(client, tree, school)
+    org_admin = await tree.user(("org_admin", school.unit))
+    subject = await load_subject(session, org_admin.id)
+    assert subject is not None
+    store = EvidenceStore(evidence_dir)
+    indicators = [s["indicator_id"] for s in ev["scores"]]
+
+    def batch(*indicator_ids: int) -> list[evidence.NewEvidence]:
+        return [
+            evidence.NewEvidence(i, UploadFile(io.BytesIO(MINIMAL_PDF), filename=f"mc-{n}.pdf"))
+            for n, i in enumerate(indicator_ids)
+        ]
+
+    with pytest.raises(ValidationFailed) as refused:
+        await evidence.upload_many(session, subject, store, LIMIT, ev["id"], batch(indicators[0], 10**6))
+    assert refused.value.details == {"indicator_id": 10**6}
+    assert files_on_disk(evidence_dir) == []
+    assert await evidence_rows(session) == 0
+
+    added = await evidence.upload_many(session, subject, store, LIMIT, ev["id"], batch(*indicators[:3]))
+    await session.commit()
+    assert [a.indicator_id for a in added] == indicators[:3]
+    assert len(files_on_disk(evidence_dir)) == 3
+    assert await evidence_rows(session) == 3
+    history = await audit.history(session, "evaluation", ev["id"])
+    assert [h.after["evidence_id"] for h in history if h.action == "evidence_added"] == [a.id for a in added]
