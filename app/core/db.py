@@ -9,6 +9,11 @@ the lock (SQLite answers ``database is locked`` at once, whatever the busy timeo
 that may write begins with ``BEGIN IMMEDIATE``: it takes the write lock first, waiting its turn behind the
 busy timeout, and writers queue instead of failing. Requests with unsafe methods and :func:`unit_of_work`
 (workers, commands) are such transactions; GET requests stay plain readers, which WAL never blocks.
+
+A GET, HEAD or OPTIONS request only reads (:func:`get_session`): its session refuses to write (a
+:class:`ReadOnlySession` error, whatever the database), and on PostgreSQL its statements run without a
+transaction of their own (``AUTOCOMMIT``): no ``BEGIN`` and ``COMMIT`` round trips. Each statement sees
+the latest committed state, as each statement of a READ COMMITTED transaction already did.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
@@ -125,20 +130,53 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 _write_engines: WeakKeyDictionary[AsyncEngine, AsyncEngine] = WeakKeyDictionary()
+_autocommit_engines: WeakKeyDictionary[AsyncEngine, AsyncEngine] = WeakKeyDictionary()
+READ_ONLY = "cdht_read_only"  # Session.info key of a session that must not write (:func:`open_session`)
 
 
-def open_session(sessionmaker: async_sessionmaker[AsyncSession], *, write: bool) -> AsyncSession:
+class ReadOnlySession(RuntimeError):
+    """A write attempted in a session that only reads (a GET request's): a programming error."""
+
+
+def open_session(
+    sessionmaker: async_sessionmaker[AsyncSession], *, write: bool, read_only: bool = False
+) -> AsyncSession:
     """A session whose transaction, on SQLite, takes the write lock when it begins (``write``) or only
-    reads: a write session is bound to a copy of the engine carrying :data:`WRITE_OPTION` (same pool)."""
+    reads: a write session is bound to a copy of the engine carrying :data:`WRITE_OPTION` (same pool).
+    ``read_only`` (a safe request's): writes are refused, and on PostgreSQL the session is bound to an
+    ``AUTOCOMMIT`` copy of the engine (same pool), so its reads need no BEGIN and COMMIT."""
     bind = sessionmaker.kw.get("bind")
-    if not write or not isinstance(bind, AsyncEngine) or bind.dialect.name != "sqlite":
-        # PostgreSQL needs nothing; a session bound to a connection joins the transaction that connection
-        # has begun already (the tests' savepoints), so there is no BEGIN of its own to choose.
-        return sessionmaker()
-    writer = _write_engines.get(bind)
-    if writer is None:
-        writer = _write_engines[bind] = bind.execution_options(**{WRITE_OPTION: True})
-    return sessionmaker(bind=writer)
+    # A session bound to a connection joins the transaction that connection has begun already (the tests'
+    # savepoints), so there is no BEGIN of its own to choose.
+    engine = bind if isinstance(bind, AsyncEngine) else None
+    dialect = engine.dialect.name if engine is not None else None
+    if engine is not None and write and dialect == "sqlite":
+        writer = _write_engines.get(engine)
+        if writer is None:
+            writer = _write_engines[engine] = engine.execution_options(**{WRITE_OPTION: True})
+        session = sessionmaker(bind=writer)
+    elif engine is not None and read_only and dialect == "postgresql":
+        reader = _autocommit_engines.get(engine)
+        if reader is None:
+            reader = _autocommit_engines[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+        session = sessionmaker(bind=reader)
+    else:
+        session = sessionmaker()
+    if read_only:
+        session.info[READ_ONLY] = True
+    return session
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if session.info.get(READ_ONLY) and (session.new or session.dirty or session.deleted):
+        raise ReadOnlySession("A read-only (GET) request tried to write rows.")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_dml(state: ORMExecuteState) -> None:
+    if state.session.info.get(READ_ONLY) and (state.is_insert or state.is_update or state.is_delete):
+        raise ReadOnlySession("A read-only (GET) request tried to write rows.")
 
 
 def on_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
@@ -163,12 +201,13 @@ def _run_hooks(session: AsyncSession, which: str) -> None:
 
 @asynccontextmanager
 async def unit_of_work(
-    sessionmaker: async_sessionmaker[AsyncSession], *, write: bool = True
+    sessionmaker: async_sessionmaker[AsyncSession], *, write: bool = True, read_only: bool = False
 ) -> AsyncIterator[AsyncSession]:
     """One transaction: commit at the end, roll back on error (unless the error asks to keep changes),
     then run the commit or rollback hooks. ``write=False`` marks a transaction that only reads (on SQLite
-    it then does not queue for the write lock)."""
-    async with open_session(sessionmaker, write=write) as session:
+    it then does not queue for the write lock); ``read_only`` a session that may not write at all
+    (:func:`open_session`)."""
+    async with open_session(sessionmaker, write=write, read_only=read_only) as session:
         try:
             yield session
             await session.commit()
@@ -189,9 +228,10 @@ async def unit_of_work(
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed once, after the endpoint, before the response. Requests with
-    unsafe methods may write, so on SQLite they queue for the write lock when their transaction begins."""
+    unsafe methods may write, so on SQLite they queue for the write lock when their transaction begins;
+    safe ones only read (no transaction of their own on PostgreSQL, writes refused)."""
     write = request.method not in SAFE_METHODS
-    async with unit_of_work(request.app.state.sessionmaker, write=write) as session:
+    async with unit_of_work(request.app.state.sessionmaker, write=write, read_only=not write) as session:
         yield session
 
 
