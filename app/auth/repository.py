@@ -61,18 +61,21 @@ async def subject_rows(session: AsyncSession, user_id: int) -> list[SubjectRow]:
     return [SubjectRow(*row) for row in result.all()]
 
 
+# Built once, as _SUBJECT: GET /me runs it on every call.
+_USER_WITH_PERSON_AND_ROLES = (
+    select(User, Person, RoleAssignment)
+    .outerjoin(Person, Person.user_id == User.id)
+    .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
+    .where(User.id == bindparam("user_id"))
+    .order_by(RoleAssignment.id)
+)
+
+
 async def user_with_person_and_roles(
     session: AsyncSession, user_id: int
 ) -> tuple[User, Person | None, list[RoleAssignment]] | None:
     """A user, their person and their role assignments in one statement (``GET /me``)."""
-    stmt = (
-        select(User, Person, RoleAssignment)
-        .outerjoin(Person, Person.user_id == User.id)
-        .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
-        .where(User.id == user_id)
-        .order_by(RoleAssignment.id)
-    )
-    rows = (await session.execute(stmt)).all()
+    rows = (await session.execute(_USER_WITH_PERSON_AND_ROLES, {"user_id": user_id})).all()
     if not rows:
         return None
     return rows[0][0], rows[0][1], [row[2] for row in rows if row[2] is not None]

@@ -98,6 +98,34 @@ def subtree_ids(unit_ids: Iterable[int]) -> Select[int]:
     return select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id.in_(list(unit_ids)))
 
 
+class _Filters:
+    """Scope filters already built, by column and units (a subject's units change rarely; building the
+    expression cost more than running it). An entry is used only for the very column object it was
+    built for: a key's ``id`` is checked against the column it holds, so a column made for one call and
+    freed never lends its id to another. Bounded: emptied when full."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._built: dict[tuple[str, int, tuple[int, ...]], tuple[object, ColumnElement[bool]]] = {}
+
+    def get(
+        self, kind: str, column: SQLColumnExpression[Any], units: list[int], build: Any
+    ) -> ColumnElement[bool]:
+        key = (kind, id(column), tuple(units))
+        found = self._built.get(key)
+        if found is not None and found[0] is column:
+            return found[1]
+        built: ColumnElement[bool] = build()
+        if len(self._built) >= self.LIMIT:
+            self._built.clear()
+        self._built[key] = (column, built)
+        return built
+
+
+_FILTERS = _Filters()
+
+
 def unit_filter(
     subject: Subject, action: Action, unit_column: SQLColumnExpression[int | None]
 ) -> ColumnElement[bool]:
@@ -107,7 +135,7 @@ def unit_filter(
     units = subject.units_with(roles_for(action))
     if not units:
         return false()
-    return unit_column.in_(subtree_ids(units))
+    return _FILTERS.get("in", unit_column, units, lambda: unit_column.in_(subtree_ids(units)))
 
 
 def ancestor_ids(unit_ids: Iterable[int]) -> Select[int]:
@@ -171,10 +199,14 @@ def top_units_filter(subject: Subject, unit_id: SQLColumnExpression[int]) -> Col
     """The subject's topmost units: the units where their roles sit, less those inside another of them
     (an admin: the roots, given by the caller)."""
     units = subject.units_with()
-    strictly_below = select(OrgUnitClosure.descendant_id).where(
-        OrgUnitClosure.ancestor_id.in_(units), OrgUnitClosure.depth > 0
-    )
-    return unit_id.in_(units) & unit_id.not_in(strictly_below.scalar_subquery())
+
+    def build() -> ColumnElement[bool]:
+        strictly_below = select(OrgUnitClosure.descendant_id).where(
+            OrgUnitClosure.ancestor_id.in_(units), OrgUnitClosure.depth > 0
+        )
+        return unit_id.in_(units) & unit_id.not_in(strictly_below.scalar_subquery())
+
+    return _FILTERS.get("top", unit_id, units, build)
 
 
 async def _covers(session: AsyncSession, unit_id: int, roots: list[int]) -> bool:

@@ -32,7 +32,7 @@ from app.auth.scope import Subject, authorize, require_any_role, subtree_ids, un
 from app.auth.throttle import LoginThrottle
 from app.core import audit
 from app.core.db import utcnow
-from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.core.errors import Conflict, Forbidden, NotAuthenticated, NotFound, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.schemas import check_version
 from app.core.search import contains
@@ -334,7 +334,8 @@ async def list_service_accounts(
 
 async def me(session: AsyncSession, subject: Subject) -> MeRead:
     found = await repo.user_with_person_and_roles(session, subject.user_id)
-    assert found is not None  # the subject was read in this transaction
+    if found is None:  # removed since this request read its subject (a GET reads outside a transaction)
+        raise NotAuthenticated("Invalid or expired token.")
     user, person, assignments = found
     read = _read(user, assignments, person)
     return MeRead(user=read, person=PersonBrief.model_validate(person) if person else None, roles=read.roles)
