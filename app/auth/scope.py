@@ -23,7 +23,7 @@ The documented exceptions, each with its rule here:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,13 +110,17 @@ class _Filters:
         self._built: dict[tuple[str, int, tuple[int, ...]], tuple[object, ColumnElement[bool]]] = {}
 
     def get(
-        self, kind: str, column: SQLColumnExpression[Any], units: list[int], build: Any
+        self,
+        kind: str,
+        column: SQLColumnExpression[Any],
+        units: list[int],
+        build: Callable[[], ColumnElement[bool]],
     ) -> ColumnElement[bool]:
         key = (kind, id(column), tuple(units))
         found = self._built.get(key)
         if found is not None and found[0] is column:
             return found[1]
-        built: ColumnElement[bool] = build()
+        built = build()
         if len(self._built) >= self.LIMIT:
             self._built.clear()
         self._built[key] = (column, built)

@@ -11,7 +11,8 @@ busy timeout, and writers queue instead of failing. Requests with unsafe methods
 (workers, commands) are such transactions; GET requests stay plain readers, which WAL never blocks.
 
 A GET, HEAD or OPTIONS request only reads (:func:`get_session`): its session refuses to write (a
-:class:`ReadOnlySession` error, whatever the database), and on PostgreSQL its statements run without a
+:class:`ReadOnlySession` error, whatever the database, for a flush of ORM changes or an insert, update or
+delete statement; raw ``text()`` SQL is not inspected), and on PostgreSQL its statements run without a
 transaction of their own (``AUTOCOMMIT``): no ``BEGIN`` and ``COMMIT`` round trips. Each statement sees
 the latest committed state, as each statement of a READ COMMITTED transaction already did.
 """
