@@ -130,13 +130,24 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-_write_engines: WeakKeyDictionary[AsyncEngine, AsyncEngine] = WeakKeyDictionary()
-_autocommit_engines: WeakKeyDictionary[AsyncEngine, AsyncEngine] = WeakKeyDictionary()
+# Copies of an engine with execution options (same pool), made once per engine and options.
+_engine_copies: WeakKeyDictionary[AsyncEngine, dict[tuple[tuple[str, Any], ...], AsyncEngine]] = (
+    WeakKeyDictionary()
+)
 READ_ONLY = "cdht_read_only"  # Session.info key of a session that must not write (:func:`open_session`)
 
 
 class ReadOnlySession(RuntimeError):
     """A write attempted in a session that only reads (a GET request's): a programming error."""
+
+
+def _engine_with(engine: AsyncEngine, **options: Any) -> AsyncEngine:
+    copies = _engine_copies.setdefault(engine, {})
+    key = tuple(sorted(options.items()))
+    copy = copies.get(key)
+    if copy is None:
+        copy = copies[key] = engine.execution_options(**options)
+    return copy
 
 
 def open_session(
@@ -149,18 +160,11 @@ def open_session(
     bind = sessionmaker.kw.get("bind")
     # A session bound to a connection joins the transaction that connection has begun already (the tests'
     # savepoints), so there is no BEGIN of its own to choose.
-    engine = bind if isinstance(bind, AsyncEngine) else None
-    dialect = engine.dialect.name if engine is not None else None
-    if engine is not None and write and dialect == "sqlite":
-        writer = _write_engines.get(engine)
-        if writer is None:
-            writer = _write_engines[engine] = engine.execution_options(**{WRITE_OPTION: True})
-        session = sessionmaker(bind=writer)
-    elif engine is not None and read_only and dialect == "postgresql":
-        reader = _autocommit_engines.get(engine)
-        if reader is None:
-            reader = _autocommit_engines[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
-        session = sessionmaker(bind=reader)
+    dialect = bind.dialect.name if isinstance(bind, AsyncEngine) else None
+    if isinstance(bind, AsyncEngine) and write and dialect == "sqlite":
+        session = sessionmaker(bind=_engine_with(bind, **{WRITE_OPTION: True}))
+    elif isinstance(bind, AsyncEngine) and read_only and dialect == "postgresql":
+        session = sessionmaker(bind=_engine_with(bind, isolation_level="AUTOCOMMIT"))
     else:
         session = sessionmaker()
     if read_only:
