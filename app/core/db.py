@@ -23,17 +23,19 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any
 from weakref import WeakKeyDictionary
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
+from app.core import sqlite_driver
 from app.core.config import Settings, to_async_url
 from app.core.errors import AppError
 
@@ -86,7 +88,11 @@ def make_engine(url: str, *, settings: Settings | None = None, pool: bool = True
     async_url = to_async_url(url)
     kwargs: dict[str, Any] = {}
     if async_url.startswith("sqlite"):
-        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        # The driver-level connections: sqlite3 in the loop's thread instead of aiosqlite's thread hops.
+        database = make_url(async_url).database or ":memory:"
+        kwargs["async_creator"] = partial(
+            sqlite_driver.connect, database, busy_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
+        )
     else:
         # No ``pool_pre_ping``: it costs a round trip before every checkout. A connection the server closed
         # is found dead by its first statement instead; the pool then drops it and every connection as old,
@@ -110,13 +116,12 @@ def make_engine(url: str, *, settings: Settings | None = None, pool: bool = True
 def _configure_sqlite(engine: AsyncEngine) -> None:
     # pysqlite/aiosqlite emit BEGIN lazily and break SAVEPOINT handling; take over transaction control
     # (the recipe in SQLAlchemy's SQLite dialect docs), and switch on foreign keys, which SQLite leaves off.
-    # WAL lets readers go on while one writer writes; the busy timeout makes a writer wait for the lock.
+    # WAL lets readers go on while one writer writes. The connections are in autocommit mode and wait for
+    # the lock without blocking the loop (app/core/sqlite_driver.py).
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
 
