@@ -32,6 +32,7 @@ from app.core.idempotency import IdempotencyMiddleware
 from app.core.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from app.core.query_params import reject_unknown_query_params
 from app.core.replicas import ReplicaRouter
+from app.core.routing import ScopedRouter
 from app.core.tokens import TokenCodec
 from app.criteria.router import router as criteria_router
 from app.dashboard.router import router as dashboard_router
@@ -110,7 +111,7 @@ def create_app(
     _health_routes(app)  # first: load balancers poll them, and routes are matched in order
 
     install_error_handlers(app)
-    routers = (
+    routers: tuple[ScopedRouter, ...] = (  # each rules itself out by its paths (core/routing.py)
         auth_router,
         users_router,
         orgs_router,

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 
 from app.aggregates import freshness, service
 from app.aggregates.schemas import Basis, Breakdown, MetricRead, Progress, Trend
 from app.auth.deps import CurrentSubject, ReadSession
 from app.core import conditional
+from app.core.routing import ScopedRouter
 from app.core.schemas import MAX_ID
 
-router = APIRouter(tags=["aggregates"])
+router = ScopedRouter(tags=["aggregates"])
 
 UnitId = Annotated[int, Query(ge=1, le=MAX_ID, description="The unit whose subtree is counted.")]
 Year = Annotated[int, Query(ge=2000, le=2100)]

@@ -5,16 +5,17 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from app.alerts import service
 from app.alerts.schemas import AlertKind, AlertPage
 from app.auth.deps import CurrentSubject, ReadSession
 from app.core.deps import AppSettings
 from app.core.pagination import Pagination
+from app.core.routing import ScopedRouter
 from app.core.schemas import MAX_ID
 
-router = APIRouter(prefix="/alerts", tags=["alerts"])
+router = ScopedRouter(prefix="/alerts", tags=["alerts"])
 
 
 @router.get("", response_model=AlertPage)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, Response, status
+from fastapi import Form, Request, Response, status
 
 from app.auth import login, service
 from app.auth.deps import AuthCtx, CurrentSubject
 from app.auth.schemas import MeRead, RevokeRequest, TokenResponse
 from app.core.db import DbSession
 from app.core.errors import AppError, ValidationFailed
+from app.core.routing import ScopedRouter
 from app.core.schemas import QueryText
 
-router = APIRouter(tags=["auth"])
+router = ScopedRouter(tags=["auth"])
 
 FormStr = Annotated[str | None, Form(max_length=512)]  # secrets: only ever hashed, never queried raw
 FormName = Annotated[QueryText | None, Form(max_length=512)]  # looked up in the database

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import Depends, Query, Response, status
 
 from app.auth import service
 from app.auth.deps import AuthCtx, CurrentSubject
@@ -20,9 +20,10 @@ from app.auth.schemas import (
 )
 from app.core.db import DbSession
 from app.core.pagination import Page, Pagination
+from app.core.routing import ScopedRouter
 from app.core.schemas import MAX_ID, IdPath, QueryText, if_match
 
-router = APIRouter(tags=["users"])
+router = ScopedRouter(tags=["users"])
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserRead)

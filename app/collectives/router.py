@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 
 from app.auth.deps import CurrentSubject
 from app.collectives import service
@@ -19,9 +19,10 @@ from app.collectives.schemas import (
 )
 from app.core.db import DbSession
 from app.core.pagination import Page, Pagination
+from app.core.routing import ScopedRouter
 from app.core.schemas import MAX_ID, IdPath, QueryText, if_match
 
-router = APIRouter(tags=["collectives"])
+router = ScopedRouter(tags=["collectives"])
 
 UnitFilter = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Its subtree.")]
 Search = Annotated[QueryText | None, Query(max_length=100, description="Part of the name or the code.")]

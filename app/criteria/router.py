@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 
 from app.auth.deps import CurrentSubject
 from app.core.db import DbSession
 from app.core.pagination import Page, Pagination
+from app.core.routing import ScopedRouter
 from app.core.schemas import MAX_ID, IdPath
 from app.criteria import service
 from app.criteria.schemas import CriteriaSetRead, CriteriaSetSummary, CriteriaVariantCreate
 from app.evaluations.models import Title
 from app.people.models import Group
 
-router = APIRouter(prefix="/criteria-sets", tags=["criteria"])
+router = ScopedRouter(prefix="/criteria-sets", tags=["criteria"])
 
 
 @router.get("", response_model=Page[CriteriaSetSummary])

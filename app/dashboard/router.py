@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
+
+from app.core.routing import ScopedRouter
 
 STATIC = Path(__file__).resolve().parent / "static"
 PREFIX = "/dashboard"
@@ -39,7 +41,7 @@ NOT_BUILT = (
     "app/dashboard/static/."
 )
 
-router = APIRouter(include_in_schema=False)
+router = ScopedRouter(include_in_schema=False)
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 
 from app.auth.deps import CurrentSubject
 from app.core.db import DbSession
 from app.core.pagination import Page, Pagination
+from app.core.routing import ScopedRouter
 from app.core.schemas import MAX_ID, IdPath
 from app.decisions import service as decisions
 from app.decisions.schemas import DecisionCreate, DecisionRead, DecisionRevoke
 
-router = APIRouter(prefix="/recognition-decisions", tags=["recognition decisions"])
+router = ScopedRouter(prefix="/recognition-decisions", tags=["recognition decisions"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DecisionRead)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile, status
+from fastapi import Depends, File, Form, Query, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse
 
 from app.auth.deps import CurrentSubject
 from app.core.db import DbSession
 from app.core.deps import AppSettings
 from app.core.pagination import Page, Pagination
+from app.core.routing import ScopedRouter
 from app.core.schemas import MAX_ID, IdPath, if_match
 from app.evaluations import evidence, reads, review, service
 from app.evaluations.models import Status, Title
@@ -28,7 +29,7 @@ from app.evaluations.schemas import (
 )
 from app.evaluations.storage import EvidenceStore, named_for_type
 
-router = APIRouter(tags=["evaluations"])
+router = ScopedRouter(tags=["evaluations"])
 IfMatch = Annotated[int | None, Depends(if_match)]
 
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile, status
+from fastapi import Depends, File, Query, Request, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 
 from app.auth.deps import CurrentSubject
 from app.core.config import Settings
 from app.core.db import DbSession
 from app.core.deps import AppSettings
+from app.core.routing import ScopedRouter
 from app.core.schemas import Id, Name, ShortText
 from app.imports import households, jobs, service
 from app.imports.models import ImportJob, ImportKind
@@ -22,7 +23,7 @@ from app.imports.schemas import ErrorBody, ImportJobRead, ImportSummary
 from app.reorganisations import from_file
 from app.reorganisations.schemas import ReorganisationRead
 
-router = APIRouter(prefix="/imports", tags=["imports"])
+router = ScopedRouter(prefix="/imports", tags=["imports"])
 
 Upload = Annotated[UploadFile, File(description="CSV (UTF-8 or Windows-1258; , ; or tab) or XLSX")]
 DryRun = Annotated[bool, Query(description="Check and count only; write nothing.")]

@@ -8,17 +8,18 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import Depends, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.auth.deps import AuthCtx, get_subject, oauth2_scheme
 from app.core.db import DbSession
 from app.core.deps import AppSessionmaker, AppSettings
 from app.core.errors import Forbidden
+from app.core.routing import ScopedRouter
 from app.observability import service
 from app.observability.metrics import render
 
-router = APIRouter(tags=["health"])
+router = ScopedRouter(tags=["health"])
 
 
 async def metrics_reader(

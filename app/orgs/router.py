@@ -5,18 +5,19 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import Depends, Query, Response, status
 
 from app.auth.deps import CurrentSubject
 from app.auth.policy import Action
 from app.core.db import DbSession
 from app.core.pagination import Page, Pagination
+from app.core.routing import ScopedRouter
 from app.core.schemas import MAX_ID, IdPath, QueryText, if_match
 from app.orgs import service
 from app.orgs.models import OrgKind
 from app.orgs.schemas import OrgUnitCreate, OrgUnitMove, OrgUnitRead, OrgUnitUpdate
 
-router = APIRouter(prefix="/org-units", tags=["org units"])
+router = ScopedRouter(prefix="/org-units", tags=["org units"])
 IfMatch = Annotated[int | None, Depends(if_match)]
 AsOf = Annotated[
     date | None, Query(description="The tree as it stood that day (YYYY-MM-DD; default: today).")

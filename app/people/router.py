@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 
 from app.auth.deps import CurrentSubject
 from app.auth.policy import Action
 from app.core.db import DbSession
 from app.core.pagination import Page, Pagination
+from app.core.routing import ScopedRouter
 from app.core.schemas import MAX_ID, IdPath, QueryText, if_match
 from app.people import claims, service, transfers
 from app.people.models import Group
@@ -23,7 +24,7 @@ from app.people.schemas import (
     TransferRead,
 )
 
-router = APIRouter(prefix="/people", tags=["people"])
+router = ScopedRouter(prefix="/people", tags=["people"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=PersonRead)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import Depends, Query, Response, status
 
 from app.auth.deps import CurrentSubject
 from app.core.db import DbSession
 from app.core.pagination import Page, Pagination
+from app.core.routing import ScopedRouter
 from app.core.schemas import MAX_ID, IdPath, if_match
 from app.plans import service
 from app.plans.schemas import PlanCreate, PlanRead, PlanUpdate, TargetsReplace
 
-router = APIRouter(prefix="/plans", tags=["plans"])
+router = ScopedRouter(prefix="/plans", tags=["plans"])
 IfMatch = Annotated[int | None, Depends(if_match)]
 
 

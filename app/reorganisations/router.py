@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 
 from app.auth.deps import CurrentSubject
 from app.core.db import DbSession
 from app.core.pagination import Page, Pagination
+from app.core.routing import ScopedRouter
 from app.core.schemas import IdPath
 from app.reorganisations import service
 from app.reorganisations.schemas import ReorganisationCreate, ReorganisationRead
 
-router = APIRouter(prefix="/reorganisations", tags=["reorganisations"])
+router = ScopedRouter(prefix="/reorganisations", tags=["reorganisations"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ReorganisationRead)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import Depends, Path, Query, Request, Response, status
 
 from app.aggregates.freshness import unchanged
 from app.auth.deps import CurrentSubject, ReadSession
@@ -13,6 +13,7 @@ from app.auth.policy import Action
 from app.core import conditional
 from app.core.db import DbSession
 from app.core.pagination import Page, Pagination
+from app.core.routing import ScopedRouter
 from app.core.schemas import MAX_ID, IdPath, if_match
 from app.orgs.models import OrgKind
 from app.reporting import calendars, service, xlsx
@@ -28,7 +29,7 @@ from app.reporting.schemas import (
 )
 from app.reports.router import XLSX_TYPE, attachment
 
-router = APIRouter(tags=["reporting"])
+router = ScopedRouter(tags=["reporting"])
 IfMatch = Annotated[int | None, Depends(if_match)]
 UnitQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 YearPath = Annotated[int, Path(ge=2000, le=2100)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from app.aggregates.freshness import unchanged
@@ -14,12 +14,13 @@ from app.auth.deps import CurrentSubject, ReadSession, ReadSessionmaker
 from app.auth.policy import Action
 from app.core import conditional, i18n
 from app.core.db import DbSession
+from app.core.routing import ScopedRouter
 from app.core.schemas import MAX_ID
 from app.reports import annual, exports, formats
 from app.reports.schemas import AnnualReport
 
-reports_router = APIRouter(prefix="/reports", tags=["reports"])
-exports_router = APIRouter(prefix="/exports", tags=["exports"])
+reports_router = ScopedRouter(prefix="/reports", tags=["reports"])
+exports_router = ScopedRouter(prefix="/exports", tags=["exports"])
 
 UnitId = Annotated[int, Query(ge=1, le=MAX_ID, description="The unit whose subtree is reported.")]
 Year = Annotated[int, Query(ge=2000, le=2100)]

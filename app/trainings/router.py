@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 
 from app.auth.deps import CurrentSubject
 from app.core.db import DbSession
 from app.core.pagination import Page, Pagination
+from app.core.routing import ScopedRouter
 from app.core.schemas import MAX_ID, IdPath, if_match
 from app.trainings import service
 from app.trainings.schemas import AttendeesReplace, TrainingSessionCreate, TrainingSessionRead
 
-router = APIRouter(prefix="/training-sessions", tags=["training sessions"])
+router = ScopedRouter(prefix="/training-sessions", tags=["training sessions"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=TrainingSessionRead)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import Depends, Query, Response, status
 
 from app.auth.deps import CurrentSubject
 from app.core.db import DbSession
 from app.core.deps import AppSettings
 from app.core.pagination import Page, Pagination
+from app.core.routing import ScopedRouter
 from app.core.schemas import MAX_ID, IdPath, if_match
 from app.webhooks import service
 from app.webhooks.schemas import DeliveryRead, WebhookCreate, WebhookCreated, WebhookRead, WebhookUpdate
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = ScopedRouter(prefix="/webhooks", tags=["webhooks"])
 IfMatch = Annotated[int | None, Depends(if_match)]
 
 
