@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -19,6 +20,8 @@ from app.core.db import DbSession
 from app.core.deps import AppReplicas, AppSessionmaker
 from app.core.errors import NotAuthenticated
 
+T = TypeVar("T")
+
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
@@ -27,9 +30,8 @@ async def get_auth_context(request: Request) -> AuthContext:
     return auth
 
 
-async def load_subject(session: AsyncSession, user_id: int) -> Subject | None:
-    """The caller as of this request (an inactive or removed user: None), in one statement."""
-    rows = await repo.subject_rows(session, user_id)
+def subject_of(user_id: int, rows: Sequence[repo.SubjectRow]) -> Subject | None:
+    """The caller as these rows describe them (an inactive or removed user: None)."""
     if not rows or not rows[0].is_active:
         return None
     first = rows[0]
@@ -49,16 +51,40 @@ async def load_subject(session: AsyncSession, user_id: int) -> Subject | None:
     )
 
 
-async def get_subject(
-    session: DbSession,
-    ctx: Annotated[AuthContext, Depends(get_auth_context)],
-    token: Annotated[str | None, Depends(oauth2_scheme)],
-) -> Subject:
+async def load_subject(session: AsyncSession, user_id: int) -> Subject | None:
+    """The caller as of this request (an inactive or removed user: None), in one statement."""
+    return subject_of(user_id, await repo.subject_rows(session, user_id))
+
+
+@dataclass(frozen=True)
+class Me:
+    """``GET /me``'s caller: the subject and the rows it was read from (one statement, not two)."""
+
+    subject: Subject
+    rows: repo.MeRows
+
+
+async def load_me(session: AsyncSession, user_id: int) -> Me | None:
+    rows = await repo.me_rows(session, user_id)
+    if rows is None:
+        return None
+    subject = subject_of(user_id, rows.subject_rows())
+    return Me(subject, rows) if subject is not None else None
+
+
+async def _authenticated(
+    session: AsyncSession,
+    ctx: AuthContext,
+    token: str | None,
+    load: Callable[[AsyncSession, int], Awaitable[T | None]],
+) -> T:
+    """The bearer token's caller, read by ``load``; 401 without a token, with a bad one, or for a user who
+    is inactive or gone."""
     if not token:
         raise NotAuthenticated("Authentication required.")
     claims = ctx.codec.decode_access(token)
     try:
-        subject = await load_subject(session, claims.user_id)
+        found = await load(session, claims.user_id)
     except DBAPIError as exc:
         # The request's first statement found its pooled connection dead (the server restarted or closed
         # it). The pool has invalidated it, and every connection as old: read again on a fresh one. This
@@ -66,15 +92,39 @@ async def get_subject(
         if not exc.connection_invalidated:
             raise
         await session.rollback()
-        subject = await load_subject(session, claims.user_id)
-    if subject is None:
+        found = await load(session, claims.user_id)
+    if found is None:
         raise NotAuthenticated("Invalid or expired token.")
+    return found
+
+
+def _track_writes(session: AsyncSession, ctx: AuthContext, subject: Subject) -> Subject:
     if ctx.track_writes:
         write_marks.track(session, subject.user_id)  # read-your-writes: a write sets the caller's mark
     return subject
 
 
+async def get_subject(
+    session: DbSession,
+    ctx: Annotated[AuthContext, Depends(get_auth_context)],
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Subject:
+    return _track_writes(session, ctx, await _authenticated(session, ctx, token, load_subject))
+
+
+async def get_me(
+    session: DbSession,
+    ctx: Annotated[AuthContext, Depends(get_auth_context)],
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Me:
+    """:func:`get_subject` for ``GET /me``, whose answer is the very rows its subject is read from."""
+    me = await _authenticated(session, ctx, token, load_me)
+    _track_writes(session, ctx, me.subject)
+    return me
+
+
 CurrentSubject = Annotated[Subject, Depends(get_subject)]
+CurrentMe = Annotated[Me, Depends(get_me)]
 AuthCtx = Annotated[AuthContext, Depends(get_auth_context)]
 
 

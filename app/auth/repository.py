@@ -61,9 +61,10 @@ async def subject_rows(session: AsyncSession, user_id: int) -> list[SubjectRow]:
     return [SubjectRow(*row) for row in result.all()]
 
 
-# Built once, as _SUBJECT: GET /me runs it on every call.
-_USER_WITH_PERSON_AND_ROLES = (
-    select(User, Person, RoleAssignment)
+# Built once, as _SUBJECT: GET /me reads its caller this way instead (auth/deps.get_me), the full rows
+# with the primary's clock, so its subject and its answer come from one statement.
+_ME = (
+    select(User, Person, RoleAssignment, func.now(type_=UTCDateTime))
     .outerjoin(Person, Person.user_id == User.id)
     .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
     .where(User.id == bindparam("user_id"))
@@ -71,14 +72,41 @@ _USER_WITH_PERSON_AND_ROLES = (
 )
 
 
-async def user_with_person_and_roles(
-    session: AsyncSession, user_id: int
-) -> tuple[User, Person | None, list[RoleAssignment]] | None:
+@dataclass(frozen=True)
+class MeRows:
+    """A user, their person and their role assignments (``GET /me``), and the primary's clock."""
+
+    user: User
+    person: Person | None
+    assignments: list[RoleAssignment]
+    now: datetime
+
+    def subject_rows(self) -> list[SubjectRow]:
+        """The same as :func:`subject_rows` would read."""
+        user, person_id = self.user, self.person.id if self.person else None
+
+        def row(a: RoleAssignment | None) -> SubjectRow:
+            return SubjectRow(
+                username=user.username,
+                is_active=user.is_active,
+                is_service=user.is_service,
+                person_id=person_id,
+                assignment_id=a.id if a else None,
+                role=a.role if a else None,
+                org_unit_id=a.org_unit_id if a else None,
+                last_write_at=user.last_write_at,
+                now=self.now,
+            )
+
+        return [row(a) for a in self.assignments] or [row(None)]
+
+
+async def me_rows(session: AsyncSession, user_id: int) -> MeRows | None:
     """A user, their person and their role assignments in one statement (``GET /me``)."""
-    rows = (await session.execute(_USER_WITH_PERSON_AND_ROLES, {"user_id": user_id})).all()
+    rows = (await session.execute(_ME, {"user_id": user_id})).all()
     if not rows:
         return None
-    return rows[0][0], rows[0][1], [row[2] for row in rows if row[2] is not None]
+    return MeRows(rows[0][0], rows[0][1], [row[2] for row in rows if row[2] is not None], rows[0][3])
 
 
 async def get_user(session: AsyncSession, user_id: int) -> User | None:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Form, Request, Response, status
 
 from app.auth import login, service
-from app.auth.deps import AuthCtx, CurrentSubject
+from app.auth.deps import AuthCtx, CurrentMe
 from app.auth.schemas import MeRead, RevokeRequest, TokenResponse
 from app.core.db import DbSession
 from app.core.errors import AppError, ValidationFailed
@@ -66,5 +66,5 @@ async def revoke(body: RevokeRequest, session: DbSession) -> Response:
 
 
 @router.get("/me", response_model=MeRead)
-async def me(subject: CurrentSubject, session: DbSession) -> MeRead:
-    return await service.me(session, subject)
+async def me(caller: CurrentMe) -> MeRead:
+    return service.me(caller.rows)

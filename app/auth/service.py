@@ -32,7 +32,7 @@ from app.auth.scope import Subject, authorize, require_any_role, subtree_ids, un
 from app.auth.throttle import LoginThrottle
 from app.core import audit
 from app.core.db import utcnow
-from app.core.errors import Conflict, Forbidden, NotAuthenticated, NotFound, ValidationFailed
+from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.schemas import check_version
 from app.core.search import contains
@@ -332,10 +332,8 @@ async def list_service_accounts(
     return await _service_account_reads(session, users), total
 
 
-async def me(session: AsyncSession, subject: Subject) -> MeRead:
-    found = await repo.user_with_person_and_roles(session, subject.user_id)
-    if found is None:  # removed since this request read its subject (a GET reads outside a transaction)
-        raise NotAuthenticated("Invalid or expired token.")
-    user, person, assignments = found
-    read = _read(user, assignments, person)
-    return MeRead(user=read, person=PersonBrief.model_validate(person) if person else None, roles=read.roles)
+def me(found: repo.MeRows) -> MeRead:
+    """``GET /me`` from the rows its subject was read from (``auth/deps.get_me``)."""
+    read = _read(found.user, found.assignments, found.person)
+    person = PersonBrief.model_validate(found.person) if found.person else None
+    return MeRead(user=read, person=person, roles=read.roles)

@@ -35,7 +35,7 @@ def counted(engine: AsyncEngine) -> Iterator[list[str]]:
 # Issue #15's goal: at most 4 for each. Progress reads its ETag's change counters with the unit and the
 # caller's grant, so a poll that finds nothing new is answered 304 after two (tests/api/test_conditional.py).
 CEILINGS = {
-    "/api/v1/me": 2,  # the subject (user, person, roles in one), then the same with the full rows
+    "/api/v1/me": 1,  # the subject (user, person, roles in one) is the answer
     "/api/v1/org-units": 4,  # subject, count, page, the page's dated links, former names and successions
     "/api/v1/aggregates/progress": 4,  # subject, unit + grant + ETag counters, counts, plans
     "/api/v1/evaluations": 4,  # subject, unit + grant, count, page
