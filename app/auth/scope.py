@@ -213,13 +213,19 @@ def top_units_filter(subject: Subject, unit_id: SQLColumnExpression[int]) -> Col
     return _FILTERS.get("top", unit_id, units, build)
 
 
+# Built once (the values bound): every check of one object's unit runs it.
+_COVERS = select(
+    exists().where(
+        OrgUnitClosure.descendant_id == bindparam("unit_id"),
+        OrgUnitClosure.ancestor_id.in_(bindparam("roots", expanding=True)),
+    )
+)
+
+
 async def _covers(session: AsyncSession, unit_id: int, roots: list[int]) -> bool:
     if not roots:
         return False
-    stmt = select(
-        exists().where(OrgUnitClosure.descendant_id == unit_id, OrgUnitClosure.ancestor_id.in_(roots))
-    )
-    return bool(await session.scalar(stmt))
+    return bool(await session.scalar(_COVERS, {"unit_id": unit_id, "roots": roots}))
 
 
 async def can_see(session: AsyncSession, subject: Subject, unit_id: int) -> bool:

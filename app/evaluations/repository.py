@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, exists, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.collectives.models import ClanHousehold, Collective, HouseholdMember
@@ -10,13 +10,25 @@ from app.core.pagination import PageParams, fetch_page
 from app.criteria.models import Indicator
 from app.evaluations.models import Evaluation, Evidence, Score, Title
 
+# The statements every evaluation request runs (its load, its scores, its evidence) are built once with
+# their values bound: building a statement costs more than running it from SQLAlchemy's compiled cache.
+_GET = select(Evaluation).where(Evaluation.id == bindparam("evaluation_id"))
+# Serialises concurrent writers on PostgreSQL; the later one then sees the new version (409).
+_GET_FOR_UPDATE = _GET.with_for_update().execution_options(populate_existing=True)
+_SCORES_WITH_INDICATORS = (
+    select(Score, Indicator)
+    .join(Indicator, Indicator.id == Score.indicator_id)
+    .where(Score.evaluation_id == bindparam("evaluation_id"))
+    .order_by(Indicator.number)
+)
+_EVIDENCE_OF = (
+    select(Evidence).where(Evidence.evaluation_id == bindparam("evaluation_id")).order_by(Evidence.id)
+)
+
 
 async def get(session: AsyncSession, evaluation_id: int, *, for_update: bool = False) -> Evaluation | None:
-    stmt = select(Evaluation).where(Evaluation.id == evaluation_id)
-    if for_update:
-        # Serialises concurrent writers on PostgreSQL; the later one then sees the new version (409).
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    return await session.scalar(stmt)
+    stmt = _GET_FOR_UPDATE if for_update else _GET
+    return await session.scalar(stmt, {"evaluation_id": evaluation_id})
 
 
 async def get_for_person_year(session: AsyncSession, person_id: int, year: int) -> Evaluation | None:
@@ -64,18 +76,12 @@ async def page(
 
 
 async def scores_with_indicators(session: AsyncSession, evaluation_id: int) -> list[tuple[Score, Indicator]]:
-    stmt = (
-        select(Score, Indicator)
-        .join(Indicator, Indicator.id == Score.indicator_id)
-        .where(Score.evaluation_id == evaluation_id)
-        .order_by(Indicator.number)
-    )
-    return [(s, i) for s, i in (await session.execute(stmt)).all()]
+    rows = await session.execute(_SCORES_WITH_INDICATORS, {"evaluation_id": evaluation_id})
+    return [(s, i) for s, i in rows.all()]
 
 
 async def evidence_of(session: AsyncSession, evaluation_id: int) -> list[Evidence]:
-    stmt = select(Evidence).where(Evidence.evaluation_id == evaluation_id).order_by(Evidence.id)
-    return list((await session.scalars(stmt)).all())
+    return list((await session.scalars(_EVIDENCE_OF, {"evaluation_id": evaluation_id})).all())
 
 
 async def get_evidence(session: AsyncSession, evidence_id: int) -> Evidence | None:
