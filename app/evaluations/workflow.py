@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Action
@@ -91,31 +91,40 @@ SEPARATION_RULE = (
 )
 
 
+def _others(duty: Duty) -> dict[str, tuple[Duty, str]]:
+    """The audit actions of the duties other than ``duty``: action → (its duty, what it says was done)."""
+    return {
+        action: (d, done) for d, actions in DUTIES.items() if d != duty for action, done in actions.items()
+    }
+
+
+# Per duty, built once with the evaluations and the user bound: every edit and review runs it.
+_SEPARATION = {
+    duty: select(audit.AuditEntry.entity_id, audit.AuditEntry.action)
+    .where(
+        audit.AuditEntry.entity_type == "evaluation",
+        audit.AuditEntry.entity_id.in_(bindparam("evaluation_ids", expanding=True)),
+        audit.AuditEntry.actor_user_id == bindparam("user_id"),
+        audit.AuditEntry.action.in_(list(_others(duty))),
+    )
+    .order_by(audit.AuditEntry.id)
+    .limit(1)
+    for duty in Duty
+}
+
+
 async def separate_duties(
     session: AsyncSession, subject: Subject, evaluation_ids: Sequence[int], duty: Duty
 ) -> None:
     """409 if ``subject`` did another duty on any of ``evaluation_ids`` (one query over the audit rows)."""
     if not subject.user_id or not evaluation_ids:
         return
-    others = {
-        action: (d, done) for d, actions in DUTIES.items() if d != duty for action, done in actions.items()
-    }
-    stmt = (
-        select(audit.AuditEntry.entity_id, audit.AuditEntry.action)
-        .where(
-            audit.AuditEntry.entity_type == "evaluation",
-            audit.AuditEntry.entity_id.in_(list(evaluation_ids)),
-            audit.AuditEntry.actor_user_id == subject.user_id,
-            audit.AuditEntry.action.in_(list(others)),
-        )
-        .order_by(audit.AuditEntry.id)
-        .limit(1)
-    )
-    found = (await session.execute(stmt)).first()
+    params = {"evaluation_ids": list(evaluation_ids), "user_id": subject.user_id}
+    found = (await session.execute(_SEPARATION[duty], params)).first()
     if found is None:
         return
     evaluation_id, action = found
-    other, done = others[action]
+    other, done = _others(duty)[action]
     raise Conflict(
         f"{SEPARATION_RULE} You {done} evaluation {evaluation_id}, so you cannot also {_WANTS[duty]}.",
         details={
