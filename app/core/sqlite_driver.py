@@ -16,9 +16,13 @@ What the thread gave and how it is kept:
   coroutines of the process, the lock's holder among them, run meanwhile.
   ``SQLITE_BUSY_SNAPSHOT`` (a reader's snapshot went stale before it could write) is raised at once: no
   retry can succeed.
-- **Long statements.** A statement now holds the loop while SQLite works. This service's statements on
-  SQLite take micro- to milliseconds (SQLite is the embedded default for one office; production runs on
-  PostgreSQL, whose asyncpg driver is unchanged).
+- **Other requests go on during long work.** A call that does not wait never gives the loop back, so a
+  task running many statements in a row (an import job in the API process, the demo, a long export) would
+  keep every other request waiting until it awaits something else. The connection therefore yields to
+  the loop (``asyncio.sleep(0)``) after a call once its calls have run for :data:`YIELD_AFTER` (5 ms) with
+  no pause that long between them. One statement still holds the loop while SQLite works: this
+  service's statements on SQLite take micro- to milliseconds (SQLite is the embedded default for one
+  office; production runs on PostgreSQL, whose asyncpg driver is unchanged).
 
 The connection is made with ``check_same_thread=False``: the pool hands a connection to one user at a time,
 and a test may open it in one event loop's thread and close it from another.
@@ -38,6 +42,8 @@ SQLITE_BUSY = 5
 SQLITE_BUSY_SNAPSHOT = SQLITE_BUSY | (2 << 8)
 # Waits between tries while the database is locked (seconds), the last one repeated.
 BACKOFF = (0.001, 0.002, 0.005, 0.01, 0.02)
+# How long a connection's calls may run before it lets the loop run other tasks (seconds).
+YIELD_AFTER = 0.005
 
 
 class Cursor:
@@ -109,6 +115,9 @@ class Connection:
     def __init__(self, connection: sqlite3.Connection, busy_timeout: float) -> None:
         self._connection: sqlite3.Connection | None = connection  # SQLAlchemy tests it before a rollback
         self._busy_timeout = busy_timeout
+        # When the current run of calls began (a pause of YIELD_AFTER between calls begins a new one), and
+        # when the last call ended.
+        self._run_began = self._last_call = time.monotonic()
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -119,9 +128,12 @@ class Connection:
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         deadline: float | None = None
         tries = 0
+        began = time.monotonic()
+        if began - self._last_call >= YIELD_AFTER:
+            self._run_began = began
         while True:
             try:
-                return fn(*args)
+                result = fn(*args)
             except sqlite3.OperationalError as exc:
                 code = getattr(exc, "sqlite_errorcode", None)
                 if code is None or code & 0xFF != SQLITE_BUSY or code == SQLITE_BUSY_SNAPSHOT:
@@ -130,7 +142,14 @@ class Connection:
                 deadline = deadline if deadline is not None else now + self._busy_timeout
                 if now >= deadline:
                     raise
+            else:
+                self._last_call = time.monotonic()
+                if self._last_call - self._run_began >= YIELD_AFTER:
+                    await asyncio.sleep(0)  # let the loop run other tasks before the next call
+                    self._run_began = self._last_call = time.monotonic()
+                return result
             await asyncio.sleep(BACKOFF[min(tries, len(BACKOFF) - 1)])
+            self._run_began = time.monotonic()
             tries += 1
 
     @property
