@@ -143,7 +143,7 @@ async def test_a_long_run_of_statements_lets_other_tasks_run(database: str) -> N
     assert ran > 0.05, f"too short a run to tell ({ran:.3f} s)"
     assert len(gaps) >= ran / 0.02, (len(gaps), ran)  # the other task ran again and again
     # Never held up for long: a run of calls yields after YIELD_AFTER (plus one call, plus noise).
-    assert max(gaps) < sqlite_driver.YIELD_AFTER + 0.1, max(gaps)
+    assert max(gaps) < sqlite_driver.YIELD_AFTER + 0.2, max(gaps)
 
 
 async def test_other_errors_are_not_retried(database: str) -> None:
