@@ -2,11 +2,11 @@
 
 SQLAlchemy's ``sqlite+aiosqlite`` dialect drives aiosqlite, which runs every call of every connection in a
 thread of its own: creating a cursor, executing, fetching and closing are one thread hop each. A hop costs
-far more than SQLite's work. Measured on the 2-core CI machine (``bench/run_sqlite_driver.py``, recorded in
-``bench/RESULTS.md``), a one-row primary-key ``SELECT`` costs SQLite 3 µs and took 600 µs through the
-engine on aiosqlite; it takes 75 µs on this driver. This module is the driver-level connection the dialect
-gets instead (``create_async_engine``'s ``async_creator``): the same ``sqlite3`` calls, made at once in
-the caller's thread.
+far more than SQLite's work. Measured on the 2-core CI machine (``bench/run_sqlite_driver.py``; the latest
+run is in ``bench/RESULTS.md``), a one-row primary-key ``SELECT`` costs SQLite 3 µs and took 0.5–0.6 ms
+through the engine on aiosqlite; it takes about 70 µs on this driver. This module is the driver-level
+connection the dialect gets instead (``create_async_engine``'s ``async_creator``): the same ``sqlite3``
+calls, made at once in the caller's thread.
 
 What the thread gave and how it is kept:
 - **A writer waiting for the lock does not block the loop.** SQLite's own busy handler would sleep inside
