@@ -3,7 +3,7 @@ string comparison.
 
 FastAPI chooses among the app's included routers in order, and to ask an included router whether it
 matches it runs every route of it: a regular expression each, with the route's context set and restored
-around it. The API has 20 routers and ~200 routes, so a request for a late router (``/aggregates``, the
+around it. The API has 20 routers and ~100 routes, so a request for a late router (``/aggregates``, the
 dashboards' polls) paid ~0.5 ms of matching before its own work began (``bench/run_http.py``, in-process
 profile; a `304` poll costs ~2 ms in all).
 
