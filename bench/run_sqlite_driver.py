@@ -102,13 +102,10 @@ def engines(url: str) -> dict[str, AsyncEngine]:
     return made
 
 
-Step = Callable[[], Awaitable[None]]
+PK_SELECT = text("SELECT id, code, name FROM org_units WHERE id = :i")
 
 
-async def per_call_us(step: Step, calls: int) -> float:
-    started = time.perf_counter()
-    for _ in range(calls):
-        await step()
+def _us(started: float, calls: int) -> float:
     return (time.perf_counter() - started) / calls * 1e6
 
 
@@ -117,50 +114,56 @@ def plain_select_us(path: str, calls: int) -> float:
         started = time.perf_counter()
         for i in range(calls):
             conn.execute("SELECT id, code, name FROM org_units WHERE id = ?", (i % 30 + 1,)).fetchall()
-        return (time.perf_counter() - started) / calls * 1e6
+        return _us(started, calls)
+
+
+async def pk_select_us(engine: AsyncEngine, calls: int) -> float:
+    async with engine.connect() as conn:
+        started = time.perf_counter()
+        for i in range(calls):
+            (await conn.execute(PK_SELECT, {"i": i % 30 + 1})).all()
+        return _us(started, calls)
+
+
+async def orm_page_us(engine: AsyncEngine, calls: int) -> float:
+    sessionmaker = make_sessionmaker(engine)
+    started = time.perf_counter()
+    for _ in range(calls):
+        async with sessionmaker() as session:
+            (await session.scalars(select(Evaluation).order_by(Evaluation.id).limit(50))).all()
+    return _us(started, calls)
+
+
+async def write_us(engine: AsyncEngine, calls: int) -> float:
+    writer = engine.execution_options(**{WRITE_OPTION: True})  # BEGIN IMMEDIATE, as a write request's
+    started = time.perf_counter()
+    for _ in range(calls):
+        async with writer.begin() as conn:
+            await conn.execute(text("INSERT INTO bench_scratch VALUES (1)"))
+    return _us(started, calls)
+
+
+# What is timed in process: (function, share of --calls).
+KINDS: dict[str, tuple[Callable[[AsyncEngine, int], Awaitable[float]], int]] = {
+    "primary-key SELECT": (pk_select_us, 1),
+    "50 evaluations (ORM)": (orm_page_us, 20),
+    "write transaction": (write_us, 10),
+}
 
 
 async def statements(path: str, rounds: int, calls: int) -> dict[str, dict[str, list[float]]]:
     """µs per call of each kind on each driver (plain sqlite3 for the primary-key SELECT only)."""
-    url = f"sqlite:///{path}"
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS bench_scratch (x INTEGER)")
-    made = engines(url)
-    results: dict[str, dict[str, list[float]]] = {
-        k: {} for k in ("primary-key SELECT", "50 evaluations (ORM)", "write transaction")
-    }
+    made = engines(f"sqlite:///{path}")
+    results: dict[str, dict[str, list[float]]] = {kind: {} for kind in KINDS}
     try:
         for _ in range(rounds):
             results["primary-key SELECT"].setdefault("sqlite3", []).append(plain_select_us(path, calls))
             for driver in DRIVERS:
-                engine = made[driver]
-                sessionmaker = make_sessionmaker(engine)
-                writer = engine.execution_options(**{WRITE_OPTION: True})
-                async with engine.connect() as conn:
-                    number = iter(range(10**9))
-
-                    async def pk(conn=conn, number=number) -> None:  # type: ignore[no-untyped-def]
-                        stmt = text("SELECT id, code, name FROM org_units WHERE id = :i")
-                        (await conn.execute(stmt, {"i": next(number) % 30 + 1})).all()
-
-                    results["primary-key SELECT"].setdefault(driver, []).append(await per_call_us(pk, calls))
-                    await conn.rollback()
-
-                async def orm(sessionmaker=sessionmaker) -> None:  # type: ignore[no-untyped-def]
-                    async with sessionmaker() as session:
-                        (await session.scalars(select(Evaluation).order_by(Evaluation.id).limit(50))).all()
-
-                results["50 evaluations (ORM)"].setdefault(driver, []).append(
-                    await per_call_us(orm, max(calls // 20, 10))
-                )
-
-                async def write(writer=writer) -> None:  # type: ignore[no-untyped-def]
-                    async with writer.begin() as conn:
-                        await conn.execute(text("INSERT INTO bench_scratch VALUES (1)"))
-
-                results["write transaction"].setdefault(driver, []).append(
-                    await per_call_us(write, max(calls // 10, 10))
-                )
+                for kind, (measure, share) in KINDS.items():
+                    us = await measure(made[driver], max(calls // share, 10))
+                    results[kind].setdefault(driver, []).append(us)
             print("statements round done", flush=True)
     finally:
         for engine in made.values():

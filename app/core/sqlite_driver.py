@@ -156,10 +156,6 @@ class Connection:
     def isolation_level(self) -> str | None:
         return self._conn.isolation_level
 
-    @property
-    def in_transaction(self) -> bool:
-        return self._conn.in_transaction
-
     def cursor(self) -> Cursor:
         return Cursor(self, self._conn.cursor())
 
