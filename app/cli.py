@@ -19,6 +19,7 @@ from alembic import command
 from alembic.config import Config
 from pydantic import ValidationError
 
+from app.core import generations
 from app.core.config import ConfigurationError, Settings, get_settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -146,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = get_settings()
         settings.signing_key()
+        # Commands that change users, roles or counters move the generations the API's workers read.
+        generations.install(generations.path_for(settings.var_dir))
     except ValidationError as exc:
         for error in exc.errors():
             name = (

@@ -20,10 +20,11 @@ from app.aggregates.router import router as aggregates_router
 from app.alerts.router import router as alerts_router
 from app.auth.login import AuthContext
 from app.auth.router import router as auth_router
+from app.auth.subjects import SubjectCache
 from app.auth.throttle import LoginThrottle
 from app.auth.users_router import router as users_router
 from app.collectives.router import router as collectives_router
-from app.core import openapi
+from app.core import conditional, generations, openapi
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.errors import install_error_handlers
@@ -147,6 +148,7 @@ def create_app(
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key", "Accept-Language"],
         )
+    app.add_middleware(conditional.NotModifiedMiddleware)  # innermost: a poll's 304 skips the routing
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware)
@@ -167,6 +169,7 @@ def install_state(
     tests build one app per process and install a fresh state, bound to the test's transaction, for each
     test."""
     app.state.settings = settings
+    generations.install(generations.path_for(settings.var_dir))  # shared by this host's processes
     app.state.engine = engine
     metrics.instrument_engine(engine)  # idempotent: the tests install a state on the same engine each time
     app.state.sessionmaker = sessionmaker
@@ -190,7 +193,12 @@ def install_state(
         ),
         refresh_lifetime=timedelta(days=settings.refresh_token_days),
         sessionmaker=sessionmaker,
+        subjects=SubjectCache(settings.cache_max_age_seconds),
         track_writes=app.state.replicas.enabled,
+    )
+    codec = app.state.auth.codec
+    app.state.tags = conditional.TagCache(
+        settings.cache_max_age_seconds, user_of=lambda token: codec.decode_access(token).user_id
     )
 
 

@@ -5,9 +5,8 @@ behind the annual report (``records``: people, evaluations, decisions, household
 The counters' own changes are kept per unit and year by ``versions.py``; these two cover the rest, so a
 dashboard's ETag (``freshness.py``) changes whenever anything its body reads has changed:
 
-- every write of a session is noted by table: ORM flushes (the objects a commit is about to flush, too —
-  the session does not autoflush) and statements run through the session (``insert``/``update``/
-  ``delete``, or SQL text, which counts as both kinds);
+- every write of a session is noted by table (``core/writes.py``: ORM flushes, the objects a commit is
+  about to flush, and statements run through the session; SQL text counts as both kinds);
 - when the transaction commits, the noted kinds' epochs go up by one, in one statement, after the
   counters' versions (``versions._bump_before_commit`` calls :func:`flush_pending`: one lock order for
   every process).
@@ -19,19 +18,18 @@ nothing; an unknown table moves both, so a table added later errs on the side of
 from __future__ import annotations
 
 import functools
-from itertools import chain
 from typing import Any
 
-from sqlalchemy import TextClause, event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, object_mapper
+from sqlalchemy.orm import Session
 
 from app.aggregates.models import ChangeEpoch
+from app.core import writes
 
 REFERENCE = "reference"
 RECORDS = "records"
 KINDS = (REFERENCE, RECORDS)
-PENDING = "cdht.change_epochs"
 
 # What progress, breakdown, trend and completeness read besides aggregate_counts (grep their repositories:
 # aggregates, orgs.history, plans, reporting).
@@ -73,7 +71,6 @@ IGNORED_TABLES = frozenset(
         "webhook_deliveries",
     }
 )
-_DML = ("INSERT", "UPDATE", "DELETE", "WITH", "REPLACE")
 
 
 def kinds_of(table: str | None) -> tuple[str, ...]:
@@ -85,54 +82,10 @@ def kinds_of(table: str | None) -> tuple[str, ...]:
     return (REFERENCE,) if table in REFERENCE_TABLES else (RECORDS,)
 
 
-def _note(session: Session, kinds: tuple[str, ...]) -> None:
-    if kinds:
-        pending: set[str] = session.info.setdefault(PENDING, set())
-        pending.update(kinds)
-
-
-def _table_of(entity: Any) -> str | None:
-    name = getattr(object_mapper(entity).local_table, "name", None)
-    return name if isinstance(name, str) else None
-
-
-def _note_objects(session: Session) -> None:
-    dirty = (o for o in session.dirty if session.is_modified(o, include_collections=False))
-    for entity in chain(session.new, dirty, session.deleted):
-        _note(session, kinds_of(_table_of(entity)))
-
-
-@event.listens_for(Session, "before_flush")
-def _flushing(session: Session, _context: Any, _instances: Any) -> None:
-    _note_objects(session)
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _executing(state: ORMExecuteState) -> None:
-    statement = state.statement
-    if state.is_insert or state.is_update or state.is_delete:
-        table = getattr(statement, "table", None)
-        _note(state.session, kinds_of(getattr(table, "name", None)))
-    elif isinstance(statement, TextClause) and statement.text.lstrip().upper().startswith(_DML):
-        _note(state.session, KINDS)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget(session: Session, previous_transaction: SessionTransaction) -> None:
-    if previous_transaction.parent is None:
-        session.info.pop(PENDING, None)
-
-
-@event.listens_for(Session, "after_commit")
-def _committed(session: Session) -> None:
-    session.info.pop(PENDING, None)  # noted by the commit's own flush, already counted
-
-
 def flush_pending(session: Session) -> None:
-    """Move the epochs this transaction's writes noted (called as it commits, by ``versions.py``). The
-    objects still to be flushed count too: the commit flushes them after this."""
-    _note_objects(session)
-    pending: set[str] | None = session.info.pop(PENDING, None)
+    """Move the epochs of the tables this transaction wrote (called as it commits, by ``versions.py``).
+    The objects still to be flushed count too: the commit flushes them after this."""
+    pending = {kind for table in writes.written(session) for kind in kinds_of(table)}
     if pending:
         session.execute(
             update(ChangeEpoch)

@@ -19,6 +19,7 @@ from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import repository as repo
+from app.auth import subjects
 from app.auth.policy import Action
 from app.auth.scope import Subject
 from app.core import conditional
@@ -54,5 +55,10 @@ async def unchanged(
     """The dashboards' conditional GET (progress, breakdown, trend; completeness and the annual report
     too): ``304`` if the client's ``If-None-Match`` is still current, else ``None`` with the ``ETag`` on
     ``response``. Called before the read, on the read's own session."""
+    tags: conditional.TagCache = request.app.state.tags
+    stamp = tags.stamp()  # before the counters are read: a change committed meanwhile drops the tag
     parts = await fingerprint(session, subject, unit_id, action, records=records, lineage=lineage)
-    return conditional.answer(request, response, conditional.etag(request, subject.user_id, *parts))
+    tag = conditional.etag(request, subject.user_id, *parts)
+    if (subject_at := session.info.get(subjects.GENERATION)) is not None:
+        tags.keep(request, subject.user_id, tag, stamp, subject_at)  # the next poll's 304, if nothing moves
+    return conditional.answer(request, response, tag)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import repository as repo
-from app.auth import write_marks
+from app.auth import subjects, write_marks
 from app.auth.login import AuthContext
 from app.auth.models import Role
 from app.auth.scope import Grant, Subject
@@ -72,19 +72,19 @@ async def load_me(session: AsyncSession, user_id: int) -> Me | None:
     return Me(subject, rows) if subject is not None else None
 
 
-async def _authenticated(
-    session: AsyncSession,
-    ctx: AuthContext,
-    token: str | None,
-    load: Callable[[AsyncSession, int], Awaitable[T | None]],
-) -> T:
-    """The bearer token's caller, read by ``load``; 401 without a token, with a bad one, or for a user who
-    is inactive or gone."""
+def _user_id(ctx: AuthContext, token: str | None) -> int:
+    """The bearer token's user; 401 without a token or with a bad one."""
     if not token:
         raise NotAuthenticated("Authentication required.")
-    claims = ctx.codec.decode_access(token)
+    return ctx.codec.decode_access(token).user_id
+
+
+async def _read(
+    session: AsyncSession, user_id: int, load: Callable[[AsyncSession, int], Awaitable[T | None]]
+) -> T:
+    """The caller, read by ``load``; 401 for a user who is inactive or gone."""
     try:
-        found = await load(session, claims.user_id)
+        found = await load(session, user_id)
     except DBAPIError as exc:
         # The request's first statement found its pooled connection dead (the server restarted or closed
         # it). The pool has invalidated it, and every connection as old: read again on a fresh one. This
@@ -92,7 +92,7 @@ async def _authenticated(
         if not exc.connection_invalidated:
             raise
         await session.rollback()
-        found = await load(session, claims.user_id)
+        found = await load(session, user_id)
     if found is None:
         raise NotAuthenticated("Invalid or expired token.")
     return found
@@ -109,7 +109,16 @@ async def get_subject(
     ctx: Annotated[AuthContext, Depends(get_auth_context)],
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Subject:
-    return _track_writes(session, ctx, await _authenticated(session, ctx, token, load_subject))
+    """The caller: kept by this process while nothing they were read from has changed
+    (``subjects.py``), else read in one statement."""
+    user_id = _user_id(ctx, token)
+    generation = ctx.subjects.generation()  # before the read: a change committed meanwhile drops the copy
+    subject = ctx.subjects.get(user_id, generation)
+    if subject is None:
+        subject = await _read(session, user_id, load_subject)
+        ctx.subjects.put(user_id, subject, generation)
+    session.info[subjects.GENERATION] = generation
+    return _track_writes(session, ctx, subject)
 
 
 async def get_me(
@@ -118,7 +127,7 @@ async def get_me(
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Me:
     """:func:`get_subject` for ``GET /me``, whose answer is the very rows its subject is read from."""
-    me = await _authenticated(session, ctx, token, load_me)
+    me = await _read(session, _user_id(ctx, token), load_me)
     _track_writes(session, ctx, me.subject)
     return me
 

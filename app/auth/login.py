@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.auth import repository as repo
 from app.auth.models import RefreshToken, User
 from app.auth.schemas import TokenResponse
+from app.auth.subjects import SubjectCache
 from app.auth.throttle import LoginThrottle
 from app.core.db import unit_of_work, utcnow
 from app.core.errors import InvalidGrant
@@ -34,6 +35,8 @@ class AuthContext:
     # Where the throttle's own transactions come from: the app's sessionmaker (each session is a
     # connection of its own; in the tests, a savepoint of the test's transaction).
     sessionmaker: async_sessionmaker[AsyncSession]
+    # The callers this process keeps between requests (app/auth/subjects.py).
+    subjects: SubjectCache
     # With read replicas, a request that changes rows marks its caller (read-your-writes:
     # app/auth/write_marks.py).
     track_writes: bool = False

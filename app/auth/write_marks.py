@@ -4,9 +4,11 @@ With read replicas (``app/core/replicas.py``) a dashboard read may be served by 
 behind the primary; a user who has just written must still see the write. So while replicas are
 configured, an authenticated request's session is tracked (:func:`track`) and, when its transaction
 commits having changed rows, the same transaction sets the caller's ``last_write_at`` to the primary's
-clock. The caller's identity is read on every request anyway (``repository.subject_rows``, one statement);
-it brings the mark and the primary's ``now()`` along, so the request knows how long ago its caller wrote
-at no extra round trip, and in every process (nothing is remembered in memory).
+clock. The caller's identity is read with the mark and the primary's ``now()`` (``repository.subject_rows``,
+one statement), so the request knows how long ago its caller wrote at no extra round trip. A process keeps
+that subject between requests (``subjects.py``): the mark writes ``users``, so every process drops its
+copies once the marking transaction has committed, and a kept subject's time since the write is aged by
+the time it was kept.
 
 "Changed rows": an ORM flush that wrote something, an ORM-enabled ``insert``/``update``/``delete``
 statement, or objects still pending at commit. A statement that matched no row still counts: a needless

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     # workers x (size + overflow) must stay below the server's max_connections (100 by default).
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
+    # What a process keeps between requests (the caller's identity, dashboards' ETags) is read again when any
+    # process of this host changes it (app/core/generations.py), and at the latest after this many seconds
+    # (a change the sessions cannot see: SQL typed by hand). 0 keeps nothing: the setting for an API served
+    # from several hosts against one database.
+    cache_max_age_seconds: float = Field(default=5.0, ge=0, le=3600)
     # GET /alerts and the alert scan: an evaluation submitted longer ago than this waits too long for
     # review (``review_waiting``); the query parameter ``review_days`` overrides it per request.
     review_waiting_days: int = Field(default=14, ge=0, le=3650)

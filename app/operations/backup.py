@@ -40,6 +40,7 @@ import anyio
 from sqlalchemy import bindparam, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.core import generations
 from app.core.config import Settings
 from app.core.db import make_engine
 from app.evaluations.storage import EvidenceStore
@@ -279,6 +280,8 @@ async def restore(settings: Settings, source: Path, *, force: bool) -> list[str]
         f"table as counted at the backup ({shown(url)}{', replaced' if held else ''})."
     )
     lines += [f"warning: evidence file {k}: {why}" for k, why in sorted(manifest.evidence_problems.items())]
+    # Every row changed behind the sessions' backs: what the API's processes keep is read again.
+    generations.current().move(auth=True, dashboards=True)
     return lines
 
 

@@ -4,15 +4,19 @@ something the answer counts changes, and never for a caller who may not read the
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.aggregates import freshness
 from app.aggregates.models import ChangeEpoch
-from app.auth.models import LoginAttempt
+from app.auth.models import LoginAttempt, RoleAssignment
+from app.core import conditional
 from tests.api.test_statements import counted
 from tests.builders import Tree, build_country
 
@@ -27,7 +31,7 @@ async def _get(
 
 
 async def test_a_poll_that_finds_nothing_new_is_a_bodiless_304_until_the_numbers_move(
-    client: httpx.AsyncClient, tree: Tree, _test_engine: AsyncEngine
+    client: httpx.AsyncClient, tree: Tree, _test_engine: AsyncEngine, app: FastAPI
 ) -> None:
     c = await build_country(tree)
     h = tree.auth(await tree.user(("viewer", c.province_a)))
@@ -89,11 +93,15 @@ async def test_a_poll_that_finds_nothing_new_is_a_bodiless_304_until_the_numbers
     for path in ("/aggregates/progress", "/aggregates/breakdown", "/aggregates/trend"):
         assert (await _get(client, path, reads[path], h, tags[path])).status_code == 304, path
 
-    # The 304 costs two statements: the subject, then the unit with the grant and the change counters.
-    with counted(_test_engine) as seen:
-        r = await _get(client, "/aggregates/progress", progress, h, tags["/aggregates/progress"])
-    assert r.status_code == 304
-    assert len(seen) <= 2, seen
+    # The 304 of a tag this process kept costs no statement (app/core/conditional.py's TagCache); with
+    # nothing kept, two: the subject, then the unit with the grant and the change counters.
+    for max_age, statements in ((5.0, 0), (0.0, 2)):
+        app.state.tags.max_age = app.state.auth.subjects.max_age = max_age
+        for _ in range(2):
+            with counted(_test_engine) as seen:
+                r = await _get(client, "/aggregates/progress", progress, h, tags["/aggregates/progress"])
+            assert r.status_code == 304 and r.headers["etag"] == tags["/aggregates/progress"]
+            assert len(seen) == statements, seen
 
 
 async def test_a_new_target_moves_the_tag_though_no_number_moved(
@@ -152,3 +160,34 @@ async def test_epochs_move_with_what_the_dashboards_read_and_only_then(
     )  # sign-in bookkeeping: nothing
     await session.commit()
     assert await epochs() == after_person
+
+
+async def test_a_kept_tag_answers_only_while_the_caller_may_still_read_and_the_day_is_the_same(
+    client: httpx.AsyncClient, tree: Tree, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = await build_country(tree)
+    admin = tree.auth(await tree.admin())
+    viewer = await tree.user(("viewer", c.province_a))
+    h = tree.auth(viewer)
+    params = {"org_unit_id": c.province_a.id, "year": 2025}
+    tag = (await _get(client, "/aggregates/progress", params, h)).headers["etag"]
+    assert (await _get(client, "/aggregates/progress", params, h, tag)).status_code == 304
+
+    # Another language is another answer; a token that is not valid gets 401, whatever it sends.
+    vi = {**h, "If-None-Match": tag, "Accept-Language": "vi"}
+    assert (await client.get(f"{API}/aggregates/progress", params=params, headers=vi)).status_code == 200
+    forged = {"Authorization": h["Authorization"][:-2] + "xx"}
+    assert (await _get(client, "/aggregates/progress", params, forged, tag)).status_code == 401
+
+    # Midnight: what is late or overdue may change with no write, so the kept tag is not used.
+    tomorrow = date.today() + timedelta(days=1)
+    for module in (conditional, freshness):
+        monkeypatch.setattr(module, "today", lambda: tomorrow)
+    assert (await _get(client, "/aggregates/progress", params, h, tag)).status_code == 200
+    monkeypatch.undo()
+    assert (await _get(client, "/aggregates/progress", params, h, tag)).status_code == 304
+
+    # The caller's role goes: the very next poll is refused, not told that nothing changed.
+    role = await session.scalar(select(RoleAssignment.id).where(RoleAssignment.user_id == viewer.id))
+    assert (await client.delete(f"{API}/users/{viewer.id}/roles/{role}", headers=admin)).status_code == 204
+    assert (await _get(client, "/aggregates/progress", params, h, tag)).status_code == 404

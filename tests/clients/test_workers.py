@@ -1,7 +1,8 @@
 """``cdht serve --workers 2`` as an operator starts it (issue #15 items 3 and 4): two processes answer on
-one port, and a change to who may do what holds on the very next request whichever process answers —
-nothing about the caller is kept in a process (the subject is read per request, in one statement), and
-the login throttle lives in the database."""
+one port, and a change to who may do what, or to what a dashboard counts, holds on the very next request
+whichever process answers — though each process keeps its callers and its dashboards' tags between
+requests (``app/core/generations.py``: a commit in one process drops the copies of every process before
+its response is sent) — and the login throttle lives in the database."""
 
 from __future__ import annotations
 
@@ -32,11 +33,10 @@ def _workers(supervisor: int) -> list[int]:
     return found
 
 
-async def _statuses(server: LiveServer, path: str, token: str) -> set[int]:
+async def _statuses(server: LiveServer, path: str, token: str, tag: str = "") -> set[int]:
+    headers = {"Authorization": f"Bearer {token}", **({"If-None-Match": tag} if tag else {})}
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
-        answers = await asyncio.gather(
-            *(client.get(path, headers={"Authorization": f"Bearer {token}"}) for _ in range(REQUESTS))
-        )
+        answers = await asyncio.gather(*(client.get(path, headers=headers) for _ in range(REQUESTS)))
     return {r.status_code for r in answers}
 
 
@@ -101,6 +101,18 @@ async def test_a_removed_role_and_a_deactivated_user_stop_at_once_in_every_worke
             and 'status="200"' in line
         ]
         assert sum(served) == REQUESTS, served
+
+        # A dashboard that polls: each worker keeps the tag it computed; a unit added under the province
+        # in one process (the tree: the dashboards' reference epoch) ends the 304s of both at once.
+        progress = f"/api/v1/aggregates/progress?org_unit_id={unit_id}&year=2026"
+        first = await client.get(server.base_url + progress, headers={"Authorization": f"Bearer {bearer}"})
+        assert first.status_code == 200, first.text
+        tag = first.headers["etag"]
+        assert await _statuses(server, progress, bearer, tag) == {304}
+        commune = {"name": "Xã Thử", "kind": "commune", "parent_id": unit_id}
+        assert (await client.post("/org-units", json=commune, headers=admin)).status_code == 201
+        assert await _statuses(server, progress, bearer, tag) == {200}
+
         removed = await client.delete(f"/users/{user_id}/roles/{grant.json()['id']}", headers=admin)
         assert removed.status_code == 204
         assert await _statuses(server, unit_path, bearer) == {404}  # outside every subtree they hold

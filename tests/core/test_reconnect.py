@@ -1,7 +1,9 @@
 """No ping before each checkout (issue #15): a pooled connection the server closed — a restart, an idle
 timeout, an operator's ``pg_terminate_backend`` — is found dead by the request's first statement, and the
-request reads its subject again on a fresh connection instead of failing. PostgreSQL only: SQLite has no
-server to lose."""
+request reads its subject again on a fresh connection instead of failing. Requests whose caller is kept by
+the process (no subject read: ``auth/subjects.py``), reads and writes, do not fail either once the server
+has closed the connections (the pool replaces them).
+PostgreSQL only: SQLite has no server to lose."""
 
 from __future__ import annotations
 
@@ -60,19 +62,33 @@ async def test_a_connection_the_server_closed_costs_no_failed_request(
             data={"grant_type": "password", "username": "admin", "password": "a-long-passphrase"},
         )
         auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+        async def kill_the_pool(*, until_gone: bool = False) -> None:
+            others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            killer = make_engine(own_database, pool=False)
+            async with killer.connect() as conn:
+                killed = await conn.scalar(text(f"SELECT count(pg_terminate_backend(pid)) {others}"))
+                # A server that has closed them (not one closing them this very moment): its backends gone.
+                for _ in range(500 if until_gone else 0):
+                    if not await conn.scalar(
+                        text(f"SELECT count(*) {others} AND backend_type = 'client backend'")
+                    ):
+                        break
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.05)  # the app's loop reads the server's goodbye
+            await killer.dispose()
+            assert killed and killed >= 1  # the pooled connections of the app
+
         assert (await client.get("/api/v1/me", headers=auth)).status_code == 200
-
-        killer = make_engine(own_database, pool=False)
-        async with killer.connect() as conn:
-            killed = await conn.scalar(
-                text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            )
-        await killer.dispose()
-        assert killed and killed >= 1  # the pooled connections of the app
-
+        await kill_the_pool()
         assert (await client.get("/api/v1/me", headers=auth)).status_code == 200
         assert (await client.get("/readyz")).status_code == 200
+
+        # The caller is kept now: no subject read to retry.
+        assert (await client.get("/api/v1/org-units", headers=auth)).status_code == 200
+        await kill_the_pool(until_gone=True)
+        assert (await client.get("/api/v1/org-units", headers=auth)).status_code == 200
+        await kill_the_pool(until_gone=True)
+        unit = {"name": "Tỉnh Thử", "kind": "province"}
+        assert (await client.post("/api/v1/org-units", json=unit, headers=auth)).status_code == 201
     await app.state.engine.dispose()

@@ -1,0 +1,70 @@
+"""Callers kept between requests: an authenticated request's subject without a round trip.
+
+Every authenticated request needs its caller: the user, their person and their role assignments (one
+statement, ``repository.subject_rows``). A process keeps what it read, per user, under the ``auth``
+generation it took *before* the read (``core/generations.py``), and serves it again only while that
+generation has not moved and for at most ``CDHT_CACHE_MAX_AGE_SECONDS``:
+
+- a role granted or removed, a user deactivated or deleted, a person linked: the transaction writes
+  ``role_assignments``, ``users`` or ``persons``, and once it has committed (before its response is sent)
+  the generation moves in every process of the host; the very next request, whichever worker answers,
+  reads the caller again;
+- an inactive or removed user is never kept (their requests read the database and get 401);
+- with read replicas, each write mark (``write_marks.py``) writes ``users``, so it moves the generation
+  too; a kept subject's time since its caller's last write is aged by the time it was kept.
+
+The access token is still decoded and checked on every request; only the database read is saved.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+from app.auth.scope import Subject
+from app.core import generations
+
+GENERATION = "cdht.subject_generation"  # session.info: the generation the request's subject is valid at
+MAX_KEPT = 20_000  # users per process; past it the table starts again (a burst of distinct callers)
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    subject: Subject
+    generation: int
+    read_at: float  # time.monotonic()
+
+
+class SubjectCache:
+    """The subjects this process read, per user id (``max_age`` 0: none kept)."""
+
+    def __init__(self, max_age: float) -> None:
+        self.max_age = max_age
+        self._kept: dict[int, _Kept] = {}
+
+    @staticmethod
+    def generation() -> int:
+        """The ``auth`` generation now: take it before reading a subject, keep the subject under it."""
+        return generations.current().read()[generations.AUTH]
+
+    def get(self, user_id: int, generation: int) -> Subject | None:
+        """The kept subject of ``user_id`` if nothing it was read from has changed since."""
+        kept = self._kept.get(user_id)
+        if kept is None or kept.generation != generation:
+            return None
+        age = time.monotonic() - kept.read_at
+        if age > self.max_age:
+            del self._kept[user_id]
+            return None
+        subject = kept.subject
+        if subject.seconds_since_write is None:
+            return subject
+        return replace(subject, seconds_since_write=subject.seconds_since_write + age)
+
+    def put(self, user_id: int, subject: Subject, generation: int) -> None:
+        """Keep ``subject``, read after ``generation`` was taken."""
+        if self.max_age <= 0:
+            return
+        if len(self._kept) >= MAX_KEPT:
+            self._kept.clear()
+        self._kept[user_id] = _Kept(subject, generation, time.monotonic())
