@@ -30,6 +30,7 @@ from weakref import WeakKeyDictionary
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event, make_url
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 from sqlalchemy.pool import NullPool
@@ -110,7 +111,18 @@ def make_engine(url: str, *, settings: Settings | None = None, pool: bool = True
     engine = create_async_engine(async_url, **kwargs)
     if async_url.startswith("sqlite"):
         _configure_sqlite(engine)
+    else:
+        event.listen(engine.sync_engine, "checkout", _refuse_closed)
     return engine
+
+
+def _refuse_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection the server has closed (a restart, ``pg_terminate_backend``, an idle timeout: the
+    loop has read its goodbye) is replaced at checkout, at no round trip: the pool discards it and checks
+    out another. A request whose caller is kept (``auth/subjects.py``) reads no subject first, so nothing
+    would retry its first statement on such a connection."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

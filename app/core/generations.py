@@ -111,8 +111,10 @@ def path_for(var_dir: Path) -> Path:
 
 def _moved(tables: writes.Tables) -> None:
     unknown = None in tables
-    auth = unknown or not AUTH_TABLES.isdisjoint(tables)
-    current().move(auth=auth, dashboards=auth or unknown or not DASHBOARD_TABLES.isdisjoint(tables))
+    current().move(
+        auth=unknown or not AUTH_TABLES.isdisjoint(tables),
+        dashboards=unknown or not DASHBOARD_TABLES.isdisjoint(tables),
+    )
 
 
 writes.on_committed(_moved)

@@ -2,7 +2,7 @@
 timeout, an operator's ``pg_terminate_backend`` — is found dead by the request's first statement, and the
 request reads its subject again on a fresh connection instead of failing. Requests whose caller is kept by
 the process (no subject read: ``auth/subjects.py``), reads and writes, do not fail either once the server
-has closed the connections (the pool replaces them).
+has closed the connections: the pool replaces them at checkout (``core/db._refuse_closed``).
 PostgreSQL only: SQLite has no server to lose."""
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ async def test_a_connection_the_server_closed_costs_no_failed_request(
 
         async def kill_the_pool(*, until_gone: bool = False) -> None:
             others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            killer = make_engine(own_database, pool=False)
+            # Autocommit: pg_stat_activity is read afresh by each statement, not once per transaction.
+            killer = make_engine(own_database, pool=False).execution_options(isolation_level="AUTOCOMMIT")
             async with killer.connect() as conn:
                 killed = await conn.scalar(text(f"SELECT count(pg_terminate_backend(pid)) {others}"))
                 # A server that has closed them (not one closing them this very moment): its backends gone.
