@@ -229,7 +229,11 @@ async def unit_of_work(
     then run the commit or rollback hooks. ``write=False`` marks a transaction that only reads (on SQLite
     it then does not queue for the write lock); ``read_only`` a session that may not write at all
     (:func:`open_session`)."""
-    async with open_session(sessionmaker, write=write, read_only=read_only) as session:
+    if read_only:
+        async with _reading(sessionmaker) as session:
+            yield session
+        return
+    async with open_session(sessionmaker, write=write) as session:
         try:
             yield session
             await session.commit()
@@ -246,6 +250,22 @@ async def unit_of_work(
             _run_hooks(session, "on_rollback")
             raise
         _run_hooks(session, "on_commit")
+
+
+@asynccontextmanager
+async def _reading(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """:func:`unit_of_work` for a session that may not write: nothing to commit, so it is only closed (its
+    connection goes back to the pool), and not even that when it ran no statement."""
+    session = open_session(sessionmaker, write=False, read_only=True)
+    try:
+        yield session
+    except BaseException:
+        await session.close()
+        _run_hooks(session, "on_rollback")
+        raise
+    if session.in_transaction():
+        await session.close()
+    _run_hooks(session, "on_commit")
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

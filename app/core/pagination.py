@@ -7,7 +7,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import Select, func, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.schemas import MAX_ID
@@ -42,7 +42,32 @@ class Page(BaseModel, Generic[T]):
 
 
 async def fetch_page(session: AsyncSession, stmt: Select[Any], page: PageParams) -> tuple[list[Any], int]:
-    """Run ``stmt`` for one page (ORM entities) and count all its rows."""
+    """One page of ``stmt``'s first column (ORM entities) and the count of all its rows
+    (:func:`fetch_page_rows`)."""
+    rows, total = await fetch_page_rows(session, stmt, page)
+    return [row[0] for row in rows], total
+
+
+async def fetch_page_rows(
+    session: AsyncSession, stmt: Select[*tuple[Any, ...]], page: PageParams
+) -> tuple[list[Row[*tuple[Any, ...]]], int]:
+    """One page of ``stmt``'s rows and the count of all its rows, in one statement: the count rides along
+    each row of the page as a window over the whole result (``count(*) OVER ()``, computed before the
+    limit; the rows carry it as a last column, ``page_total``). Only a page past the end, which has no row
+    to carry it, asks for the count apart. A ``DISTINCT`` statement, whose window would count the rows
+    before they are made distinct, is counted apart too."""
+    if stmt._distinct:  # no public accessor; the window would count the duplicates
+        rows = (await session.execute(stmt.limit(page.limit).offset(page.offset))).all()
+        return list(rows), await _count(session, stmt)
+    counted = stmt.add_columns(func.count().over().label("page_total"))
+    rows = (await session.execute(counted.limit(page.limit).offset(page.offset))).all()
+    if rows:
+        return list(rows), int(rows[0].page_total)
+    if page.offset == 0:
+        return [], 0
+    return [], await _count(session, stmt)
+
+
+async def _count(session: AsyncSession, stmt: Select[*tuple[Any, ...]]) -> int:
     total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    rows = (await session.scalars(stmt.limit(page.limit).offset(page.offset))).all()
-    return list(rows), int(total or 0)
+    return int(total or 0)

@@ -72,6 +72,12 @@ _LEVELS_SQL = ", ".join(f"'{d.value}'" for d in DigitalLevel)
 WAITING_SQL = "status IN ('submitted', 'in_review')"
 
 
+def collective_as(title: Title, of_title: str, collective_id: int | None) -> int | None:
+    """An evaluation's collective as ``title``'s kind of collective (its household for a learning family),
+    or None for an evaluation of another title."""
+    return collective_id if of_title == title else None
+
+
 class Evaluation(Base):
     """One year's evaluation of one subject: a person (Công dân học tập), a household, a clan, or an org
     unit (a community or a learning unit). Exactly one of ``person_id``, ``collective_id``,
@@ -148,11 +154,11 @@ class Evaluation(Base):
 
     @property
     def household_id(self) -> int | None:
-        return self.collective_id if self.title == Title.LEARNING_FAMILY else None
+        return collective_as(Title.LEARNING_FAMILY, self.title, self.collective_id)
 
     @property
     def clan_id(self) -> int | None:
-        return self.collective_id if self.title == Title.LEARNING_CLAN else None
+        return collective_as(Title.LEARNING_CLAN, self.title, self.collective_id)
 
     @property
     def personal(self) -> bool:

@@ -3,7 +3,9 @@ running result the rules give right now; plus lists and the history."""
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Action
@@ -13,7 +15,15 @@ from app.core.pagination import PageParams
 from app.criteria import service as criteria
 from app.criteria.models import CriteriaSet, Indicator
 from app.evaluations import repository as repo
-from app.evaluations.models import DigitalLevel, Evaluation, Evidence, Score, Status, Title
+from app.evaluations.models import (
+    DigitalLevel,
+    Evaluation,
+    Evidence,
+    Score,
+    Status,
+    Title,
+    collective_as,
+)
 from app.evaluations.schemas import (
     EvaluationRead,
     EvaluationSummary,
@@ -70,10 +80,11 @@ def result_of(outcome: Outcome) -> ResultRead:
     )
 
 
-def stored_result(evaluation: Evaluation) -> ResultRead | None:
+def stored_result(evaluation: Evaluation | Row[Any]) -> ResultRead | None:
+    """The result the completed review stored (an evaluation, or a row of its columns)."""
     if evaluation.total_halves is None:
         return None
-    digital = evaluation.digital_level if evaluation.personal else None
+    digital = evaluation.digital_level if evaluation.person_id is not None else None
     return ResultRead(
         total=evaluation.total_halves / 2,
         passed=bool(evaluation.passed),
@@ -83,12 +94,22 @@ def stored_result(evaluation: Evaluation) -> ResultRead | None:
     )
 
 
-def summary_of(evaluation: Evaluation) -> EvaluationSummary:
-    return EvaluationSummary.model_validate(
-        {
-            **{k: getattr(evaluation, k) for k in EvaluationSummary.model_fields if k != "result"},
-            "result": stored_result(evaluation),
-        }
+def summary_of(row: Row[Any]) -> EvaluationSummary:
+    """A list's item, from a row of ``repository.summary_page``."""
+    return EvaluationSummary(
+        id=row.id,
+        title=row.title,
+        person_id=row.person_id,
+        household_id=collective_as(Title.LEARNING_FAMILY, row.title, row.collective_id),
+        clan_id=collective_as(Title.LEARNING_CLAN, row.title, row.collective_id),
+        org_unit_id=row.org_unit_id,
+        year=row.year,
+        criteria_set_id=row.criteria_set_id,
+        status=row.status,
+        version=row.version,
+        result=stored_result(row),
+        decision_id=row.decision_id,
+        updated_at=row.updated_at,
     )
 
 
@@ -133,7 +154,7 @@ async def list_evaluations(
     status: Status | None,
     person_id: int | None,
     title: Title | None = None,
-) -> tuple[list[Evaluation], int]:
+) -> tuple[list[Row[Any]], int]:
     own = Evaluation.person_id == subject.person_id if subject.person_id is not None else None
     where: list[ColumnElement[bool]] = [
         own_or(unit_filter(subject, Action.EVALUATION_READ, Evaluation.org_unit_id), own)
@@ -151,7 +172,7 @@ async def list_evaluations(
         where.append(Evaluation.person_id == person_id)
     if title is not None:
         where.append(Evaluation.title == title.value)
-    return await repo.page(session, where, params)
+    return await repo.summary_page(session, where, params)
 
 
 async def history(session: AsyncSession, subject: Subject, evaluation_id: int) -> list[HistoryEntry]:

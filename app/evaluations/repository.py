@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, bindparam, exists, select
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, SQLColumnExpression, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.collectives.models import ClanHousehold, Collective, HouseholdMember
-from app.core.pagination import PageParams, fetch_page
+from app.core.pagination import PageParams, fetch_page_rows
 from app.criteria.models import Indicator
 from app.evaluations.models import Evaluation, Evidence, Score, Title
 
@@ -68,11 +70,33 @@ async def is_member_today(session: AsyncSession, person_id: int, evaluation: Eva
     return (await session.scalar(select(exists(stmt)))) or False
 
 
-async def page(
+# What a list shows of each evaluation (``reads.summary_of``): columns, not entities, so a page of them
+# costs no identity map and no ORM object per row.
+_SUMMARY = select(
+    Evaluation.id,
+    Evaluation.title,
+    Evaluation.person_id,
+    Evaluation.collective_id,
+    Evaluation.org_unit_id,
+    Evaluation.year,
+    Evaluation.criteria_set_id,
+    Evaluation.status,
+    Evaluation.version,
+    Evaluation.decision_id,
+    Evaluation.updated_at,
+    Evaluation.total_halves,
+    Evaluation.passed,
+    Evaluation.failing_indicators,
+    Evaluation.digital_level,
+    Evaluation.grade,
+)
+
+
+async def summary_page(
     session: AsyncSession, where: list[ColumnElement[bool]], params: PageParams
-) -> tuple[list[Evaluation], int]:
-    stmt = select(Evaluation).where(*where).order_by(Evaluation.year.desc(), Evaluation.id)
-    return await fetch_page(session, stmt, params)
+) -> tuple[list[Row[Any]], int]:
+    stmt = _SUMMARY.where(*where).order_by(Evaluation.year.desc(), Evaluation.id)
+    return await fetch_page_rows(session, stmt, params)
 
 
 async def scores_with_indicators(session: AsyncSession, evaluation_id: int) -> list[tuple[Score, Indicator]]:
