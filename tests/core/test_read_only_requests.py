@@ -80,3 +80,35 @@ async def test_on_postgresql_a_get_reads_outside_a_transaction_and_a_post_inside
         assert (await client.get("/_test/tx")).json() == {"in_transaction": False}
         assert (await client.post("/_test/tx")).json() == {"in_transaction": True}
         assert (await client.get("/_test/tx")).json() == {"in_transaction": False}  # same pool, no leak
+
+
+async def test_a_get_gives_its_connection_back_whatever_it_ran(settings: Settings) -> None:
+    """A GET's session is closed, not committed (``core/db._reading``): after no statement, a statement,
+    an error and a refused write alike, the pool has every connection back."""
+    app = create_app(settings)
+
+    async def nothing(session: DbSession) -> dict[str, int]:
+        return {"ran": 0}
+
+    async def one(session: DbSession) -> dict[str, int]:
+        return {"ran": int(await session.scalar(text("SELECT 1")) or 0)}
+
+    async def fails(session: DbSession) -> dict[str, int]:
+        await session.execute(text("SELECT 1"))
+        raise RuntimeError("the endpoint failed")
+
+    async def writes(session: DbSession) -> dict[str, int]:
+        await session.execute(update(User).values(full_name="changed by a GET"))
+        return {"ran": 1}
+
+    for path, endpoint in (("nothing", nothing), ("one", one), ("fails", fails), ("writes", writes)):
+        app.add_api_route(f"/_test/{path}", endpoint, methods=["GET"])
+    pool = app.state.engine.sync_engine.pool
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            for path, status in (("nothing", 200), ("one", 200), ("fails", 500), ("writes", 500)) * 3:
+                assert (await client.get(f"/_test/{path}")).status_code == status, path
+                assert pool.checkedout() == 0, path
+    finally:
+        await app.state.engine.dispose()
