@@ -23,7 +23,7 @@ def counted(engine: AsyncEngine) -> Iterator[list[str]]:
 
     def before(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
         if not statement.lstrip().upper().startswith(HARNESS):
-            seen.append(" ".join(statement.split())[:120])
+            seen.append(" ".join(statement.split()))
 
     event.listen(engine.sync_engine, "before_cursor_execute", before)
     try:

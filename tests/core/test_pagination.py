@@ -4,32 +4,13 @@ before the limit), the count apart only for a page past the end."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.pagination import PageParams, fetch_page, fetch_page_rows
 from app.orgs.models import OrgUnit
+from tests.api.test_statements import counted
 from tests.builders import Tree
-
-
-@contextmanager
-def counted(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The statements run meanwhile, whole (the test harness's savepoints left out)."""
-    seen: list[str] = []
-
-    def before(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-        if "SAVEPOINT" not in statement.upper():
-            seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", before)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", before)
 
 
 async def test_every_page_counts_every_row_in_one_statement(
