@@ -35,6 +35,7 @@ from app.core.query_params import reject_unknown_query_params
 from app.core.replicas import ReplicaRouter
 from app.core.routing import ScopedRouter
 from app.core.tokens import TokenCodec
+from app.criteria import terms as criteria_terms
 from app.criteria.router import router as criteria_router
 from app.dashboard.router import router as dashboard_router
 from app.decisions.router import router as decisions_router
@@ -173,6 +174,8 @@ def install_state(
     app.state.engine = engine
     metrics.instrument_engine(engine)  # idempotent: the tests install a state on the same engine each time
     app.state.sessionmaker = sessionmaker
+    # The scoring terms of frozen criteria sets, kept for the app's sessions (app/criteria/terms.py).
+    app.state.criteria_terms = criteria_terms.keep_in(sessionmaker, settings.cache_max_age_seconds)
     app.state.replicas = ReplicaRouter(settings, replica_metrics.PROMETHEUS)
     for replica in app.state.replicas.replicas:
         metrics.instrument_engine(replica.engine, "replica")

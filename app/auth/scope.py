@@ -249,27 +249,48 @@ class ReadAlong:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Cover:
+    """Where a subject's roles for one action reach, for a check read in the statement that loads the
+    object (:func:`covered`): ``shape`` is ``admin`` (everywhere), ``roots`` (the subtrees of the units
+    bound as ``scope_roots`` in ``params``) or ``none``. Statements are built once per shape."""
+
+    shape: str
+    params: dict[str, Any]
+
+
+def cover_of(subject: Subject, action: Action) -> Cover:
+    if subject.is_admin:
+        return Cover("admin", {})
+    roots = subject.units_with(roles_for(action))
+    return Cover("roots", {"scope_roots": roots}) if roots else Cover("none", {})
+
+
+def covered(shape: str, unit_id: SQLColumnExpression[int]) -> ColumnElement[bool]:
+    """Whether a :class:`Cover` of ``shape`` covers ``unit_id``, as a column of the loading statement (the
+    roots stay a bound parameter, so the statement is built once per shape). A row that reads false goes
+    to :func:`authorize` (``allowed`` false), which tells 403 from 404."""
+    if shape == "admin":
+        return true()
+    if shape == "none":
+        return false()
+    return exists().where(
+        OrgUnitClosure.descendant_id == unit_id,
+        OrgUnitClosure.ancestor_id.in_(bindparam("scope_roots", expanding=True)),
+    )
+
+
 _UNIT_STATEMENTS: dict[tuple[str, str], Select[Any]] = {}
 
 
-def _unit_statement(reach: str, along: ReadAlong | None) -> Select[Any]:
-    """The unit, whether the caller's roots cover it (``reach``: ``admin``, ``roots`` — bound as
-    ``scope_roots`` — or ``none``), and ``along``'s columns: built once per shape, the values bound."""
-    key = (reach, along.key if along else "")
+def _unit_statement(shape: str, along: ReadAlong | None) -> Select[Any]:
+    """The unit, whether the caller's roots cover it (:func:`covered`), and ``along``'s columns: built
+    once per shape, the values bound."""
+    key = (shape, along.key if along else "")
     stmt = _UNIT_STATEMENTS.get(key)
     if stmt is None:
-        covered = (
-            true()
-            if reach == "admin"
-            else exists().where(
-                OrgUnitClosure.descendant_id == OrgUnit.id,
-                OrgUnitClosure.ancestor_id.in_(bindparam("scope_roots", expanding=True)),
-            )
-            if reach == "roots"
-            else false()
-        )
         columns = along.columns if along else ()
-        stmt = _UNIT_STATEMENTS[key] = select(OrgUnit, covered, *columns).where(
+        stmt = _UNIT_STATEMENTS[key] = select(OrgUnit, covered(shape, OrgUnit.id), *columns).where(
             OrgUnit.id == bindparam("scope_unit")
         )
     return stmt
@@ -293,17 +314,13 @@ async def authorized_unit(
     key = (subject.user_id, unit_id, action.value)
     if key in allowed_before and along is None:
         return allowed_before[key], ()
-    roots = subject.units_with(roles_for(action))
-    reach = "admin" if subject.is_admin else "roots" if roots else "none"
-    params = {"scope_unit": unit_id, **(along.params if along else {})}
-    if reach == "roots":
-        params["scope_roots"] = roots
-    row = (await session.execute(_unit_statement(reach, along), params)).first()
+    cover = cover_of(subject, action)
+    params = {"scope_unit": unit_id, **cover.params, **(along.params if along else {})}
+    row = (await session.execute(_unit_statement(cover.shape, along), params)).first()
     if row is None:
         raise NotFound(missing)
     unit, allowed, *values = row
-    if not allowed:
-        await authorize(session, subject, unit_id, action, missing=missing)
+    await authorize(session, subject, unit_id, action, missing=missing, allowed=bool(allowed))
     allowed_before[key] = unit
     return unit, tuple(values)
 
@@ -316,13 +333,16 @@ async def authorize(
     *,
     own: bool = False,
     missing: str = "Not found.",
+    allowed: bool = False,
 ) -> None:
     """Raise 404 when the subject cannot see the object (``unit_id`` outside every subtree where they hold
     a role, and not their own record), 403 when they see it but lack a role allowed for ``action`` there.
     ``own`` marks the subject's own record (see :data:`OWN_ACTIONS`): always visible to them, and theirs
     to perform the actions listed there. ``missing`` must be the very message the caller gives for an
-    object that does not exist, so the two answers cannot be told apart."""
-    if subject.is_admin:
+    object that does not exist, so the two answers cannot be told apart. ``allowed``: the object was loaded
+    with its :func:`covered` column for this subject and action, and it read true (the usual answer costs
+    nothing more; a false one is asked again here)."""
+    if allowed or subject.is_admin:
         return
     if await _covers(session, unit_id, subject.units_with(roles_for(action))):
         return

@@ -18,53 +18,44 @@ The access token is still decoded and checked on every request; only the databas
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from app.auth.scope import Subject
 from app.core import generations
+from app.core.kept import Kept
 
 GENERATION = "cdht.subject_generation"  # session.info: the generation the request's subject is valid at
 MAX_KEPT = 20_000  # users per process; past it the table starts again (a burst of distinct callers)
 
 
-@dataclass(frozen=True, slots=True)
-class _Kept:
-    subject: Subject
-    generation: int
-    read_at: float  # time.monotonic()
-
-
 class SubjectCache:
-    """The subjects this process read, per user id (``max_age`` 0: none kept)."""
+    """The subjects this process read, per user id (``max_age`` 0: none kept; ``core/kept.py``)."""
 
     def __init__(self, max_age: float) -> None:
-        self.max_age = max_age
-        self._kept: dict[int, _Kept] = {}
+        self._kept: Kept[int, Subject] = Kept(generations.AUTH, max_age, MAX_KEPT)
 
-    @staticmethod
-    def generation() -> int:
+    @property
+    def max_age(self) -> float:
+        return self._kept.max_age
+
+    @max_age.setter
+    def max_age(self, seconds: float) -> None:
+        self._kept.max_age = seconds
+
+    def generation(self) -> int:
         """The ``auth`` generation now: take it before reading a subject, keep the subject under it."""
-        return generations.current().read()[generations.AUTH]
+        return self._kept.generation()
 
     def get(self, user_id: int, generation: int) -> Subject | None:
         """The kept subject of ``user_id`` if nothing it was read from has changed since."""
-        kept = self._kept.get(user_id)
-        if kept is None or kept.generation != generation:
+        found = self._kept.get(user_id, generation)
+        if found is None:
             return None
-        age = time.monotonic() - kept.read_at
-        if age > self.max_age:
-            del self._kept[user_id]
-            return None
-        subject = kept.subject
+        subject, age = found
         if subject.seconds_since_write is None:
             return subject
         return replace(subject, seconds_since_write=subject.seconds_since_write + age)
 
     def put(self, user_id: int, subject: Subject, generation: int) -> None:
         """Keep ``subject``, read after ``generation`` was taken."""
-        if self.max_age <= 0:
-            return
-        if len(self._kept) >= MAX_KEPT:
-            self._kept.clear()
-        self._kept[user_id] = _Kept(subject, generation, time.monotonic())
+        self._kept.put(user_id, subject, generation)

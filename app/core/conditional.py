@@ -107,8 +107,10 @@ class TagCache:
 
     @staticmethod
     def stamp() -> tuple[int, int]:
-        """The generations now: take them before reading what a tag is made of."""
-        return generations.current().read()
+        """The generations a tag depends on (auth, dashboards), now: take them before reading what a tag
+        is made of."""
+        now = generations.current().read()
+        return now[generations.AUTH], now[generations.DASHBOARDS]
 
     def keep(self, request: Request, user_id: int, tag: str, stamp: tuple[int, int], subject_at: int) -> None:
         """Keep ``tag``, made from reads after ``stamp`` was taken, by a caller read at auth generation
@@ -129,7 +131,7 @@ class TagCache:
         kept = self._kept.get((scope["path"], scope["query_string"], i18n.current(), user_id))
         if (
             kept is None
-            or kept.stamp != generations.current().read()
+            or kept.stamp != self.stamp()
             or time.monotonic() - kept.read_at > self.max_age
             or kept.on != today()
             or not _names(sent, kept.tag)

@@ -19,7 +19,10 @@ Generations:
 - ``auth``: who the caller is and may act as (``users``, ``role_assignments``, ``persons``);
 - ``dashboards``: what a dashboard's ETag is made of (the counters' versions and the change epochs, which
   every write a dashboard could show moves: ``aggregates/epochs.py``, ``aggregates/versions.py``), and
-  ``auth`` too, since the tag's check of the caller's scope depends on it.
+  ``auth`` too, since the tag's check of the caller's scope depends on it;
+- ``criteria``: the criteria sets' scoring terms and indicators (``criteria_sets``, ``criteria``,
+  ``indicators``; ``criteria/kept.py``). A set an evaluation uses is frozen, so in practice this moves
+  when ``cdht seed`` loads new sets, and at a restore.
 
 A write the sessions do not see (SQL typed into ``psql``, a restore) moves nothing: copies are also
 dropped after ``CDHT_CACHE_MAX_AGE_SECONDS`` (``core/config.py``), and ``cdht restore`` moves every
@@ -40,10 +43,12 @@ from app.core import writes
 
 AUTH = 0
 DASHBOARDS = 1
-_LAYOUT = struct.Struct("<2Q")  # one unsigned 64-bit counter per generation
+CRITERIA = 2
+_LAYOUT = struct.Struct("<3Q")  # one unsigned 64-bit counter per generation (a shorter file grows)
 
 AUTH_TABLES = frozenset({"users", "role_assignments", "persons"})
 DASHBOARD_TABLES = frozenset({"aggregate_versions", "change_epochs"})
+CRITERIA_TABLES = frozenset({"criteria_sets", "criteria", "indicators"})
 
 
 class Generations:
@@ -67,22 +72,28 @@ class Generations:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._map = mmap.mmap(self._fd, _LAYOUT.size)
 
-    def read(self) -> tuple[int, int]:
-        """(auth, dashboards), as they are now."""
-        auth, dashboards = _LAYOUT.unpack_from(self._map, 0)
-        return auth, dashboards
+    def read(self) -> tuple[int, int, int]:
+        """(auth, dashboards, criteria), as they are now."""
+        auth, dashboards, criteria = _LAYOUT.unpack_from(self._map, 0)
+        return auth, dashboards, criteria
 
-    def move(self, *, auth: bool = False, dashboards: bool = False) -> None:
+    def move(self, *, auth: bool = False, dashboards: bool = False, criteria: bool = False) -> None:
         """Move the named generations by one (``auth`` moves ``dashboards`` too), atomically for every
         process: under the file's lock, so two processes moving at once both count."""
-        if not (auth or dashboards):
+        if not (auth or dashboards or criteria):
             return
         with self._lock:
             if self._fd is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
-                now_auth, now_dashboards = _LAYOUT.unpack_from(self._map, 0)
-                _LAYOUT.pack_into(self._map, 0, now_auth + auth, now_dashboards + 1)
+                now_auth, now_dashboards, now_criteria = _LAYOUT.unpack_from(self._map, 0)
+                _LAYOUT.pack_into(
+                    self._map,
+                    0,
+                    now_auth + auth,
+                    now_dashboards + (auth or dashboards),
+                    now_criteria + criteria,
+                )
             finally:
                 if self._fd is not None:
                     fcntl.flock(self._fd, fcntl.LOCK_UN)
@@ -114,6 +125,7 @@ def _moved(tables: writes.Tables) -> None:
     current().move(
         auth=unknown or not AUTH_TABLES.isdisjoint(tables),
         dashboards=unknown or not DASHBOARD_TABLES.isdisjoint(tables),
+        criteria=unknown or not CRITERIA_TABLES.isdisjoint(tables),
     )
 
 

@@ -17,7 +17,7 @@ from app.auth.scope import Subject
 from app.core.audit import user_id_of
 from app.core.db import on_commit, on_rollback, utcnow
 from app.core.errors import NotFound, ValidationFailed
-from app.criteria import repository as criteria_repo
+from app.criteria.terms import terms_of
 from app.evaluations import repository as repo
 from app.evaluations.models import Evaluation, Evidence
 from app.evaluations.schemas import EvidenceRead
@@ -65,7 +65,7 @@ async def upload_many(
         await load(session, subject, evaluation_id, Action.EVALUATION_EDIT, for_update=True)
     ).evaluation
     require_editable(evaluation, "Evidence")
-    indicators = {i.id: i for i in await criteria_repo.indicators_of(session, evaluation.criteria_set_id)}
+    indicators = {i.id: i for i in (await terms_of(session, evaluation.criteria_set_id)).indicators}
     for item in files:
         if item.indicator_id not in indicators:
             raise ValidationFailed(

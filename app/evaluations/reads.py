@@ -12,8 +12,7 @@ from app.auth.policy import Action
 from app.auth.scope import Subject, own_or, require_any_role, subtree_ids, unit_filter
 from app.core import audit
 from app.core.pagination import PageParams
-from app.criteria import service as criteria
-from app.criteria.models import CriteriaSet, Indicator
+from app.criteria.terms import IndicatorTerms, SetTerms, terms_of
 from app.evaluations import repository as repo
 from app.evaluations.models import (
     DigitalLevel,
@@ -26,7 +25,6 @@ from app.evaluations.models import (
 )
 from app.evaluations.schemas import (
     EvaluationRead,
-    EvaluationSummary,
     EvidenceRead,
     HistoryEntry,
     ResultRead,
@@ -36,15 +34,17 @@ from app.evaluations.scoring import Grade, IndicatorRule, Outcome, SetRule, eval
 from app.evaluations.workflow import load
 from app.orgs import service as orgs
 
+Scored = tuple[Score, IndicatorTerms]  # a score and the terms of its indicator
 
-def _rules(criteria_set: CriteriaSet) -> SetRule:
+
+def _rules(terms: SetTerms) -> SetRule:
     return SetRule(
-        pass_total=criteria_set.pass_total,
-        min_indicator=criteria_set.min_indicator,
-        digital_basic_halves=criteria_set.digital_basic_halves,
-        digital_proficient_halves=criteria_set.digital_proficient_halves,
-        grades=tuple(Grade(**g) for g in criteria_set.grades or ()),
-        personal=criteria_set.recognises == Title.LEARNING_CITIZEN,
+        pass_total=terms.pass_total,
+        min_indicator=terms.min_indicator,
+        digital_basic_halves=terms.digital_basic_halves,
+        digital_proficient_halves=terms.digital_proficient_halves,
+        grades=tuple(Grade(**g) for g in terms.grades),
+        personal=terms.recognises == Title.LEARNING_CITIZEN,
     )
 
 
@@ -54,14 +54,28 @@ def claimed_level(evaluation: Evaluation) -> DigitalLevel | None:
     return DigitalLevel(claimed) if claimed else None
 
 
+async def scored(
+    session: AsyncSession, evaluation: Evaluation, terms: SetTerms | None = None
+) -> list[Scored]:
+    """The evaluation's scores, each with its indicator's terms (its set's, ``criteria/terms.py``), in
+    the order of the indicators' numbers."""
+    if terms is None:
+        terms = await terms_of(session, evaluation.criteria_set_id)
+    by_indicator = {s.indicator_id: s for s in await repo.scores_of(session, evaluation.id)}
+    return [(by_indicator[i.id], i) for i in terms.indicators if i.id in by_indicator]
+
+
 async def outcome_of(
-    session: AsyncSession, evaluation: Evaluation
-) -> tuple[Outcome, list[tuple[Score, Indicator]], list[Evidence]]:
-    pairs = await repo.scores_with_indicators(session, evaluation.id)
+    session: AsyncSession, evaluation: Evaluation, pairs: list[Scored] | None = None
+) -> tuple[Outcome, list[Scored], list[Evidence]]:
+    """The running result, its scores with their indicators (read unless a step that changed them in
+    this session gives them, ``pairs``) and its evidence."""
+    terms = await terms_of(session, evaluation.criteria_set_id)
+    if pairs is None:
+        pairs = await scored(session, evaluation, terms)
     evidence = await repo.evidence_of(session, evaluation.id)
-    criteria_set = await criteria.get_set(session, evaluation.criteria_set_id)
     outcome = evaluate(
-        _rules(criteria_set),
+        _rules(terms),
         [IndicatorRule(i.id, i.number, i.max_points * 2, i.digital) for _, i in pairs],
         {s.indicator_id: (s.self_halves, s.review_halves) for s, _ in pairs},
         {e.indicator_id for e in evidence if not e.rejected},
@@ -80,41 +94,49 @@ def result_of(outcome: Outcome) -> ResultRead:
     )
 
 
-def stored_result(evaluation: Evaluation | Row[Any]) -> ResultRead | None:
-    """The result the completed review stored (an evaluation, or a row of its columns)."""
+def _stored(evaluation: Evaluation | Row[Any]) -> dict[str, Any] | None:
     if evaluation.total_halves is None:
         return None
-    digital = evaluation.digital_level if evaluation.person_id is not None else None
-    return ResultRead(
-        total=evaluation.total_halves / 2,
-        passed=bool(evaluation.passed),
-        failing_indicators=list(evaluation.failing_indicators or []),
-        digital_level=DigitalLevel(digital) if digital is not None else None,
-        level=evaluation.grade,
-    )
+    return {
+        "total": evaluation.total_halves / 2,
+        "passed": bool(evaluation.passed),
+        "failing_indicators": list(evaluation.failing_indicators or []),
+        "digital_level": evaluation.digital_level if evaluation.person_id is not None else None,
+        "level": evaluation.grade,
+    }
 
 
-def summary_of(row: Row[Any]) -> EvaluationSummary:
-    """A list's item, from a row of ``repository.summary_page``."""
-    return EvaluationSummary(
-        id=row.id,
-        title=row.title,
-        person_id=row.person_id,
-        household_id=collective_as(Title.LEARNING_FAMILY, row.title, row.collective_id),
-        clan_id=collective_as(Title.LEARNING_CLAN, row.title, row.collective_id),
-        org_unit_id=row.org_unit_id,
-        year=row.year,
-        criteria_set_id=row.criteria_set_id,
-        status=row.status,
-        version=row.version,
-        result=stored_result(row),
-        decision_id=row.decision_id,
-        updated_at=row.updated_at,
-    )
+def stored_result(evaluation: Evaluation | Row[Any]) -> ResultRead | None:
+    """The result the completed review stored (an evaluation, or a row of its columns)."""
+    stored = _stored(evaluation)
+    return None if stored is None else ResultRead.model_validate(stored)
 
 
-async def to_read(session: AsyncSession, evaluation: Evaluation) -> EvaluationRead:
-    outcome, pairs, evidence = await outcome_of(session, evaluation)
+def summary_of(row: Row[Any]) -> dict[str, Any]:
+    """A list's item, from a row of ``repository.summary_page``, as the fields of an
+    :class:`EvaluationSummary`: a page validates its items at once (``Page[EvaluationSummary]``), in
+    pydantic's core, rather than one model built in Python per row."""
+    return {
+        "id": row.id,
+        "title": row.title,
+        "person_id": row.person_id,
+        "household_id": collective_as(Title.LEARNING_FAMILY, row.title, row.collective_id),
+        "clan_id": collective_as(Title.LEARNING_CLAN, row.title, row.collective_id),
+        "org_unit_id": row.org_unit_id,
+        "year": row.year,
+        "criteria_set_id": row.criteria_set_id,
+        "status": row.status,
+        "version": row.version,
+        "result": _stored(row),
+        "decision_id": row.decision_id,
+        "updated_at": row.updated_at,
+    }
+
+
+async def to_read(
+    session: AsyncSession, evaluation: Evaluation, pairs: list[Scored] | None = None
+) -> EvaluationRead:
+    outcome, pairs, evidence = await outcome_of(session, evaluation, pairs)
     return EvaluationRead(
         **{
             k: getattr(evaluation, k)

@@ -4,33 +4,41 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, SQLColumnExpression, bindparam, exists, select
+from sqlalchemy import ColumnElement, Row, Select, SQLColumnExpression, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.scope import Cover, covered
 from app.collectives.models import ClanHousehold, Collective, HouseholdMember
 from app.core.pagination import PageParams, fetch_page_rows
-from app.criteria.models import Indicator
 from app.evaluations.models import Evaluation, Evidence, Score, Title
 
 # The statements every evaluation request runs (its load, its scores, its evidence) are built once with
 # their values bound: building a statement costs more than running it from SQLAlchemy's compiled cache.
-_GET = select(Evaluation).where(Evaluation.id == bindparam("evaluation_id"))
-# Serialises concurrent writers on PostgreSQL; the later one then sees the new version (409).
-_GET_FOR_UPDATE = _GET.with_for_update().execution_options(populate_existing=True)
-_SCORES_WITH_INDICATORS = (
-    select(Score, Indicator)
-    .join(Indicator, Indicator.id == Score.indicator_id)
-    .where(Score.evaluation_id == bindparam("evaluation_id"))
-    .order_by(Indicator.number)
-)
+# The load, per shape of the caller's cover and whether it is for an update.
+_GET: dict[tuple[str, bool], Select[Evaluation, bool]] = {}
+_SCORES = select(Score).where(Score.evaluation_id == bindparam("evaluation_id"))
 _EVIDENCE_OF = (
     select(Evidence).where(Evidence.evaluation_id == bindparam("evaluation_id")).order_by(Evidence.id)
 )
 
 
-async def get(session: AsyncSession, evaluation_id: int, *, for_update: bool = False) -> Evaluation | None:
-    stmt = _GET_FOR_UPDATE if for_update else _GET
-    return await session.scalar(stmt, {"evaluation_id": evaluation_id})
+async def get_covered(
+    session: AsyncSession, evaluation_id: int, cover: Cover, *, for_update: bool = False
+) -> tuple[Evaluation, bool] | None:
+    """The evaluation and whether ``cover`` reaches its unit (``scope.covered``), in one statement; a load
+    ``for_update`` locks the row: concurrent writers queue on PostgreSQL, and the later one then sees the
+    new version (409)."""
+    key = (cover.shape, for_update)
+    stmt = _GET.get(key)
+    if stmt is None:
+        stmt = select(Evaluation, covered(cover.shape, Evaluation.org_unit_id)).where(
+            Evaluation.id == bindparam("evaluation_id")
+        )
+        if for_update:
+            stmt = stmt.with_for_update(of=Evaluation).execution_options(populate_existing=True)
+        _GET[key] = stmt
+    row = (await session.execute(stmt, {"evaluation_id": evaluation_id, **cover.params})).first()
+    return None if row is None else (row[0], bool(row[1]))
 
 
 async def get_for_person_year(session: AsyncSession, person_id: int, year: int) -> Evaluation | None:
@@ -99,9 +107,9 @@ async def summary_page(
     return await fetch_page_rows(session, stmt, params)
 
 
-async def scores_with_indicators(session: AsyncSession, evaluation_id: int) -> list[tuple[Score, Indicator]]:
-    rows = await session.execute(_SCORES_WITH_INDICATORS, {"evaluation_id": evaluation_id})
-    return [(s, i) for s, i in rows.all()]
+async def scores_of(session: AsyncSession, evaluation_id: int) -> list[Score]:
+    """The evaluation's scores, in no order (``reads.scored`` puts them in their indicators' order)."""
+    return list((await session.scalars(_SCORES, {"evaluation_id": evaluation_id})).all())
 
 
 async def evidence_of(session: AsyncSession, evaluation_id: int) -> list[Evidence]:

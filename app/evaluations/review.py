@@ -45,7 +45,7 @@ async def review(
     )
     before_status = evaluation.status
     transition(evaluation, "review")
-    change = await apply_scores(session, evaluation, data.scores, review=True)
+    change, pairs = await apply_scores(session, evaluation, data.scores, review=True)
     change["before"]["status"], change["after"]["status"] = before_status, evaluation.status
     if data.digital_level is not None:
         set_digital_level(evaluation, "reviewed_digital_level", data.digital_level, change)
@@ -53,7 +53,7 @@ async def review(
         await _set_rejections(session, evaluation, data.rejected_evidence_ids, change)
     await session.flush()
     await audit_step(session, subject, evaluation.id, "reviewed", change["before"], change["after"])
-    return await to_read(session, evaluation)
+    return await to_read(session, evaluation, pairs)
 
 
 async def return_to_person(

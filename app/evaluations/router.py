@@ -77,7 +77,9 @@ async def list_evaluations(
         title=title,
     )
     summaries = [reads.summary_of(e) for e in items]
-    return Page(items=summaries, total=total, limit=page.limit, offset=page.offset)
+    return Page[EvaluationSummary].model_validate(
+        {"items": summaries, "total": total, "limit": page.limit, "offset": page.offset}
+    )
 
 
 @router.get("/evaluations/{evaluation_id}", response_model=EvaluationRead)

@@ -28,7 +28,7 @@ from app.evaluations.models import (
     Status,
     Title,
 )
-from app.evaluations.reads import to_read
+from app.evaluations.reads import Scored, scored, to_read
 from app.evaluations.schemas import EvaluationCreate, EvaluationRead, ScoreInput, SelfAssessment
 from app.evaluations.scoring import to_halves, to_points
 from app.evaluations.workflow import EDITABLE, audit_step, begin, move, require_editable, require_version
@@ -198,8 +198,10 @@ class Change(TypedDict):
 
 async def apply_scores(
     session: AsyncSession, evaluation: Evaluation, inputs: list[ScoreInput], *, review: bool
-) -> Change:
-    pairs = {i.id: (s, i) for s, i in await repo.scores_with_indicators(session, evaluation.id)}
+) -> tuple[Change, list[Scored]]:
+    """Set the scores given; what changed, and every score (the ones set included) with its indicator,
+    by number, for the step's answer (``reads.to_read``)."""
+    pairs = {i.id: (s, i) for s, i in await scored(session, evaluation)}
     seen: set[int] = set()
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
@@ -229,7 +231,7 @@ async def apply_scores(
             before[str(indicator.number)] = {"score": old[0], "note": old[1]}
             after[str(indicator.number)] = {"score": new[0], "note": new[1]}
     evaluation.updated_at = utcnow()
-    return Change(before=before, after=after)
+    return Change(before=before, after=after), list(pairs.values())
 
 
 def set_digital_level(evaluation: Evaluation, field: str, level: DigitalLevel, change: Change) -> None:
@@ -250,23 +252,19 @@ async def self_assess(
     require_version(data.version, if_match)
     evaluation = await begin(session, subject, evaluation_id, Action.EVALUATION_EDIT, data.version, if_match)
     require_editable(evaluation, "Self-assessment")
-    change = await apply_scores(session, evaluation, data.scores, review=False)
+    change, pairs = await apply_scores(session, evaluation, data.scores, review=False)
     if data.digital_level is not None:
         set_digital_level(evaluation, "declared_digital_level", data.digital_level, change)
     await session.flush()
     await audit_step(session, subject, evaluation.id, "self_assessed", change["before"], change["after"])
-    return await to_read(session, evaluation)
+    return await to_read(session, evaluation, pairs)
 
 
 async def submit(
     session: AsyncSession, subject: Subject, evaluation_id: int, version: int | None
 ) -> EvaluationRead:
     evaluation = await begin(session, subject, evaluation_id, Action.EVALUATION_EDIT, version)
-    missing = [
-        i.number
-        for s, i in await repo.scores_with_indicators(session, evaluation.id)
-        if s.self_halves is None
-    ]
+    missing = [i.number for s, i in await scored(session, evaluation) if s.self_halves is None]
     if missing and evaluation.status in EDITABLE:
         raise Conflict(
             "Every indicator needs a self score before submitting.", details={"missing_indicators": missing}

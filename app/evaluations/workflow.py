@@ -23,7 +23,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Action
-from app.auth.scope import Subject, authorize, authorize_above
+from app.auth.scope import Subject, authorize, authorize_above, cover_of
 from app.core import audit
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
@@ -191,11 +191,14 @@ async def load(
     (403). A load ``for_update`` is a load for a change: an edit or review that separation of duties
     forbids is 409."""
     missing = f"Evaluation {evaluation_id} not found."
-    evaluation = await repo.get(session, evaluation_id, for_update=for_update)
-    if evaluation is None:
+    found = await repo.get_covered(session, evaluation_id, cover_of(subject, action), for_update=for_update)
+    if found is None:
         raise NotFound(missing)
+    evaluation, is_covered = found
     own = await is_own(session, subject, evaluation)
-    await authorize(session, subject, evaluation.org_unit_id, action, own=own, missing=missing)
+    await authorize(
+        session, subject, evaluation.org_unit_id, action, own=own, missing=missing, allowed=is_covered
+    )
     if own and action == Action.EVALUATION_REVIEW:
         raise Forbidden("An assessor never reviews their own evaluation.")
     if action == Action.EVALUATION_REVIEW and evaluation.subject_unit_id is not None:

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import LoginAttempt, User
 from app.core import generations
-from app.core.generations import AUTH, DASHBOARDS, Generations
+from app.core.generations import AUTH, CRITERIA, DASHBOARDS, Generations
+from app.criteria.models import CriteriaSet
 from tests.builders import Tree, build_country
 
 MOVES = 300
@@ -28,11 +29,13 @@ def _move_many(path: str) -> None:
 def test_every_mapping_of_the_file_sees_every_move_of_every_process(tmp_path: Path) -> None:
     path = tmp_path / "run" / "generations"
     here, there = Generations(path), Generations(path)
-    assert here.read() == (0, 0)
+    assert here.read() == (0, 0, 0)
     there.move(dashboards=True)
-    assert here.read() == (0, 1)
+    assert here.read() == (0, 1, 0)
     there.move(auth=True)  # who may see what is part of every dashboard's tag too
-    assert here.read() == (1, 2)
+    assert here.read() == (1, 2, 0)
+    there.move(criteria=True)  # the scoring terms of criteria sets: nothing a dashboard's tag is made of
+    assert here.read() == (1, 2, 1)
 
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_move_many, args=(str(path),)) for _ in range(3)]
@@ -42,17 +45,18 @@ def test_every_mapping_of_the_file_sees_every_move_of_every_process(tmp_path: Pa
     for worker in workers:
         worker.join(timeout=120)
         assert worker.exitcode == 0
-    assert here.read() == (1 + 4 * MOVES, 2 + 4 * MOVES)  # moved at once by four processes: none lost
+    assert here.read() == (1 + 4 * MOVES, 2 + 4 * MOVES, 1)  # moved at once by four processes: none lost
 
 
 async def test_which_committed_writes_move_which_generation(session: AsyncSession, tree: Tree) -> None:
-    def now() -> tuple[int, int]:
+    def now() -> tuple[int, int, int]:
         return generations.current().read()
 
     before = now()
     c = await build_country(tree)  # the tree: the reference epoch moves, so the dashboards' generation
     after_tree = now()
     assert after_tree[AUTH] == before[AUTH] and after_tree[DASHBOARDS] > before[DASHBOARDS]
+    assert after_tree[CRITERIA] == before[CRITERIA]
 
     user = await tree.user(("viewer", c.province_a))  # a user and a role: auth (and with it dashboards)
     after_user = now()
@@ -67,6 +71,11 @@ async def test_which_committed_writes_move_which_generation(session: AsyncSessio
     await session.rollback()
     assert now() == after_user  # rolled back: nothing changed
 
+    session.add(CriteriaSet(code="GEN-TEST", title="Bộ tiêu chí thử", group="staff"))
+    await session.commit()  # a criteria set: the criteria generation, not who may see what
+    after_set = now()
+    assert after_set[CRITERIA] > after_user[CRITERIA] and after_set[AUTH] == after_user[AUTH]
+
     await session.execute(text("UPDATE login_attempts SET failures = 2"))
     await session.commit()  # SQL text: its tables are not known, so every generation moves
-    assert now()[AUTH] > after_user[AUTH] and now()[DASHBOARDS] > after_user[DASHBOARDS]
+    assert all(n > was for n, was in zip(now(), after_set, strict=True))
