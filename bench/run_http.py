@@ -1080,11 +1080,12 @@ def report(result: dict[str, Any], args: argparse.Namespace, before: dict[str, A
     return "\n".join(lines)
 
 
-def write_results(section: str, path: Path = RESULTS) -> None:
-    """Replace (or append) this runner's section, keeping every other section of the file."""
+def write_results(section: str, path: Path = RESULTS, title: str = SECTION) -> None:
+    """Replace (or append) a runner's section (``title``, this one's by default), keeping every other
+    section of the file."""
     old = path.read_text() if path.exists() else "# Benchmark results\n"
     lines = old.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
+    start = next((i for i, line in enumerate(lines) if line.strip() == title), None)
     if start is None:
         new = old.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
     else:
