@@ -21,7 +21,7 @@ Generations:
   every write a dashboard could show moves: ``aggregates/epochs.py``, ``aggregates/versions.py``), and
   ``auth`` too, since the tag's check of the caller's scope depends on it;
 - ``criteria``: the criteria sets' scoring terms and indicators (``criteria_sets``, ``criteria``,
-  ``indicators``; ``criteria/kept.py``). A set an evaluation uses is frozen, so in practice this moves
+  ``indicators``; ``criteria/terms.py``). A set an evaluation uses is frozen, so in practice this moves
   when ``cdht seed`` loads new sets, and at a restore.
 
 A write the sessions do not see (SQL typed into ``psql``, a restore) moves nothing: copies are also
