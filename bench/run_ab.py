@@ -143,17 +143,24 @@ def run(args: argparse.Namespace, work: Path, baseline: Path) -> dict[str, Any]:
         token = h.login(tree, args.user, args.password)
         province = h.province_id(tree, token, args.province)
         found, _ = h.endpoints(tree, token, province)
-        found = [e for e in found if e.name != "/healthz"]
-        for e in found:
-            headers = {"Authorization": f"Bearer {h.login(tree, args.user, args.password)}", **e.headers}
+        # Tokens of 15 minutes: the endpoints' rounds and the mix's take less together.
+        heads = h.mix_logins(tree, people)
+        runs = [
+            (e.name, e.path, {"Authorization": f"Bearer {token}", **e.headers})
+            for e in found
+            if e.name != "/healthz"
+        ]
+        view = f"{h.API}/evaluations/{some_evaluation}"
+        runs.append(("/evaluations/{id}", view, heads[school["assessor"]]))
+        for name, path, headers in runs:
             measured.append(
                 alternate(
-                    e.name,
+                    name,
                     targets,
                     args.rounds,
-                    lambda t, e=e, headers=headers: h.run_wrk(
+                    lambda t, path=path, headers=headers: h.run_wrk(
                         wrk,
-                        t.base + e.path,
+                        t.base + path,
                         seconds=args.duration,
                         connections=args.connections,
                         headers=headers,
@@ -161,25 +168,7 @@ def run(args: argparse.Namespace, work: Path, baseline: Path) -> dict[str, Any]:
                     ),
                 )
             )
-        view = f"{h.API}/evaluations/{some_evaluation}"
-        assessor = h.mix_logins(tree, people)[school["assessor"]]  # logs every mix user in
-        measured.append(
-            alternate(
-                "/evaluations/{id}",
-                targets,
-                args.rounds,
-                lambda t: h.run_wrk(
-                    wrk,
-                    t.base + view,
-                    seconds=args.duration,
-                    connections=args.connections,
-                    headers=assessor,
-                    server_pid=t.pid,
-                ),
-            )
-        )
 
-        heads = h.mix_logins(tree, people)  # tokens of 15 minutes: the mix's rounds take less
         seeds = itertools.count()
 
         def mix_round(t: h.Target) -> h.Round:

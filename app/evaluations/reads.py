@@ -54,13 +54,10 @@ def claimed_level(evaluation: Evaluation) -> DigitalLevel | None:
     return DigitalLevel(claimed) if claimed else None
 
 
-async def scored(
-    session: AsyncSession, evaluation: Evaluation, terms: SetTerms | None = None
-) -> list[Scored]:
+async def scored(session: AsyncSession, evaluation: Evaluation) -> list[Scored]:
     """The evaluation's scores, each with its indicator's terms (its set's, ``criteria/terms.py``), in
     the order of the indicators' numbers."""
-    if terms is None:
-        terms = await terms_of(session, evaluation.criteria_set_id)
+    terms = await terms_of(session, evaluation.criteria_set_id)
     by_indicator = {s.indicator_id: s for s in await repo.scores_of(session, evaluation.id)}
     return [(by_indicator[i.id], i) for i in terms.indicators if i.id in by_indicator]
 
@@ -70,9 +67,9 @@ async def outcome_of(
 ) -> tuple[Outcome, list[Scored], list[Evidence]]:
     """The running result, its scores with their indicators (read unless a step that changed them in
     this session gives them, ``pairs``) and its evidence."""
-    terms = await terms_of(session, evaluation.criteria_set_id)
+    terms = await terms_of(session, evaluation.criteria_set_id)  # read once per transaction at most
     if pairs is None:
-        pairs = await scored(session, evaluation, terms)
+        pairs = await scored(session, evaluation)
     evidence = await repo.evidence_of(session, evaluation.id)
     outcome = evaluate(
         _rules(terms),

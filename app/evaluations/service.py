@@ -264,7 +264,8 @@ async def submit(
     session: AsyncSession, subject: Subject, evaluation_id: int, version: int | None
 ) -> EvaluationRead:
     evaluation = await begin(session, subject, evaluation_id, Action.EVALUATION_EDIT, version)
-    missing = [i.number for s, i in await scored(session, evaluation) if s.self_halves is None]
+    pairs = await scored(session, evaluation)
+    missing = [i.number for s, i in pairs if s.self_halves is None]
     if missing and evaluation.status in EDITABLE:
         raise Conflict(
             "Every indicator needs a self score before submitting.", details={"missing_indicators": missing}
@@ -272,7 +273,7 @@ async def submit(
     evaluation.submitted_at = utcnow()
     evaluation.return_reason = None
     await move(session, subject, evaluation, "submit")
-    return await to_read(session, evaluation)
+    return await to_read(session, evaluation, pairs)
 
 
 async def person_transition(
