@@ -20,7 +20,9 @@ from itertools import chain
 from typing import Any
 
 from sqlalchemy import TextClause, event
-from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, object_mapper
+from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, SessionTransaction, object_mapper
+from sqlalchemy.orm.attributes import instance_state
+from sqlalchemy.orm.base import PassiveFlag
 
 WRITTEN = "cdht.written_tables"  # session.info: the tables this transaction wrote (None: unknown)
 _DML = ("INSERT", "UPDATE", "DELETE", "WITH", "REPLACE")
@@ -44,8 +46,21 @@ def _table_of(entity: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def _changed(state: InstanceState[Any]) -> bool:
+    """Whether a dirty object would be updated: what ``Session.is_modified(o, include_collections=False)``
+    answers, asking only the attributes that were set (the others have no history), not all of them."""
+    for key in state.committed_state:
+        impl = state.manager[key].impl
+        if hasattr(impl, "get_collection"):
+            continue
+        added, _, deleted = impl.get_history(state, state.dict, passive=PassiveFlag.NO_CHANGE)
+        if added or deleted:
+            return True
+    return False
+
+
 def _note_objects(session: Session) -> None:
-    dirty = (o for o in session.dirty if session.is_modified(o, include_collections=False))
+    dirty = (o for o in session.dirty if _changed(instance_state(o)))
     for entity in chain(session.new, dirty, session.deleted):
         _note(session, _table_of(entity))
 

@@ -63,14 +63,18 @@ async def scored(session: AsyncSession, evaluation: Evaluation) -> list[Scored]:
 
 
 async def outcome_of(
-    session: AsyncSession, evaluation: Evaluation, pairs: list[Scored] | None = None
+    session: AsyncSession,
+    evaluation: Evaluation,
+    pairs: list[Scored] | None = None,
+    evidence: list[Evidence] | None = None,
 ) -> tuple[Outcome, list[Scored], list[Evidence]]:
-    """The running result, its scores with their indicators (read unless a step that changed them in
-    this session gives them, ``pairs``) and its evidence."""
+    """The running result, its scores with their indicators and its evidence: each read unless given
+    (``pairs``: a step that changed the scores in this session; ``evidence``: read with the evaluation)."""
     terms = await terms_of(session, evaluation.criteria_set_id)  # read once per transaction at most
     if pairs is None:
         pairs = await scored(session, evaluation)
-    evidence = await repo.evidence_of(session, evaluation.id)
+    if evidence is None:
+        evidence = await repo.evidence_of(session, evaluation.id)
     outcome = evaluate(
         _rules(terms),
         [IndicatorRule(i.id, i.number, i.max_points * 2, i.digital) for _, i in pairs],
@@ -131,9 +135,12 @@ def summary_of(row: Row[Any]) -> dict[str, Any]:
 
 
 async def to_read(
-    session: AsyncSession, evaluation: Evaluation, pairs: list[Scored] | None = None
+    session: AsyncSession,
+    evaluation: Evaluation,
+    pairs: list[Scored] | None = None,
+    evidence: list[Evidence] | None = None,
 ) -> EvaluationRead:
-    outcome, pairs, evidence = await outcome_of(session, evaluation, pairs)
+    outcome, pairs, evidence = await outcome_of(session, evaluation, pairs, evidence)
     return EvaluationRead(
         **{
             k: getattr(evaluation, k)
@@ -159,8 +166,8 @@ async def to_read(
 
 
 async def get(session: AsyncSession, subject: Subject, evaluation_id: int) -> EvaluationRead:
-    loaded = await load(session, subject, evaluation_id, Action.EVALUATION_READ)
-    return await to_read(session, loaded.evaluation)
+    loaded = await load(session, subject, evaluation_id, Action.EVALUATION_READ, with_evidence=True)
+    return await to_read(session, loaded.evaluation, evidence=loaded.evidence)
 
 
 async def list_evaluations(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Select, SQLColumnExpression, bindparam, exists, select
@@ -14,31 +15,62 @@ from app.evaluations.models import Evaluation, Evidence, Score, Title
 
 # The statements every evaluation request runs (its load, its scores, its evidence) are built once with
 # their values bound: building a statement costs more than running it from SQLAlchemy's compiled cache.
-# The load, per shape of the caller's cover and whether it is for an update.
-_GET: dict[tuple[str, bool], Select[Evaluation, bool]] = {}
+# The load, per shape of the caller's cover, whether it is for an update and whether it brings the
+# evidence.
+_GET: dict[tuple[str, bool, bool], Select[*tuple[Any, ...]]] = {}
 _SCORES = select(Score).where(Score.evaluation_id == bindparam("evaluation_id"))
 _EVIDENCE_OF = (
     select(Evidence).where(Evidence.evaluation_id == bindparam("evaluation_id")).order_by(Evidence.id)
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Found:
+    evaluation: Evaluation
+    covered: bool  # the caller's cover reaches its unit (``scope.covered``)
+    evidence: list[Evidence] | None  # by id, when asked for (the caller's right to see it not yet checked)
+
+
+def _get_statement(shape: str, for_update: bool, with_evidence: bool) -> Select[*tuple[Any, ...]]:
+    key = (shape, for_update, with_evidence)
+    found = _GET.get(key)
+    if found is not None:
+        return found
+    stmt: Select[*tuple[Any, ...]] = select(Evaluation, covered(shape, Evaluation.org_unit_id))
+    stmt = stmt.where(Evaluation.id == bindparam("evaluation_id"))
+    if with_evidence:
+        # One row per piece of evidence (one with none for an evaluation without): a read's second round
+        # trip saved, for the evaluation's columns repeated on a handful of rows.
+        stmt = stmt.add_columns(Evidence).outerjoin(Evidence, Evidence.evaluation_id == Evaluation.id)
+        stmt = stmt.order_by(Evidence.id)
+    if for_update:
+        stmt = stmt.with_for_update(of=Evaluation).execution_options(populate_existing=True)
+    _GET[key] = stmt
+    return stmt
+
+
 async def get_covered(
-    session: AsyncSession, evaluation_id: int, cover: Cover, *, for_update: bool = False
-) -> tuple[Evaluation, bool] | None:
-    """The evaluation and whether ``cover`` reaches its unit (``scope.covered``), in one statement; a load
-    ``for_update`` locks the row: concurrent writers queue on PostgreSQL, and the later one then sees the
-    new version (409)."""
-    key = (cover.shape, for_update)
-    stmt = _GET.get(key)
-    if stmt is None:
-        stmt = select(Evaluation, covered(cover.shape, Evaluation.org_unit_id)).where(
-            Evaluation.id == bindparam("evaluation_id")
-        )
-        if for_update:
-            stmt = stmt.with_for_update(of=Evaluation).execution_options(populate_existing=True)
-        _GET[key] = stmt
-    row = (await session.execute(stmt, {"evaluation_id": evaluation_id, **cover.params})).first()
-    return None if row is None else (row[0], bool(row[1]))
+    session: AsyncSession,
+    evaluation_id: int,
+    cover: Cover,
+    *,
+    for_update: bool = False,
+    with_evidence: bool = False,
+) -> Found | None:
+    """The evaluation, whether ``cover`` reaches its unit and, ``with_evidence`` (reads only), its
+    evidence: one statement. A load ``for_update`` locks the row: concurrent writers queue on PostgreSQL,
+    and the later one then sees the new version (409)."""
+    if for_update and with_evidence:
+        # A load that waited for the lock gets the evaluation as the other writer left it, but joined rows
+        # as they stood when the statement began (PostgreSQL's READ COMMITTED): a change reads the
+        # evidence after the lock, in a statement of its own.
+        raise ValueError("A load for an update reads the evidence apart, after the lock.")
+    stmt = _get_statement(cover.shape, for_update, with_evidence)
+    rows = (await session.execute(stmt, {"evaluation_id": evaluation_id, **cover.params})).all()
+    if not rows:
+        return None
+    evidence = [row[2] for row in rows if row[2] is not None] if with_evidence else None
+    return Found(rows[0][0], bool(rows[0][1]), evidence)
 
 
 async def get_for_person_year(session: AsyncSession, person_id: int, year: int) -> Evaluation | None:

@@ -10,7 +10,7 @@ from app.auth.scope import Subject
 from app.core.db import utcnow
 from app.core.errors import ValidationFailed
 from app.evaluations import repository as repo
-from app.evaluations.models import Evaluation
+from app.evaluations.models import Evaluation, Evidence
 from app.evaluations.reads import outcome_of, result_of, to_read
 from app.evaluations.schemas import EvaluationRead, Review
 from app.evaluations.service import Change, apply_scores, set_digital_level
@@ -19,8 +19,9 @@ from app.evaluations.workflow import audit_step, begin, move, require_version, t
 
 async def _set_rejections(
     session: AsyncSession, evaluation: Evaluation, rejected_ids: list[int], change: Change
-) -> None:
-    """``rejected_ids`` is the full set of unsuitable evidence; every other piece becomes accepted."""
+) -> list[Evidence]:
+    """``rejected_ids`` is the full set of unsuitable evidence; every other piece becomes accepted. The
+    evidence, as now marked (the step's answer shows it)."""
     evidence = await repo.evidence_of(session, evaluation.id)
     unknown = sorted(set(rejected_ids) - {e.id for e in evidence})
     if unknown:
@@ -34,6 +35,7 @@ async def _set_rejections(
     if before != wanted:
         change["before"]["rejected_evidence_ids"] = before
         change["after"]["rejected_evidence_ids"] = wanted
+    return evidence
 
 
 async def review(
@@ -49,11 +51,12 @@ async def review(
     change["before"]["status"], change["after"]["status"] = before_status, evaluation.status
     if data.digital_level is not None:
         set_digital_level(evaluation, "reviewed_digital_level", data.digital_level, change)
+    evidence: list[Evidence] | None = None
     if data.rejected_evidence_ids is not None:
-        await _set_rejections(session, evaluation, data.rejected_evidence_ids, change)
+        evidence = await _set_rejections(session, evaluation, data.rejected_evidence_ids, change)
     await session.flush()
     await audit_step(session, subject, evaluation.id, "reviewed", change["before"], change["after"])
-    return await to_read(session, evaluation, pairs)
+    return await to_read(session, evaluation, pairs, evidence)
 
 
 async def return_to_person(
@@ -69,7 +72,7 @@ async def complete_review(
     session: AsyncSession, subject: Subject, evaluation_id: int, version: int | None
 ) -> EvaluationRead:
     evaluation = await begin(session, subject, evaluation_id, Action.EVALUATION_REVIEW, version)
-    outcome, _, _ = await outcome_of(session, evaluation)
+    outcome, pairs, evidence = await outcome_of(session, evaluation)
     evaluation.total_halves = outcome.total_halves
     evaluation.passed = outcome.passed
     evaluation.failing_indicators = outcome.failing_indicators
@@ -79,4 +82,4 @@ async def complete_review(
     await move(
         session, subject, evaluation, "complete_review", result=result_of(outcome).model_dump(mode="json")
     )
-    return await to_read(session, evaluation)
+    return await to_read(session, evaluation, pairs, evidence)

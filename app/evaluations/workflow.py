@@ -29,7 +29,7 @@ from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from app.core.schemas import check_version
 from app.evaluations import repository as repo
-from app.evaluations.models import Evaluation, Status
+from app.evaluations.models import Evaluation, Evidence, Status
 
 S = Status
 TRANSITIONS: dict[str, tuple[frozenset[Status], Status]] = {
@@ -178,10 +178,17 @@ async def audit_step(
 class Loaded:
     evaluation: Evaluation
     own: bool
+    evidence: list[Evidence] | None = None  # read with it, when asked for (``with_evidence``)
 
 
 async def load(
-    session: AsyncSession, subject: Subject, evaluation_id: int, action: Action, *, for_update: bool = False
+    session: AsyncSession,
+    subject: Subject,
+    evaluation_id: int,
+    action: Action,
+    *,
+    for_update: bool = False,
+    with_evidence: bool = False,
 ) -> Loaded:
     """The evaluation if the subject may perform ``action``: 404 when they cannot see it, 403 when they
     see it without the role. The person themself may read and edit their own (a member of a household,
@@ -189,15 +196,17 @@ async def load(
     (:func:`app.auth.scope.authorize`); reviewing one's own is 403 even for an assessor. A community or
     learning unit is reviewed by the level above: a role held at the unit itself does not review it
     (403). A load ``for_update`` is a load for a change: an edit or review that separation of duties
-    forbids is 409."""
+    forbids is 409. A load ``with_evidence`` brings the evaluation's evidence in the same statement."""
     missing = f"Evaluation {evaluation_id} not found."
-    found = await repo.get_covered(session, evaluation_id, cover_of(subject, action), for_update=for_update)
+    found = await repo.get_covered(
+        session, evaluation_id, cover_of(subject, action), for_update=for_update, with_evidence=with_evidence
+    )
     if found is None:
         raise NotFound(missing)
-    evaluation, is_covered = found
+    evaluation = found.evaluation
     own = await is_own(session, subject, evaluation)
     await authorize(
-        session, subject, evaluation.org_unit_id, action, own=own, missing=missing, allowed=is_covered
+        session, subject, evaluation.org_unit_id, action, own=own, missing=missing, allowed=found.covered
     )
     if own and action == Action.EVALUATION_REVIEW:
         raise Forbidden("An assessor never reviews their own evaluation.")
@@ -205,7 +214,7 @@ async def load(
         await authorize_above(session, subject, evaluation.subject_unit_id, action)
     if for_update and action in _DUTY_OF:
         await separate_duties(session, subject, [evaluation.id], _DUTY_OF[action])
-    return Loaded(evaluation, own)
+    return Loaded(evaluation, own, found.evidence)
 
 
 async def is_own(session: AsyncSession, subject: Subject, evaluation: Evaluation) -> bool:
