@@ -54,8 +54,8 @@ async def review(
     evidence: list[Evidence] | None = None
     if data.rejected_evidence_ids is not None:
         evidence = await _set_rejections(session, evaluation, data.rejected_evidence_ids, change)
-    await session.flush()
     await audit_step(session, subject, evaluation.id, "reviewed", change["before"], change["after"])
+    await session.flush()  # with its audit row: one flush; the answer shows the new version
     return await to_read(session, evaluation, pairs, evidence)
 
 

@@ -255,8 +255,8 @@ async def self_assess(
     change, pairs = await apply_scores(session, evaluation, data.scores, review=False)
     if data.digital_level is not None:
         set_digital_level(evaluation, "declared_digital_level", data.digital_level, change)
-    await session.flush()
     await audit_step(session, subject, evaluation.id, "self_assessed", change["before"], change["after"])
+    await session.flush()  # with its audit row: one flush; the answer shows the new version
     return await to_read(session, evaluation, pairs)
 
 

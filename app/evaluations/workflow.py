@@ -245,6 +245,6 @@ async def move(
     """Apply transition ``name`` and audit it (status before and after, plus ``recorded``)."""
     before = evaluation.status
     transition(evaluation, name)
-    await session.flush()
     after = {"status": evaluation.status, **recorded}
     await audit_step(session, subject, evaluation.id, AUDITED_AS.get(name, name), {"status": before}, after)
+    await session.flush()  # the change and its audit row in one flush
