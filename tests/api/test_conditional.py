@@ -161,6 +161,17 @@ async def test_epochs_move_with_what_the_dashboards_read_and_only_then(
     await session.commit()
     assert await epochs() == after_person
 
+    # An object set to the value it holds writes nothing (``core/writes._changed``): nothing moves; a real
+    # change of the same object moves its kind.
+    unit = c.school_a
+    unit.name = str(unit.name)
+    await session.commit()
+    assert await epochs() == after_person
+    unit.name = unit.name + " (mới)"
+    await session.commit()
+    moved = await epochs()
+    assert moved["reference"] == after_person["reference"] + 1 and moved["records"] == after_person["records"]
+
 
 async def test_a_kept_tag_answers_only_while_the_caller_may_still_read_and_the_day_is_the_same(
     client: httpx.AsyncClient, tree: Tree, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
