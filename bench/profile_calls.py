@@ -219,6 +219,24 @@ def form(indicator_id: int) -> bytes:
     )
 
 
+class Scoring:
+    """A versioned PUT of scores (self-assessment, review), sent again and again: each answer's version is
+    the next request's."""
+
+    def __init__(
+        self, app: App, path: str, token: str, version: int, indicators: list[int], score: float
+    ) -> None:
+        self.app, self.path, self.token, self.version = app, path, token, version
+        self.scores = [{"indicator_id": i, "score": score} for i in indicators]
+
+    async def __call__(self) -> Response:
+        body = json.dumps({"version": self.version, "scores": self.scores}).encode()
+        status, data = await self.app.call("PUT", self.path, self.token, body, "application/json")
+        if status == 200:
+            self.version = json.loads(data)["version"]
+        return status, data
+
+
 async def fresh_evaluation(app: App, admin: str) -> dict[str, Any]:
     """A new evaluation of a person of the school: the first (person, year) of the demo's without one."""
     people = await app.json("GET", f"{API}/people?org_unit_id={SCHOOL_UNIT}&limit=200", admin)
@@ -242,17 +260,7 @@ async def steps(app: App, statements: list[str], args: argparse.Namespace) -> No
     drafted = await fresh_evaluation(app, admin)
     path = f"{API}/evaluations/{drafted['id']}"
     indicators = [s["indicator_id"] for s in drafted["scores"]]
-    version = drafted["version"]
-
-    async def self_assess() -> Response:
-        nonlocal version
-        scores = [{"indicator_id": i, "score": 9} for i in indicators[:4]]
-        body = json.dumps({"version": version, "scores": scores}).encode()
-        status, data = await app.call("PUT", f"{path}/self-assessment", admin, body, "application/json")
-        if status == 200:
-            version = json.loads(data)["version"]
-        return status, data
-
+    self_assess = Scoring(app, f"{path}/self-assessment", admin, drafted["version"], indicators[:4], 9)
     await measure("PUT self-assessment (4 scores, unchanged after the first)", self_assess, statements, args)
     upload = lambda: app.call("POST", f"{path}/evidence", admin, form(indicators[0]), ctype)  # noqa: E731
     await measure("POST evidence (one PDF)", upload, statements, args)
@@ -268,19 +276,10 @@ async def steps(app: App, statements: list[str], args: argparse.Namespace) -> No
     )
     version = (await app.json("POST", f"{path}/submit", admin, {"version": done["version"]}))["version"]
     assessor = await app.token("tamhunga.assessor")
-
-    async def review() -> Response:
-        nonlocal version
-        scores = [{"indicator_id": i, "score": 8} for i in indicators[:3]]
-        body = json.dumps({"version": version, "scores": scores}).encode()
-        status, data = await app.call("PUT", f"{path}/review", assessor, body, "application/json")
-        if status == 200:
-            version = json.loads(data)["version"]
-        return status, data
-
+    review = Scoring(app, f"{path}/review", assessor, version, indicators[:3], 8)
     await measure("PUT review (3 scores, as the school's assessor)", review, statements, args)
     read = lambda: app.call("GET", path, assessor)  # noqa: E731
-    await measure("GET /evaluations/{id} (10 pieces of evidence, as the assessor)", read, statements, args)
+    await measure("GET /evaluations/{id} (as the assessor, 10 pieces)", read, statements, args)
 
 
 async def profile(args: argparse.Namespace) -> None:
