@@ -38,7 +38,6 @@ import json
 import os
 import pstats
 import secrets
-import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -49,6 +48,7 @@ from types import CodeType, FrameType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import december_setup as dec
 import greenlet
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -303,13 +303,6 @@ async def profile(args: argparse.Namespace) -> None:
             await steps(asgi, statements, args)
 
 
-def cdht(env: dict[str, str], *command: str) -> None:
-    executable = Path(sys.executable).parent / "cdht"  # this virtualenv's
-    done = subprocess.run([executable, *command], cwd=ROOT, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"cdht {' '.join(command)} failed:\n{done.stderr[-2000:]}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -340,17 +333,15 @@ def main() -> None:
         # than that, and a copy that expired mid-run would add its read to one request's count.
         "CDHT_CACHE_MAX_AGE_SECONDS": "3600",
     }
-    subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {name}"], check=True)
+    dec.psql(admin_url, f'CREATE DATABASE "{name}"')
     try:
         print(f"database {name}: migrate, seed, demo …", flush=True)
         for command in ("migrate", "seed", "demo"):
-            cdht(env, command)
+            dec.run(command, env=env)
         os.environ.update(env)
         asyncio.run(profile(args))
     finally:
-        subprocess.run(
-            ["psql", admin_url, "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=False
-        )
+        dec.psql(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -20,9 +20,15 @@ from itertools import chain
 from typing import Any
 
 from sqlalchemy import TextClause, event
-from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, SessionTransaction, object_mapper
+from sqlalchemy.orm import (
+    InstanceState,
+    ORMExecuteState,
+    PassiveFlag,
+    Session,
+    SessionTransaction,
+    object_mapper,
+)
 from sqlalchemy.orm.attributes import instance_state
-from sqlalchemy.orm.base import PassiveFlag
 
 WRITTEN = "cdht.written_tables"  # session.info: the tables this transaction wrote (None: unknown)
 _DML = ("INSERT", "UPDATE", "DELETE", "WITH", "REPLACE")
