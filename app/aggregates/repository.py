@@ -26,6 +26,7 @@ from app.aggregates import metrics as _metrics
 from app.aggregates.metrics import Cells, Count, Kind, Metric
 from app.aggregates.models import AggregateCount, AggregateVersion
 from app.auth.scope import ReadAlong
+from app.core.inlist import in_list
 from app.orgs import history
 from app.orgs.models import OrgUnit, OrgUnitClosure, OrgUnitLink
 from app.plans.models import Plan, Target
@@ -98,23 +99,24 @@ def _count_statement(one_year: bool, with_changes: bool, with_groups: bool) -> S
     c = _COUNTS
     cond = [
         and_(
-            c.kind.in_(bindparam("per_year", expanding=True)),
+            in_list(c.kind, "per_year"),
             c.year.between(bindparam("from_year"), bindparam("to_year")),
         )
     ]
     if with_changes:
-        cond.append(and_(c.kind.in_(bindparam("changes", expanding=True)), c.year <= bindparam("to_year")))
-    where = [c.org_unit_id.in_(bindparam("roots", expanding=True)), or_(*cond), c.n != 0]
+        cond.append(and_(in_list(c.kind, "changes"), c.year <= bindparam("to_year")))
+    where = [in_list(c.org_unit_id, "roots"), or_(*cond), c.n != 0]
     if with_groups:
-        where.append(or_(c.grp.in_(bindparam("groups", expanding=True)), c.kind == Kind.EVALUATED.value))
+        where.append(or_(in_list(c.grp, "groups"), c.kind == Kind.EVALUATED.value))
     # One year: the changes are summed by the database (a breakdown of hundreds of children then reads
-    # one row per cell instead of one per cell and year). The year is written into the SQL, not bound:
-    # the same CASE stands in the select list and the GROUP BY, and two parameters would make two.
+    # one row per cell instead of one per cell and year). The same CASE stands in the select list and the
+    # GROUP BY: its parameters are the same ones in both (PostgreSQL numbers a parameter once), so the
+    # database sees one expression.
     year = (
         c.year
         if not one_year
         else case(
-            (c.kind.in_(_CHANGES), bindparam("year_of_changes", type_=Integer, literal_execute=True)),
+            (in_list(c.kind, "change_kinds"), bindparam("year_of_changes", type_=Integer)),
             else_=c.year,
         )
     )
@@ -144,6 +146,7 @@ async def count(
         "to_year": to_year,
         "changes": changes,
         "year_of_changes": to_year,
+        "change_kinds": _CHANGES,
     }
     if groups is not None:
         params["groups"] = sorted(groups)
@@ -229,11 +232,11 @@ def _plans_above() -> Select[Any]:
             Target.__table__,
             and_(
                 targets.plan_id == plans.id,
-                targets.metric.in_(bindparam("metric_codes", expanding=True)),
+                in_list(targets.metric, "metric_codes"),
                 targets.year >= bindparam("from_year"),
             ),
         )
-        .where(closure.descendant_id.in_(bindparam("units", expanding=True)))
+        .where(in_list(closure.descendant_id, "units"))
     )
 
 

@@ -17,7 +17,7 @@ The documented exceptions, each with its rule here:
 - **Import jobs are their sender's** (:func:`authorize_owner`): nobody else sees one, whatever their roles.
 - **Criteria sets are read by every authenticated caller**: the national indicators are public knowledge;
   there is no rule to apply (``app/criteria/service.py`` takes none).
-- **The subject's own grant units** (:func:`holds_role_at`, :func:`top_units_filter`): a unit where one's
+- **The subject's own grant units** (:func:`holds_role_at`, :func:`top_cover`): a unit where one's
   role sits cannot be moved or deleted by oneself, and lists start from those units.
 """
 
@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from app.auth.models import Role
 from app.auth.policy import Action, roles_for
 from app.core.errors import Forbidden, NotFound
+from app.core.inlist import in_list
 from app.orgs.models import OrgUnit, OrgUnitClosure
 
 # What a user may do to their own records — their person record, their evaluation, and the evaluation of
@@ -199,25 +200,11 @@ def holds_role_at(subject: Subject, unit_id: int) -> bool:
     return not subject.is_admin and unit_id in subject.units_with()
 
 
-def top_units_filter(subject: Subject, unit_id: SQLColumnExpression[int]) -> ColumnElement[bool]:
-    """The subject's topmost units: the units where their roles sit, less those inside another of them
-    (an admin: the roots, given by the caller)."""
-    units = subject.units_with()
-
-    def build() -> ColumnElement[bool]:
-        strictly_below = select(OrgUnitClosure.descendant_id).where(
-            OrgUnitClosure.ancestor_id.in_(units), OrgUnitClosure.depth > 0
-        )
-        return unit_id.in_(units) & unit_id.not_in(strictly_below.scalar_subquery())
-
-    return _FILTERS.get("top", unit_id, units, build)
-
-
 # Built once (the values bound): every check of one object's unit runs it.
 _COVERS = select(
     exists().where(
         OrgUnitClosure.descendant_id == bindparam("unit_id"),
-        OrgUnitClosure.ancestor_id.in_(bindparam("roots", expanding=True)),
+        in_list(OrgUnitClosure.ancestor_id, "roots"),
     )
 )
 
@@ -276,8 +263,46 @@ def covered(shape: str, unit_id: SQLColumnExpression[int]) -> ColumnElement[bool
         return false()
     return exists().where(
         OrgUnitClosure.descendant_id == unit_id,
-        OrgUnitClosure.ancestor_id.in_(bindparam("scope_roots", expanding=True)),
+        in_list(OrgUnitClosure.ancestor_id, "scope_roots"),
     )
+
+
+def in_cover(shape: str, unit_column: SQLColumnExpression[int | None]) -> ColumnElement[bool]:
+    """:func:`unit_filter` for a list built once per :class:`Cover` shape: ``unit_column`` in the subtrees
+    of the roots bound as ``scope_roots`` (the cover's ``params``)."""
+    if shape == "admin":
+        return true()
+    if shape == "none":
+        return false()
+    return unit_column.in_(
+        select(OrgUnitClosure.descendant_id).where(in_list(OrgUnitClosure.ancestor_id, "scope_roots"))
+    )
+
+
+def in_subtree(unit_column: SQLColumnExpression[int | None], name: str) -> ColumnElement[bool]:
+    """``unit_column`` in the subtree of the unit bound as ``name`` (itself included): a list narrowed to
+    a unit the caller was authorised for, in a statement built once."""
+    return unit_column.in_(
+        select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id == bindparam(name))
+    )
+
+
+def top_cover(subject: Subject) -> Cover:
+    """Where a list of the subject's topmost units starts, for a statement built once per shape
+    (:func:`in_top`): ``admin`` (the roots, which the caller names) or ``roots``, the units where their
+    roles sit, bound as ``top_units``."""
+    if subject.is_admin:
+        return Cover("admin", {})
+    return Cover("roots", {"top_units": subject.units_with()})
+
+
+def in_top(unit_id: SQLColumnExpression[int]) -> ColumnElement[bool]:
+    """The topmost of the units bound as ``top_units`` (a :func:`top_cover` of shape ``roots``): those
+    units, less those inside another of them."""
+    strictly_below = select(OrgUnitClosure.descendant_id).where(
+        in_list(OrgUnitClosure.ancestor_id, "top_units"), OrgUnitClosure.depth > 0
+    )
+    return in_list(unit_id, "top_units") & unit_id.not_in(strictly_below.scalar_subquery())
 
 
 _UNIT_STATEMENTS: dict[tuple[str, str], Select[Any]] = {}

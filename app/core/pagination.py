@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import Row, Select, func, select
+from sqlalchemy import Integer, Row, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.schemas import MAX_ID
@@ -41,36 +42,61 @@ class Page(BaseModel, Generic[T]):
     offset: int
 
 
-async def fetch_page(session: AsyncSession, stmt: Select[Any], page: PageParams) -> tuple[list[Any], int]:
+_LIMIT = bindparam("page_limit", type_=Integer)
+_OFFSET = bindparam("page_offset", type_=Integer)
+
+
+@dataclass(frozen=True)
+class Paged:
+    """What a page of a list's statement runs (:func:`paged`): the page with its count, and the count
+    alone. A list read on every request builds its statement once per shape, with its values bound by
+    name (``bindparam``), and keeps its ``Paged``: building a statement and its cache key cost more
+    Python than running it (``bench/RESULTS.md``, "Lists built once per shape")."""
+
+    rows: Select[Any]
+    count: Select[int]
+
+
+def paged(stmt: Select[*tuple[Any, ...]]) -> Paged:
+    """``stmt`` with its count as a last column (``page_total``) and the page's limit and offset bound
+    (``page_limit``, ``page_offset``), and its count alone."""
+    counting = select(func.count()).select_from(stmt.order_by(None).subquery())
+    counted = stmt.add_columns(counting.scalar_subquery().label("page_total"))
+    return Paged(counted.limit(_LIMIT).offset(_OFFSET), counting)
+
+
+async def fetch_page(
+    session: AsyncSession,
+    stmt: Select[Any] | Paged,
+    page: PageParams,
+    params: Mapping[str, Any] | None = None,
+) -> tuple[list[Any], int]:
     """One page of ``stmt``'s first column (ORM entities) and the count of all its rows
     (:func:`fetch_page_rows`)."""
-    rows, total = await fetch_page_rows(session, stmt, page)
+    rows, total = await fetch_page_rows(session, stmt, page, params)
     return [row[0] for row in rows], total
 
 
 async def fetch_page_rows(
-    session: AsyncSession, stmt: Select[*tuple[Any, ...]], page: PageParams
+    session: AsyncSession,
+    stmt: Select[*tuple[Any, ...]] | Paged,
+    page: PageParams,
+    params: Mapping[str, Any] | None = None,
 ) -> tuple[list[Row[*tuple[Any, ...]]], int]:
-    """One page of ``stmt``'s rows and the count of all its rows, in one statement: the count rides along
-    each row of the page as an uncorrelated scalar subquery (the rows carry it as a last column,
-    ``page_total``), which the database runs once, with a plan of its own. Not a window
-    (``count(*) OVER ()``): that makes every matching row be read and sorted before the limit, where the
-    page alone reads its rows by index: 5-6 s against 0.6 s for 3 million evaluations on PostgreSQL
-    (``bench/RESULTS.md``, "HTTP before and after the page with its count"). A ``DISTINCT`` statement is
-    counted after it. Only a page past the end, which has no row to carry the count, asks for it apart."""
-    counted = stmt.add_columns(_counting(stmt).scalar_subquery().label("page_total"))
-    rows = (await session.execute(counted.limit(page.limit).offset(page.offset))).all()
+    """One page of ``stmt``'s rows (a statement, or one built once: :class:`Paged`, whose bound values
+    are ``params``) and the count of all its rows, in one statement: the count rides along each row of
+    the page as an uncorrelated scalar subquery (the rows carry it as a last column, ``page_total``),
+    which the database runs once, with a plan of its own. Not a window (``count(*) OVER ()``): that makes
+    every matching row be read and sorted before the limit, where the page alone reads its rows by
+    index: 5-6 s against 0.6 s for 3 million evaluations on PostgreSQL (``bench/RESULTS.md``, "HTTP
+    before and after the page with its count"). A ``DISTINCT`` statement is counted after it. Only a page
+    past the end, which has no row to carry the count, asks for it apart."""
+    built = stmt if isinstance(stmt, Paged) else paged(stmt)
+    values = {**(params or {}), "page_limit": page.limit, "page_offset": page.offset}
+    rows = (await session.execute(built.rows, values)).all()
     if rows:
         return list(rows), int(rows[0].page_total)
     if page.offset == 0:
         return [], 0
-    return [], await _count(session, stmt)
-
-
-def _counting(stmt: Select[*tuple[Any, ...]]) -> Select[int]:
-    return select(func.count()).select_from(stmt.order_by(None).subquery())
-
-
-async def _count(session: AsyncSession, stmt: Select[*tuple[Any, ...]]) -> int:
-    total = await session.scalar(_counting(stmt))
-    return int(total or 0)
+    total = await session.scalar(built.count, dict(params or {}))
+    return [], int(total or 0)

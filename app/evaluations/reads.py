@@ -3,15 +3,16 @@ running result the rules give right now; plus lists and the history."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row
+from sqlalchemy import Row, bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import Action
-from app.auth.scope import Subject, own_or, require_any_role, subtree_ids, unit_filter
+from app.auth.scope import Subject, cover_of, in_cover, in_subtree, own_or, require_any_role
 from app.core import audit
-from app.core.pagination import PageParams
+from app.core.pagination import Paged, PageParams
 from app.criteria.terms import IndicatorTerms, SetTerms, terms_of
 from app.evaluations import repository as repo
 from app.evaluations.models import (
@@ -181,24 +182,49 @@ async def list_evaluations(
     person_id: int | None,
     title: Title | None = None,
 ) -> tuple[list[Row[Any]], int]:
-    own = Evaluation.person_id == subject.person_id if subject.person_id is not None else None
-    where: list[ColumnElement[bool]] = [
-        own_or(unit_filter(subject, Action.EVALUATION_READ, Evaluation.org_unit_id), own)
-    ]
+    """The evaluations the caller sees (their scope for ``evaluation.read``, and their own), or those of
+    ``org_unit_id``'s subtree, with the filters asked."""
+    values: dict[str, Any] = {
+        "year": year,
+        "status": status.value if status is not None else None,
+        "person_id": person_id,
+        "title": title.value if title is not None else None,
+    }
     if org_unit_id is not None:
+        # The caller's roles for the action cover the unit, so its subtree is in their scope.
         await orgs.get_visible(session, subject, org_unit_id, Action.EVALUATION_READ)
-        where.append(Evaluation.org_unit_id.in_(subtree_ids([org_unit_id])))
-    elif own is None:
-        require_any_role(subject, Action.EVALUATION_READ)
-    if year is not None:
-        where.append(Evaluation.year == year)
-    if status is not None:
-        where.append(Evaluation.status == status.value)
-    if person_id is not None:
-        where.append(Evaluation.person_id == person_id)
-    if title is not None:
-        where.append(Evaluation.title == title.value)
-    return await repo.summary_page(session, where, params)
+        values["unit_id"] = org_unit_id
+        scope = "unit"
+    else:
+        if subject.person_id is None:
+            require_any_role(subject, Action.EVALUATION_READ)
+        cover = cover_of(subject, Action.EVALUATION_READ)
+        values.update(cover.params, own_person=subject.person_id)
+        scope = cover.shape + (":own" if subject.person_id is not None else "")
+    filters = (year is not None, status is not None, person_id is not None, title is not None)
+    return await repo.summary_page(session, _list_statement(scope, *filters), values, params)
+
+
+@lru_cache(maxsize=256)
+def _list_statement(scope: str, year: bool, status: bool, person: bool, title: bool) -> Paged:
+    """:func:`list_evaluations`' statement, built once per shape, its values bound: ``scope`` is ``unit``
+    (the subtree of the unit bound as ``unit_id``) or a cover shape (``auth/scope.Cover``), with
+    ``:own`` when the caller's own evaluations (``own_person``) are seen too."""
+    if scope == "unit":
+        where = [in_subtree(Evaluation.org_unit_id, "unit_id")]
+    else:
+        shape, _, own = scope.partition(":")
+        in_scope = in_cover(shape, Evaluation.org_unit_id)
+        where = [own_or(in_scope, Evaluation.person_id == bindparam("own_person") if own else None)]
+    if year:
+        where.append(Evaluation.year == bindparam("year"))
+    if status:
+        where.append(Evaluation.status == bindparam("status"))
+    if person:
+        where.append(Evaluation.person_id == bindparam("person_id"))
+    if title:
+        where.append(Evaluation.title == bindparam("title"))
+    return repo.summary_statement(where)
 
 
 async def history(session: AsyncSession, subject: Subject, evaluation_id: int) -> list[HistoryEntry]:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.scope import Cover, covered
 from app.collectives.models import ClanHousehold, Collective, HouseholdMember
-from app.core.pagination import PageParams, fetch_page_rows
+from app.core.pagination import Paged, PageParams, fetch_page_rows, paged
 from app.evaluations.models import Evaluation, Evidence, Score, Title
 
 # The statements every evaluation request runs (its load, its scores, its evidence) are built once with
@@ -132,11 +132,17 @@ _SUMMARY = select(
 )
 
 
+def summary_statement(where: list[ColumnElement[bool]]) -> Paged:
+    """The summaries ``where`` selects, the latest year first, to page through (built once per shape by
+    the service, its values bound)."""
+    return paged(_SUMMARY.where(*where).order_by(Evaluation.year.desc(), Evaluation.id))
+
+
 async def summary_page(
-    session: AsyncSession, where: list[ColumnElement[bool]], params: PageParams
+    session: AsyncSession, stmt: Paged, values: dict[str, Any], params: PageParams
 ) -> tuple[list[Row[Any]], int]:
-    stmt = _SUMMARY.where(*where).order_by(Evaluation.year.desc(), Evaluation.id)
-    return await fetch_page_rows(session, stmt, params)
+    """A page of :func:`summary_statement`'s rows, its bound ``values`` given."""
+    return await fetch_page_rows(session, stmt, params, values)
 
 
 async def scores_of(session: AsyncSession, evaluation_id: int) -> list[Score]:

@@ -25,7 +25,6 @@ from sqlalchemy import (
     Select,
     String,
     and_,
-    bindparam,
     delete,
     func,
     insert,
@@ -41,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import affected, counters
 from app.core.dates import ONE_DAY, covers, later_of
+from app.core.inlist import in_list
 from app.evaluations.models import UNIT_SUBJECT_KINDS
 from app.orgs import repository as repo
 from app.orgs.models import FormerName, OrgUnit, OrgUnitLink, Succession
@@ -64,13 +64,18 @@ def name_on(day: date) -> ColumnElement[str]:
     return func.coalesce(former, OrgUnit.name)
 
 
+# A day, or a day bound at execution (a statement built once: ``bindparam("day", type_=Date())``).
+Day = date | ColumnElement[date]
+UnitId = int | ColumnElement[int]
+
+
 @lru_cache(maxsize=DAYS_REMEMBERED)
-def alive_on(day: date) -> ColumnElement[bool]:
+def alive_on(day: Day) -> ColumnElement[bool]:
     return covers(OrgUnit.valid_from, OrgUnit.valid_to, day)
 
 
 @lru_cache(maxsize=DAYS_REMEMBERED)
-def link_on(day: date) -> ColumnElement[bool]:
+def link_on(day: Day) -> ColumnElement[bool]:
     return covers(OrgUnitLink.valid_from, OrgUnitLink.valid_to, day)
 
 
@@ -210,7 +215,7 @@ async def alive_children(session: AsyncSession, unit_id: int) -> list[OrgUnit]:
 
 
 @lru_cache(maxsize=DAYS_REMEMBERED)
-def depth_on(day: date) -> ColumnElement[int]:
+def depth_on(day: Day) -> ColumnElement[int]:
     """The level of ``OrgUnit`` on ``day`` (0 for a root), for sorting."""
     levels = select(func.coalesce(func.max(OrgUnitLink.depth), 0)).where(
         OrgUnitLink.descendant_id == OrgUnit.id, link_on(day)
@@ -218,7 +223,7 @@ def depth_on(day: date) -> ColumnElement[int]:
     return levels.scalar_subquery()
 
 
-def children_on(parent_id: int, day: date) -> ColumnElement[bool]:
+def children_on(parent_id: UnitId, day: Day) -> ColumnElement[bool]:
     """``OrgUnit`` rows that were children of ``parent_id`` on ``day`` (and existed then)."""
     links = select(OrgUnitLink.descendant_id).where(
         OrgUnitLink.ancestor_id == parent_id, OrgUnitLink.depth == 1, link_on(day)
@@ -226,7 +231,7 @@ def children_on(parent_id: int, day: date) -> ColumnElement[bool]:
     return and_(OrgUnit.id.in_(links.scalar_subquery()), alive_on(day))
 
 
-def descendants_on(unit_id: int, day: date) -> ColumnElement[bool]:
+def descendants_on(unit_id: UnitId, day: Day) -> ColumnElement[bool]:
     links = select(OrgUnitLink.descendant_id).where(
         OrgUnitLink.ancestor_id == unit_id, OrgUnitLink.depth > 0, link_on(day)
     )
@@ -351,16 +356,15 @@ async def as_of(session: AsyncSession, days: dict[int, date]) -> AsOf:
 def _as_of_statement() -> CompoundSelect[Any]:
     """:func:`as_of`'s union, built once (building it costs more than running it; the ids are bound)."""
     link, former, succession = OrgUnitLink, FormerName, Succession
-    ids: Any = bindparam("ids", expanding=True)
     dated = {"start": link.valid_from, "stop": link.valid_to}
     links = select(*_branch("link", link.descendant_id, link.ancestor_id, link.depth, **dated)).where(
-        link.descendant_id.in_(ids)
+        in_list(link.descendant_id, "ids")
     )
     named = {"name": former.name, "code": former.code, "stop": former.valid_to}
-    names = select(*_branch("name", former.org_unit_id, **named)).where(former.org_unit_id.in_(ids))
+    names = select(*_branch("name", former.org_unit_id, **named)).where(in_list(former.org_unit_id, "ids"))
     successions = select(
         *_branch("succ", succession.predecessor_id, succession.successor_id, succession.id)
-    ).where(or_(succession.predecessor_id.in_(ids), succession.successor_id.in_(ids)))
+    ).where(or_(in_list(succession.predecessor_id, "ids"), in_list(succession.successor_id, "ids")))
     return union_all(links, names, successions)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
@@ -17,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import waiting
-from app.core.pagination import PageParams, fetch_page
+from app.core.pagination import Paged, PageParams, fetch_page, paged
 from app.orgs.models import OrgUnit, OrgUnitClosure
 
 
@@ -29,19 +31,17 @@ async def get_by_code(session: AsyncSession, code: str) -> OrgUnit | None:
     return await session.scalar(select(OrgUnit).where(OrgUnit.code == code))
 
 
+def paged_units(where: list[ColumnElement[bool]], depth: ColumnElement[int]) -> Paged:
+    """The units ``where`` selects, the higher levels first (``depth``: the level to sort by), to page
+    through (built once per shape by the service, its values bound)."""
+    return paged(select(OrgUnit).where(*where).order_by(depth, OrgUnit.name, OrgUnit.id))
+
+
 async def page(
-    session: AsyncSession,
-    where: list[ColumnElement[bool]],
-    params: PageParams,
-    depth: ColumnElement[int] | None = None,
+    session: AsyncSession, stmt: Paged, values: dict[str, Any], params: PageParams
 ) -> tuple[list[OrgUnit], int]:
-    """A page of units, the higher levels first (``depth``: the level to sort by, default today's)."""
-    stmt: Select[OrgUnit] = (
-        select(OrgUnit)
-        .where(*where)
-        .order_by(depth if depth is not None else OrgUnit.depth, OrgUnit.name, OrgUnit.id)
-    )
-    return await fetch_page(session, stmt, params)
+    """A page of :func:`paged_units`' units, its bound ``values`` given."""
+    return await fetch_page(session, stmt, params, values)
 
 
 def descendants_of(unit_id: int, *, include_self: bool = False) -> Select[int]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import Date, bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,16 +16,18 @@ from app.auth.scope import (
     ReadAlong,
     Subject,
     authorized_unit,
+    cover_of,
     holds_role_at,
-    top_units_filter,
-    unit_filter,
+    in_cover,
+    in_top,
+    top_cover,
 )
 from app.core import audit
 from app.core.dates import today
 from app.core.errors import Conflict, Forbidden, ValidationFailed
-from app.core.pagination import PageParams
+from app.core.pagination import Paged, PageParams
 from app.core.schemas import check_version
-from app.core.search import contains
+from app.core.search import contains_bound, pattern
 from app.orgs import history
 from app.orgs import repository as repo
 from app.orgs.models import OrgUnit
@@ -231,6 +234,32 @@ async def delete(session: AsyncSession, subject: Subject, unit_id: int, if_match
     await _audit(session, subject, unit_id, "deleted", before, None)
 
 
+# The lists' statements are built once per shape, their values bound (``core/pagination.Paged``): the day
+# (today, or ``as_of``), the caller's cover (``auth/scope.py``) and each filter asked.
+_DAY = bindparam("day", type_=Date())
+
+
+@lru_cache(maxsize=256)
+def _units_statement(cover: str, start: str, kind: bool, code: bool, q: bool) -> Paged:
+    """:func:`list_units`' statement for a cover shape and a ``start``: ``parent`` (the children of the
+    unit bound as ``parent_id``), ``top`` shapes (``admin``: the roots; ``roots``: the caller's topmost
+    units, bound as ``top_units``) or ``search`` (anything in scope)."""
+    where = [in_cover(cover, OrgUnit.id), history.alive_on(_DAY)]
+    if start == "parent":
+        where.append(history.children_on(bindparam("parent_id"), _DAY))
+    elif start == "admin":
+        where.append(OrgUnit.parent_id.is_(None))
+    elif start == "roots":
+        where.append(in_top(OrgUnit.id))
+    if kind:
+        where.append(OrgUnit.kind == bindparam("kind"))
+    if code:
+        where.append(OrgUnit.code == bindparam("code"))
+    if q:
+        where.append(contains_bound("q", OrgUnit.name, OrgUnit.code))
+    return repo.paged_units(where, history.depth_on(_DAY))
+
+
 async def list_units(
     session: AsyncSession,
     subject: Subject,
@@ -242,31 +271,34 @@ async def list_units(
     code: str | None,
     as_of: date | None = None,
 ) -> tuple[list[OrgUnitRead], int]:
+    """Children of ``parent_id``; without it, the caller's top units (the roots for an admin; otherwise
+    the units where their roles sit, less those nested in another), or with a filter, a search of
+    everything in scope."""
     day = as_of or today()
-    where: list[ColumnElement[bool]] = [
-        unit_filter(subject, Action.UNIT_READ, OrgUnit.id),
-        history.alive_on(day),
-    ]
+    cover = cover_of(subject, Action.UNIT_READ)
+    values: dict[str, Any] = {"day": day, **cover.params, "kind": kind, "code": code}
     if parent_id is not None:
         await get_visible(session, subject, parent_id, Action.UNIT_READ)
-        where.append(history.children_on(parent_id, day))
+        start, values["parent_id"] = "parent", parent_id
     elif not (kind or q or code):
-        where.append(_top_units(subject))
-    if kind:
-        where.append(OrgUnit.kind == kind)
-    if code:
-        where.append(OrgUnit.code == code)
+        top = top_cover(subject)
+        start = top.shape
+        values.update(top.params)
+    else:
+        start = "search"
     if q:
-        where.append(contains(q, OrgUnit.name, OrgUnit.code))
-    units, total = await repo.page(session, where, params, history.depth_on(day))
+        values["q"] = pattern(q)
+    stmt = _units_statement(cover.shape, start, bool(kind), bool(code), bool(q))
+    units, total = await repo.page(session, stmt, values, params)
     return await to_reads(session, units, day), total
 
 
-def _top_units(subject: Subject) -> ColumnElement[bool]:
-    """Roots for an admin; otherwise the units where the caller's roles sit, less those nested in another."""
-    if subject.is_admin:
-        return OrgUnit.parent_id.is_(None)
-    return top_units_filter(subject, OrgUnit.id)
+@lru_cache(maxsize=64)
+def _descendants_statement(cover: str, kind: bool) -> Paged:
+    where = [history.descendants_on(bindparam("unit_id"), _DAY), in_cover(cover, OrgUnit.id)]
+    if kind:
+        where.append(OrgUnit.kind == bindparam("kind"))
+    return repo.paged_units(where, history.depth_on(_DAY))
 
 
 async def list_descendants(
@@ -279,11 +311,7 @@ async def list_descendants(
 ) -> tuple[list[OrgUnitRead], int]:
     await get_visible(session, subject, unit_id, Action.UNIT_READ)
     day = as_of or today()
-    where: list[ColumnElement[bool]] = [
-        history.descendants_on(unit_id, day),
-        unit_filter(subject, Action.UNIT_READ, OrgUnit.id),
-    ]
-    if kind:
-        where.append(OrgUnit.kind == kind)
-    units, total = await repo.page(session, where, params, history.depth_on(day))
+    cover = cover_of(subject, Action.UNIT_READ)
+    values: dict[str, Any] = {"day": day, "unit_id": unit_id, "kind": kind, **cover.params}
+    units, total = await repo.page(session, _descendants_statement(cover.shape, bool(kind)), values, params)
     return await to_reads(session, units, day), total

@@ -10,9 +10,8 @@ from sqlalchemy.orm import aliased
 
 from app.auth.models import Role
 from app.auth.policy import Action
-from app.auth.scope import _FILTERS, Grant, Subject, top_units_filter, unit_filter
+from app.auth.scope import _FILTERS, Grant, Subject, unit_filter
 from app.evaluations.models import Evaluation
-from app.orgs.models import OrgUnit
 
 
 def subject(*units: int) -> Subject:
@@ -35,8 +34,6 @@ def test_a_filter_is_reused_for_the_same_column_and_units_only() -> None:
     assert "person_id" in sql(other_column) and "person_id" not in sql(first)
     alias = aliased(Evaluation, name="e2")
     assert "e2.org_unit_id" in sql(unit_filter(subject(7, 9), Action.EVALUATION_READ, alias.org_unit_id))
-    assert "IN (7, 9)" in sql(top_units_filter(subject(7, 9), OrgUnit.id))
-    assert "IN (7)" in sql(top_units_filter(subject(7), OrgUnit.id))
 
 
 def test_an_entry_is_not_lent_to_another_column_with_the_same_id() -> None:

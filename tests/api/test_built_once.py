@@ -1,0 +1,123 @@
+"""The hot lists' statements are built once per shape with their values bound (``core/pagination.Paged``),
+and lists of values are bound whole (``core/inlist.py``): the same SQL runs for other values, and answers
+for those values, never for the ones the statement was first built with."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy import case, func, not_, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.core.inlist import in_list
+from app.orgs.models import OrgUnit
+from tests.api.test_statements import counted
+from tests.builders import Tree, build_country
+
+
+def _page_of(seen: list[str], table: str) -> str:
+    """The page statement of ``table`` among the statements a request ran."""
+    return next(s for s in seen if s.startswith("SELECT") and f"FROM {table}" in s and "page_total" in s)
+
+
+async def test_org_units_children_of_two_parents_run_one_statement(
+    client: httpx.AsyncClient, tree: Tree, _test_engine: AsyncEngine
+) -> None:
+    c = await build_country(tree)
+    h = tree.auth(await tree.user(("org_admin", c.nation)))
+    answers, pages = {}, []
+    for parent in (c.district_a, c.province_b):
+        with counted(_test_engine) as seen:
+            r = await client.get("/api/v1/org-units", params={"parent_id": parent.id}, headers=h)
+        assert r.status_code == 200, r.text
+        answers[parent.id] = [u["name"] for u in r.json()["items"]]
+        pages.append(_page_of(seen, "org_units"))
+    assert answers == {c.district_a.id: ["Xã A", "Xã A2"], c.province_b.id: ["Xã B"]}
+    assert pages[0] == pages[1]
+
+
+async def test_top_units_follow_each_callers_roles(client: httpx.AsyncClient, tree: Tree) -> None:
+    """The caller's topmost units are bound, not built in: two callers of one shape see their own."""
+    c = await build_country(tree)
+    one = tree.auth(await tree.user(("viewer", c.commune_a), ("viewer", c.school_a)))
+    two = tree.auth(await tree.user(("viewer", c.province_b), ("org_admin", c.commune_a2)))
+    names = {}
+    for who, h in (("one", one), ("two", two)):
+        r = await client.get("/api/v1/org-units", headers=h)
+        assert r.status_code == 200, r.text
+        names[who] = sorted(u["name"] for u in r.json()["items"])
+    assert names == {"one": ["Xã A"], "two": ["Tỉnh B", "Xã A2"]}
+
+
+async def test_evaluations_of_two_units_and_years_run_one_statement(
+    client: httpx.AsyncClient, tree: Tree, _test_engine: AsyncEngine
+) -> None:
+    c = await build_country(tree)
+    a = await tree.evaluation(await tree.person(c.school_a), 2025)
+    b = await tree.evaluation(await tree.person(c.school_b), 2024)
+    await tree.evaluation(await tree.person(c.school_b), 2025)
+    h = tree.auth(await tree.user(("org_admin", c.nation)))
+    found, pages = {}, []
+    for unit, year in ((c.province_a, 2025), (c.province_b, 2024)):
+        with counted(_test_engine) as seen:
+            r = await client.get(
+                "/api/v1/evaluations", params={"org_unit_id": unit.id, "year": year}, headers=h
+            )
+        assert r.status_code == 200, r.text
+        found[unit.id] = [e["id"] for e in r.json()["items"]]
+        pages.append(_page_of(seen, "evaluations"))
+    assert found == {c.province_a.id: [a.id], c.province_b.id: [b.id]}
+    assert pages[0] == pages[1]
+
+
+async def test_own_evaluations_and_scope_are_bound_per_caller(client: httpx.AsyncClient, tree: Tree) -> None:
+    """Without a unit: the caller's scope and their own evaluations, whoever asked first."""
+    c = await build_country(tree)
+    in_a = await tree.evaluation(await tree.person(c.school_a))
+    member = await tree.user(("assessor", c.school_b))
+    mine = await tree.evaluation(await tree.person(c.commune_a2, user=member))
+    in_b = await tree.evaluation(await tree.person(c.school_b))
+    other = await tree.user(("assessor", c.school_a))
+    await tree.person(c.school_a, user=other)
+    seen = {}
+    for who, user in (("member", member), ("other", other)):
+        r = await client.get("/api/v1/evaluations", headers=tree.auth(user))
+        assert r.status_code == 200, r.text
+        seen[who] = sorted(e["id"] for e in r.json()["items"])
+    assert seen == {"member": sorted([mine.id, in_b.id]), "other": [in_a.id]}
+
+
+async def test_a_list_of_values_is_one_parameter_on_postgresql(
+    client: httpx.AsyncClient, tree: Tree, _test_engine: AsyncEngine
+) -> None:
+    """Callers with one root and with three run the very same SQL on PostgreSQL (``= ANY``); SQLite
+    expands the list."""
+    if _test_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite binds each value of a list apart")
+    c = await build_country(tree)
+    one = tree.auth(await tree.user(("viewer", c.commune_a)))
+    three = tree.auth(await tree.user(("viewer", c.school_b), ("viewer", c.commune_a2), ("viewer", c.dept_a)))
+    pages = []
+    for h in (one, three):
+        with counted(_test_engine) as seen:
+            r = await client.get("/api/v1/org-units", params={"q": "Tổ"}, headers=h)
+        assert r.status_code == 200, r.text
+        pages.append(_page_of(seen, "org_units"))
+    assert pages[0] == pages[1]
+    assert "= ANY (" in pages[0]
+
+
+async def test_in_list(session: AsyncSession, tree: Tree) -> None:
+    c = await build_country(tree)
+    ids = [c.commune_a.id, c.school_b.id, c.nation.id]
+    stmt = select(OrgUnit.id).where(in_list(OrgUnit.id, "ids")).order_by(OrgUnit.id)
+    assert list((await session.scalars(stmt, {"ids": ids})).all()) == sorted(ids)
+    assert list((await session.scalars(stmt, {"ids": []})).all()) == []
+    outside = select(func.count()).where(not_(in_list(OrgUnit.id, "ids")), in_list(OrgUnit.id, "all"))
+    every = [c.nation.id, c.province_a.id, c.commune_a.id]
+    assert await session.scalar(outside, {"ids": [c.nation.id], "all": every}) == 2
+    # In a CASE that stands in both the select list and the GROUP BY (as the counters' read does).
+    marked = case((in_list(OrgUnit.kind, "kinds"), "picked"), else_="other")
+    grouped = select(marked, func.count()).where(in_list(OrgUnit.id, "all")).group_by(marked).order_by(marked)
+    rows = (await session.execute(grouped, {"kinds": ["commune", "nation"], "all": every})).all()
+    assert [tuple(r) for r in rows] == [("other", 1), ("picked", 2)]
