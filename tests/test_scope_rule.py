@@ -4,8 +4,7 @@
 - read the tree tables (``OrgUnitClosure``, ``OrgUnitLink``) — who sees what is decided in scope.py;
 - read the subject's grants (``.grants``, ``.units_with``) or the policy's roles (``roles_for``);
 - narrow a query by unit ids by hand (``X.org_unit_id.in_(...)`` with anything but scope's
-  ``subtree_ids``/``ancestor_ids`` or a repository's query, or ``in_list(X.org_unit_id, ...)``, a list
-  of unit ids bound at execution: ``core/inlist.py``).
+  ``subtree_ids``/``ancestor_ids`` or a repository's query).
 
 The modules below are the documented exceptions: they *count* or *maintain* the tree, they do not decide
 who sees it. A new exception needs its reason here, where review sees it.
@@ -78,15 +77,6 @@ def violations(source: str) -> list[str]:
             and not (node.args and _narrowed_properly(node.args[0]))
         ):
             found.append(f"line {node.lineno}: narrows by unit ids by hand (.org_unit_id.in_)")
-        elif (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
-            and node.func.id == "in_list"
-            and node.args
-            and isinstance(node.args[0], ast.Attribute)
-            and node.args[0].attr == "org_unit_id"
-        ):
-            found.append(f"line {node.lineno}: narrows by a bound list of unit ids (in_list)")
     return found
 
 
@@ -108,8 +98,8 @@ def test_every_exception_still_exists_and_the_check_catches_what_it_should() -> 
         "from app.orgs.models import OrgUnitClosure\n"
         "def f(subject, q):\n"
         "    units = subject.units_with()\n"
-        "    return q.where(Person.org_unit_id.in_(units), in_list(Person.org_unit_id, 'units'))\n"
+        "    return q.where(Person.org_unit_id.in_(units))\n"
     )
-    assert len(violations(sample)) == 4
+    assert len(violations(sample)) == 3
     fine = "def f(q, unit):\n    return q.where(Person.org_unit_id.in_(subtree_ids([unit])))\n"
     assert violations(fine) == []

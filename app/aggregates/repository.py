@@ -18,7 +18,19 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, case, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import epochs
@@ -26,7 +38,6 @@ from app.aggregates import metrics as _metrics
 from app.aggregates.metrics import Cells, Count, Kind, Metric
 from app.aggregates.models import AggregateCount, AggregateVersion
 from app.auth.scope import ReadAlong
-from app.core.inlist import in_list
 from app.orgs import history
 from app.orgs.models import OrgUnit, OrgUnitClosure, OrgUnitLink
 from app.plans.models import Plan, Target
@@ -91,34 +102,35 @@ _CHANGES = sorted(k.value for k in _metrics.CHANGE_KINDS)
 _COUNTS = AggregateCount.__table__.c
 
 
-@functools.cache
-def _count_statement(one_year: bool, with_changes: bool, with_groups: bool) -> Select[Any]:
-    """The read of :func:`count`, built once per shape with its values as parameters: dashboards run it on
-    every request, and building it cost more than running it. Core columns, not the ORM's: rows, not
-    entities, come back."""
+def _one_of(column: ColumnElement[str], values: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN`` a list fixed when the statement is built: one plain parameter per value, bound in the
+    statement. An expanding parameter would make SQLAlchemy rewrite the SQL at every execution, in
+    Python, one placeholder per value (~13 % of a progress request's time went there); a PostgreSQL array
+    would cost the database a plan per execution (``bench/RESULTS.md``, "3d0d366 against 8b5ebd8")."""
+    return column.in_([literal(value, String()) for value in values])
+
+
+@functools.lru_cache(maxsize=128)
+def _count_statement(
+    one_year: bool, per_year: tuple[str, ...], changes: tuple[str, ...], with_groups: bool
+) -> Select[Any]:
+    """The read of :func:`count`, built once per shape and kinds (a dashboard asks the same kinds every
+    time), with the other values as parameters: dashboards run it on every request, and building it cost
+    more than running it. Core columns, not the ORM's: rows, not entities, come back."""
     c = _COUNTS
-    cond = [
-        and_(
-            in_list(c.kind, "per_year"),
-            c.year.between(bindparam("from_year"), bindparam("to_year")),
-        )
-    ]
-    if with_changes:
-        cond.append(and_(in_list(c.kind, "changes"), c.year <= bindparam("to_year")))
-    where = [in_list(c.org_unit_id, "roots"), or_(*cond), c.n != 0]
+    cond = [and_(_one_of(c.kind, per_year), c.year.between(bindparam("from_year"), bindparam("to_year")))]
+    if changes:
+        cond.append(and_(_one_of(c.kind, changes), c.year <= bindparam("to_year")))
+    where = [c.org_unit_id.in_(bindparam("roots", expanding=True)), or_(*cond), c.n != 0]
     if with_groups:
-        where.append(or_(in_list(c.grp, "groups"), c.kind == Kind.EVALUATED.value))
+        where.append(or_(c.grp.in_(bindparam("groups", expanding=True)), c.kind == Kind.EVALUATED.value))
     # One year: the changes are summed by the database (a breakdown of hundreds of children then reads
     # one row per cell instead of one per cell and year). The same CASE stands in the select list and the
-    # GROUP BY: its parameters are the same ones in both (PostgreSQL numbers a parameter once), so the
-    # database sees one expression.
+    # GROUP BY with the same parameters, which PostgreSQL numbers once: one expression for the database.
     year = (
         c.year
         if not one_year
-        else case(
-            (in_list(c.kind, "change_kinds"), bindparam("year_of_changes", type_=Integer)),
-            else_=c.year,
-        )
+        else case((_one_of(c.kind, _CHANGES), bindparam("year_of_changes", type_=Integer)), else_=c.year)
     )
     keys = (c.org_unit_id, year, c.kind, c.grp, c.level, c.born)
     return select(*keys, func.sum(c.n)).where(*where).group_by(*keys)
@@ -138,19 +150,17 @@ async def count(
     if not roots:
         return tally
     asked = {k.value for k in kinds | {Kind.EVALUATED}}
-    changes = sorted(asked & set(_CHANGES))
+    changes = tuple(sorted(asked & set(_CHANGES)))
+    per_year = tuple(sorted(asked - set(_CHANGES)))
     params: dict[str, Any] = {
         "roots": list(roots),
-        "per_year": sorted(asked - set(_CHANGES)),
         "from_year": from_year,
         "to_year": to_year,
-        "changes": changes,
         "year_of_changes": to_year,
-        "change_kinds": _CHANGES,
     }
     if groups is not None:
         params["groups"] = sorted(groups)
-    stmt = _count_statement(from_year == to_year, bool(changes), groups is not None)
+    stmt = _count_statement(from_year == to_year, per_year, changes, groups is not None)
     for unit_id, at, kind, group, level, born, n in (await session.execute(stmt, params)).all():
         cell = (group, level or None, born)  # the cells store '' for no digital level
         if kind in _CHANGES:
@@ -213,7 +223,10 @@ class PlanRow(NamedTuple):
     value: Any
 
 
-def _plans_above() -> Select[Any]:
+@functools.lru_cache(maxsize=128)
+def _plans_above(metric_codes: tuple[str, ...]) -> Select[Any]:
+    """:func:`applicable_plans`' read, built once per list of metrics (progress asks all of them, a
+    breakdown or a trend one), the units and the year bound."""
     closure, plans, targets = OrgUnitClosure.__table__.c, Plan.__table__.c, Target.__table__.c
     return (
         select(
@@ -232,15 +245,12 @@ def _plans_above() -> Select[Any]:
             Target.__table__,
             and_(
                 targets.plan_id == plans.id,
-                in_list(targets.metric, "metric_codes"),
+                _one_of(targets.metric, metric_codes),
                 targets.year >= bindparam("from_year"),
             ),
         )
-        .where(in_list(closure.descendant_id, "units"))
+        .where(closure.descendant_id.in_(bindparam("units", expanding=True)))
     )
-
-
-_PLANS_ABOVE = _plans_above()  # built once, as the counters' read
 
 
 async def applicable_plans(
@@ -248,8 +258,9 @@ async def applicable_plans(
 ) -> list[PlanRow]:
     """Every plan at or above each of ``units``, with its targets for ``metric_codes`` from
     ``from_year`` on: one query for any number of units."""
-    params = {"units": list(units), "metric_codes": list(metric_codes), "from_year": from_year}
-    return [PlanRow(*row) for row in (await session.execute(_PLANS_ABOVE, params)).all()]
+    stmt = _plans_above(tuple(metric_codes))
+    params = {"units": list(units), "from_year": from_year}
+    return [PlanRow(*row) for row in (await session.execute(stmt, params)).all()]
 
 
 def _own_plans(metric_codes: Sequence[str], from_year: int) -> Any:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Select,
     SQLColumnExpression,
@@ -45,7 +46,6 @@ from sqlalchemy.orm import Session, SessionTransaction
 from app.auth.models import Role
 from app.auth.policy import Action, roles_for
 from app.core.errors import Forbidden, NotFound
-from app.core.inlist import in_list
 from app.orgs.models import OrgUnit, OrgUnitClosure
 
 # What a user may do to their own records — their person record, their evaluation, and the evaluation of
@@ -204,7 +204,7 @@ def holds_role_at(subject: Subject, unit_id: int) -> bool:
 _COVERS = select(
     exists().where(
         OrgUnitClosure.descendant_id == bindparam("unit_id"),
-        in_list(OrgUnitClosure.ancestor_id, "roots"),
+        OrgUnitClosure.ancestor_id.in_(bindparam("roots", expanding=True)),
     )
 )
 
@@ -263,7 +263,7 @@ def covered(shape: str, unit_id: SQLColumnExpression[int]) -> ColumnElement[bool
         return false()
     return exists().where(
         OrgUnitClosure.descendant_id == unit_id,
-        in_list(OrgUnitClosure.ancestor_id, "scope_roots"),
+        OrgUnitClosure.ancestor_id.in_(bindparam("scope_roots", expanding=True)),
     )
 
 
@@ -275,7 +275,9 @@ def in_cover(shape: str, unit_column: SQLColumnExpression[int | None]) -> Column
     if shape == "none":
         return false()
     return unit_column.in_(
-        select(OrgUnitClosure.descendant_id).where(in_list(OrgUnitClosure.ancestor_id, "scope_roots"))
+        select(OrgUnitClosure.descendant_id).where(
+            OrgUnitClosure.ancestor_id.in_(bindparam("scope_roots", expanding=True))
+        )
     )
 
 
@@ -296,13 +298,16 @@ def top_cover(subject: Subject) -> Cover:
     return Cover("roots", {"top_units": subject.units_with()})
 
 
+_TOP_UNITS: BindParameter[list[int]] = bindparam("top_units", expanding=True)
+
+
 def in_top(unit_id: SQLColumnExpression[int]) -> ColumnElement[bool]:
     """The topmost of the units bound as ``top_units`` (a :func:`top_cover` of shape ``roots``): those
     units, less those inside another of them."""
     strictly_below = select(OrgUnitClosure.descendant_id).where(
-        in_list(OrgUnitClosure.ancestor_id, "top_units"), OrgUnitClosure.depth > 0
+        OrgUnitClosure.ancestor_id.in_(_TOP_UNITS), OrgUnitClosure.depth > 0
     )
-    return in_list(unit_id, "top_units") & unit_id.not_in(strictly_below.scalar_subquery())
+    return unit_id.in_(_TOP_UNITS) & unit_id.not_in(strictly_below.scalar_subquery())
 
 
 _UNIT_STATEMENTS: dict[tuple[str, str], Select[Any]] = {}

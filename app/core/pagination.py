@@ -51,7 +51,7 @@ class Paged:
     """What a page of a list's statement runs (:func:`paged`): the page with its count, and the count
     alone. A list read on every request builds its statement once per shape, with its values bound by
     name (``bindparam``), and keeps its ``Paged``: building a statement and its cache key cost more
-    Python than running it (``bench/RESULTS.md``, "Lists built once per shape")."""
+    Python than running it (the changelog of issue #15 in ``README.md``)."""
 
     rows: Select[Any]
     count: Select[int]

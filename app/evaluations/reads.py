@@ -96,42 +96,70 @@ def result_of(outcome: Outcome) -> ResultRead:
     )
 
 
-def _stored(evaluation: Evaluation | Row[Any]) -> dict[str, Any] | None:
-    if evaluation.total_halves is None:
+def _stored(
+    total_halves: int | None,
+    passed: bool | None,
+    failing: list[int] | None,
+    digital_level: str | None,
+    person_id: int | None,
+    grade: str | None,
+) -> dict[str, Any] | None:
+    if total_halves is None:
         return None
     return {
-        "total": evaluation.total_halves / 2,
-        "passed": bool(evaluation.passed),
-        "failing_indicators": list(evaluation.failing_indicators or []),
-        "digital_level": evaluation.digital_level if evaluation.person_id is not None else None,
-        "level": evaluation.grade,
+        "total": total_halves / 2,
+        "passed": bool(passed),
+        "failing_indicators": list(failing or []),
+        "digital_level": digital_level if person_id is not None else None,
+        "level": grade,
     }
 
 
-def stored_result(evaluation: Evaluation | Row[Any]) -> ResultRead | None:
-    """The result the completed review stored (an evaluation, or a row of its columns)."""
-    stored = _stored(evaluation)
+def stored_result(evaluation: Evaluation) -> ResultRead | None:
+    """The result the completed review stored."""
+    e = evaluation
+    stored = _stored(e.total_halves, e.passed, e.failing_indicators, e.digital_level, e.person_id, e.grade)
     return None if stored is None else ResultRead.model_validate(stored)
 
 
 def summary_of(row: Row[Any]) -> dict[str, Any]:
-    """A list's item, from a row of ``repository.summary_page``, as the fields of an
-    :class:`EvaluationSummary`: a page validates its items at once (``Page[EvaluationSummary]``), in
-    pydantic's core, rather than one model built in Python per row."""
+    """A list's item, from a row of ``repository.summary_page`` (its columns in ``SUMMARY_COLUMNS``'
+    order), as the fields of an :class:`EvaluationSummary`: a page validates its items at once
+    (``Page[EvaluationSummary]``), in pydantic's core, rather than one model built in Python per row. The
+    row is unpacked by position: reading a ``Row``'s columns by name costs ~0.3 µs each, and a page of 50
+    read ~1,000 of them."""
+    (
+        id_,
+        title,
+        person_id,
+        collective_id,
+        org_unit_id,
+        year,
+        criteria_set_id,
+        status,
+        version,
+        decision_id,
+        updated_at,
+        total_halves,
+        passed,
+        failing,
+        digital_level,
+        grade,
+    ) = row[: len(repo.SUMMARY_COLUMNS)]
     return {
-        "id": row.id,
-        "title": row.title,
-        "person_id": row.person_id,
-        "household_id": collective_as(Title.LEARNING_FAMILY, row.title, row.collective_id),
-        "clan_id": collective_as(Title.LEARNING_CLAN, row.title, row.collective_id),
-        "org_unit_id": row.org_unit_id,
-        "year": row.year,
-        "criteria_set_id": row.criteria_set_id,
-        "status": row.status,
-        "version": row.version,
-        "result": _stored(row),
-        "decision_id": row.decision_id,
-        "updated_at": row.updated_at,
+        "id": id_,
+        "title": title,
+        "person_id": person_id,
+        "household_id": collective_as(Title.LEARNING_FAMILY, title, collective_id),
+        "clan_id": collective_as(Title.LEARNING_CLAN, title, collective_id),
+        "org_unit_id": org_unit_id,
+        "year": year,
+        "criteria_set_id": criteria_set_id,
+        "status": status,
+        "version": version,
+        "result": _stored(total_halves, passed, failing, digital_level, person_id, grade),
+        "decision_id": decision_id,
+        "updated_at": updated_at,
     }
 
 

@@ -112,7 +112,7 @@ async def is_member_today(session: AsyncSession, person_id: int, evaluation: Eva
 
 # What a list shows of each evaluation (``reads.summary_of``): columns, not entities, so a page of them
 # costs no identity map and no ORM object per row.
-_SUMMARY = select(
+SUMMARY_COLUMNS = (
     Evaluation.id,
     Evaluation.title,
     Evaluation.person_id,
@@ -129,7 +129,8 @@ _SUMMARY = select(
     Evaluation.failing_indicators,
     Evaluation.digital_level,
     Evaluation.grade,
-)
+)  # in this order: ``reads.summary_of`` unpacks a row by position
+_SUMMARY = select(*SUMMARY_COLUMNS)
 
 
 def summary_statement(where: list[ColumnElement[bool]]) -> Paged:

@@ -27,7 +27,6 @@ from app.auth.scope import Subject, authorize, authorize_above, cover_of
 from app.core import audit
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
-from app.core.inlist import in_list
 from app.core.schemas import check_version
 from app.evaluations import repository as repo
 from app.evaluations.models import Evaluation, Evidence, Status
@@ -104,9 +103,9 @@ _SEPARATION = {
     duty: select(audit.AuditEntry.entity_id, audit.AuditEntry.action)
     .where(
         audit.AuditEntry.entity_type == "evaluation",
-        in_list(audit.AuditEntry.entity_id, "evaluation_ids"),
+        audit.AuditEntry.entity_id.in_(bindparam("evaluation_ids", expanding=True)),
         audit.AuditEntry.actor_user_id == bindparam("user_id"),
-        in_list(audit.AuditEntry.action, "other_actions"),
+        audit.AuditEntry.action.in_(list(_others(duty))),
     )
     .order_by(audit.AuditEntry.id)
     .limit(1)
@@ -120,11 +119,7 @@ async def separate_duties(
     """409 if ``subject`` did another duty on any of ``evaluation_ids`` (one query over the audit rows)."""
     if not subject.user_id or not evaluation_ids:
         return
-    params = {
-        "evaluation_ids": list(evaluation_ids),
-        "user_id": subject.user_id,
-        "other_actions": sorted(_others(duty)),
-    }
+    params = {"evaluation_ids": list(evaluation_ids), "user_id": subject.user_id}
     found = (await session.execute(_SEPARATION[duty], params)).first()
     if found is None:
         return

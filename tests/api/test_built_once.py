@@ -1,16 +1,12 @@
-"""The hot lists' statements are built once per shape with their values bound (``core/pagination.Paged``),
-and lists of values are bound whole (``core/inlist.py``): the same SQL runs for other values, and answers
-for those values, never for the ones the statement was first built with."""
+"""The hot lists' statements are built once per shape with their values bound (``core/pagination.Paged``):
+the same SQL runs for other values, and answers for those values, never for the ones the statement was
+first built with."""
 
 from __future__ import annotations
 
 import httpx
-import pytest
-from sqlalchemy import case, func, not_, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.core.inlist import in_list
-from app.orgs.models import OrgUnit
 from tests.api.test_statements import counted
 from tests.builders import Tree, build_country
 
@@ -85,39 +81,3 @@ async def test_own_evaluations_and_scope_are_bound_per_caller(client: httpx.Asyn
         assert r.status_code == 200, r.text
         seen[who] = sorted(e["id"] for e in r.json()["items"])
     assert seen == {"member": sorted([mine.id, in_b.id]), "other": [in_a.id]}
-
-
-async def test_a_list_of_values_is_one_parameter_on_postgresql(
-    client: httpx.AsyncClient, tree: Tree, _test_engine: AsyncEngine
-) -> None:
-    """Callers with one root and with three run the very same SQL on PostgreSQL (``= ANY``); SQLite
-    expands the list."""
-    if _test_engine.dialect.name != "postgresql":
-        pytest.skip("SQLite binds each value of a list apart")
-    c = await build_country(tree)
-    one = tree.auth(await tree.user(("viewer", c.commune_a)))
-    three = tree.auth(await tree.user(("viewer", c.school_b), ("viewer", c.commune_a2), ("viewer", c.dept_a)))
-    pages = []
-    for h in (one, three):
-        with counted(_test_engine) as seen:
-            r = await client.get("/api/v1/org-units", params={"q": "Tổ"}, headers=h)
-        assert r.status_code == 200, r.text
-        pages.append(_page_of(seen, "org_units"))
-    assert pages[0] == pages[1]
-    assert "= ANY (" in pages[0]
-
-
-async def test_in_list(session: AsyncSession, tree: Tree) -> None:
-    c = await build_country(tree)
-    ids = [c.commune_a.id, c.school_b.id, c.nation.id]
-    stmt = select(OrgUnit.id).where(in_list(OrgUnit.id, "ids")).order_by(OrgUnit.id)
-    assert list((await session.scalars(stmt, {"ids": ids})).all()) == sorted(ids)
-    assert list((await session.scalars(stmt, {"ids": []})).all()) == []
-    outside = select(func.count()).where(not_(in_list(OrgUnit.id, "ids")), in_list(OrgUnit.id, "all"))
-    every = [c.nation.id, c.province_a.id, c.commune_a.id]
-    assert await session.scalar(outside, {"ids": [c.nation.id], "all": every}) == 2
-    # In a CASE that stands in both the select list and the GROUP BY (as the counters' read does).
-    marked = case((in_list(OrgUnit.kind, "kinds"), "picked"), else_="other")
-    grouped = select(marked, func.count()).where(in_list(OrgUnit.id, "all")).group_by(marked).order_by(marked)
-    rows = (await session.execute(grouped, {"kinds": ["commune", "nation"], "all": every})).all()
-    assert [tuple(r) for r in rows] == [("other", 1), ("picked", 2)]
