@@ -17,8 +17,11 @@ The documented exceptions, each with its rule here:
 - **Import jobs are their sender's** (:func:`authorize_owner`): nobody else sees one, whatever their roles.
 - **Criteria sets are read by every authenticated caller**: the national indicators are public knowledge;
   there is no rule to apply (``app/criteria/service.py`` takes none).
-- **The subject's own grant units** (:func:`holds_role_at`, :func:`top_cover`): a unit where one's
+- **The subject's own grant units** (:func:`holds_role_at`, ``covers.top_cover``): a unit where one's
   role sits cannot be moved or deleted by oneself, and lists start from those units.
+
+The same rules as SQL for statements built once per shape (a load with its scope check, the hot lists'
+pages) are in ``auth/covers.py``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     Select,
     SQLColumnExpression,
@@ -43,6 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
+from app.auth.covers import cover_of, covered
 from app.auth.models import Role
 from app.auth.policy import Action, roles_for
 from app.core.errors import Forbidden, NotFound
@@ -234,80 +237,6 @@ class ReadAlong:
     key: str
     columns: tuple[ColumnElement[Any], ...]
     params: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Cover:
-    """Where a subject's roles for one action reach, for a check read in the statement that loads the
-    object (:func:`covered`): ``shape`` is ``admin`` (everywhere), ``roots`` (the subtrees of the units
-    bound as ``scope_roots`` in ``params``) or ``none``. Statements are built once per shape."""
-
-    shape: str
-    params: dict[str, Any]
-
-
-def cover_of(subject: Subject, action: Action) -> Cover:
-    if subject.is_admin:
-        return Cover("admin", {})
-    roots = subject.units_with(roles_for(action))
-    return Cover("roots", {"scope_roots": roots}) if roots else Cover("none", {})
-
-
-def covered(shape: str, unit_id: SQLColumnExpression[int]) -> ColumnElement[bool]:
-    """Whether a :class:`Cover` of ``shape`` covers ``unit_id``, as a column of the loading statement (the
-    roots stay a bound parameter, so the statement is built once per shape). A row that reads false goes
-    to :func:`authorize` (``allowed`` false), which tells 403 from 404."""
-    if shape == "admin":
-        return true()
-    if shape == "none":
-        return false()
-    return exists().where(
-        OrgUnitClosure.descendant_id == unit_id,
-        OrgUnitClosure.ancestor_id.in_(bindparam("scope_roots", expanding=True)),
-    )
-
-
-def in_cover(shape: str, unit_column: SQLColumnExpression[int | None]) -> ColumnElement[bool]:
-    """:func:`unit_filter` for a list built once per :class:`Cover` shape: ``unit_column`` in the subtrees
-    of the roots bound as ``scope_roots`` (the cover's ``params``)."""
-    if shape == "admin":
-        return true()
-    if shape == "none":
-        return false()
-    return unit_column.in_(
-        select(OrgUnitClosure.descendant_id).where(
-            OrgUnitClosure.ancestor_id.in_(bindparam("scope_roots", expanding=True))
-        )
-    )
-
-
-def in_subtree(unit_column: SQLColumnExpression[int | None], name: str) -> ColumnElement[bool]:
-    """``unit_column`` in the subtree of the unit bound as ``name`` (itself included): a list narrowed to
-    a unit the caller was authorised for, in a statement built once."""
-    return unit_column.in_(
-        select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id == bindparam(name))
-    )
-
-
-def top_cover(subject: Subject) -> Cover:
-    """Where a list of the subject's topmost units starts, for a statement built once per shape
-    (:func:`in_top`): ``admin`` (the roots, which the caller names) or ``roots``, the units where their
-    roles sit, bound as ``top_units``."""
-    if subject.is_admin:
-        return Cover("admin", {})
-    return Cover("roots", {"top_units": subject.units_with()})
-
-
-_TOP_UNITS: BindParameter[list[int]] = bindparam("top_units", expanding=True)
-
-
-def in_top(unit_id: SQLColumnExpression[int]) -> ColumnElement[bool]:
-    """The topmost of the units bound as ``top_units`` (a :func:`top_cover` of shape ``roots``): those
-    units, less those inside another of them."""
-    strictly_below = select(OrgUnitClosure.descendant_id).where(
-        OrgUnitClosure.ancestor_id.in_(_TOP_UNITS), OrgUnitClosure.depth > 0
-    )
-    return unit_id.in_(_TOP_UNITS) & unit_id.not_in(strictly_below.scalar_subquery())
 
 
 _UNIT_STATEMENTS: dict[tuple[str, str], Select[Any]] = {}

@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import Row, bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.covers import cover_of, in_cover, in_subtree
 from app.auth.policy import Action
-from app.auth.scope import Subject, cover_of, in_cover, in_subtree, own_or, require_any_role
+from app.auth.scope import Subject, own_or, require_any_role
 from app.core import audit
 from app.core.pagination import Paged, PageParams
 from app.criteria.terms import IndicatorTerms, SetTerms, terms_of
@@ -222,27 +223,26 @@ async def list_evaluations(
         # The caller's roles for the action cover the unit, so its subtree is in their scope.
         await orgs.get_visible(session, subject, org_unit_id, Action.EVALUATION_READ)
         values["unit_id"] = org_unit_id
-        scope = "unit"
+        scope, own = "unit", False
     else:
         if subject.person_id is None:
             require_any_role(subject, Action.EVALUATION_READ)
         cover = cover_of(subject, Action.EVALUATION_READ)
         values.update(cover.params, own_person=subject.person_id)
-        scope = cover.shape + (":own" if subject.person_id is not None else "")
+        scope, own = cover.shape, subject.person_id is not None
     filters = (year is not None, status is not None, person_id is not None, title is not None)
-    return await repo.summary_page(session, _list_statement(scope, *filters), values, params)
+    return await repo.summary_page(session, _list_statement(scope, own, *filters), values, params)
 
 
 @lru_cache(maxsize=256)
-def _list_statement(scope: str, year: bool, status: bool, person: bool, title: bool) -> Paged:
+def _list_statement(scope: str, own: bool, year: bool, status: bool, person: bool, title: bool) -> Paged:
     """:func:`list_evaluations`' statement, built once per shape, its values bound: ``scope`` is ``unit``
-    (the subtree of the unit bound as ``unit_id``) or a cover shape (``auth/scope.Cover``), with
-    ``:own`` when the caller's own evaluations (``own_person``) are seen too."""
+    (the subtree of the unit bound as ``unit_id``) or a cover shape (``auth/covers.Cover``); ``own``: the
+    caller's own evaluations (``own_person``) are seen too."""
     if scope == "unit":
         where = [in_subtree(Evaluation.org_unit_id, "unit_id")]
     else:
-        shape, _, own = scope.partition(":")
-        in_scope = in_cover(shape, Evaluation.org_unit_id)
+        in_scope = in_cover(scope, Evaluation.org_unit_id)
         where = [own_or(in_scope, Evaluation.person_id == bindparam("own_person") if own else None)]
     if year:
         where.append(Evaluation.year == bindparam("year"))

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, Select, SQLColumnExpression, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.scope import Cover, covered
+from app.auth.covers import Cover, covered
 from app.collectives.models import ClanHousehold, Collective, HouseholdMember
 from app.core.pagination import Paged, PageParams, fetch_page_rows, paged
 from app.evaluations.models import Evaluation, Evidence, Score, Title
@@ -27,7 +27,7 @@ _EVIDENCE_OF = (
 @dataclass(frozen=True, slots=True)
 class Found:
     evaluation: Evaluation
-    covered: bool  # the caller's cover reaches its unit (``scope.covered``)
+    covered: bool  # the caller's cover reaches its unit (``covers.covered``)
     evidence: list[Evidence] | None  # by id, when asked for (the caller's right to see it not yet checked)
 
 

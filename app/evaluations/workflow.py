@@ -22,8 +22,9 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.covers import cover_of
 from app.auth.policy import Action
-from app.auth.scope import Subject, authorize, authorize_above, cover_of
+from app.auth.scope import Subject, authorize, authorize_above
 from app.core import audit
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed

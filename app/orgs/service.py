@@ -11,17 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import counters
+from app.auth.covers import cover_of, in_cover, in_top, top_cover
 from app.auth.policy import Action
-from app.auth.scope import (
-    ReadAlong,
-    Subject,
-    authorized_unit,
-    cover_of,
-    holds_role_at,
-    in_cover,
-    in_top,
-    top_cover,
-)
+from app.auth.scope import ReadAlong, Subject, authorized_unit, holds_role_at
 from app.core import audit
 from app.core.dates import today
 from app.core.errors import Conflict, Forbidden, ValidationFailed

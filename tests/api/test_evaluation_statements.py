@@ -1,5 +1,5 @@
 """The round trips of an evaluation's read and of the December steps (issue #15; the December mix is
-42 % ``GET /evaluations/{id}``): a read's load carries the caller's scope check (``auth.scope.covered``)
+42 % ``GET /evaluations/{id}``): a read's load carries the caller's scope check (``auth.covers.covered``)
 and the evidence, a frozen criteria set's terms are kept by the process (``criteria/terms.py``) until the
 ``criteria`` generation moves, and a step that read the scores or the evidence answers with them."""
 

@@ -1,0 +1,103 @@
+"""Where a subject's roles reach, for statements built once per shape with the units bound (part of the
+scoping choke point, ``auth/scope.py``, whose rules these express in SQL).
+
+A :class:`Cover` is a subject's reach for one action: its ``shape`` (``admin``: everywhere; ``roots``: the
+subtrees of the units bound as ``scope_roots``; ``none``) names the statement, its ``params`` fill it. A
+statement built once per shape (a load with its scope check, a list's page) takes its SQL from
+:func:`covered` (a column telling whether one object's unit is reached), :func:`in_cover` (a list's
+filter), :func:`in_subtree` (a list narrowed to a unit already authorised) or :func:`top_cover` and
+:func:`in_top` (the caller's topmost units, where lists of units start).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    SQLColumnExpression,
+    bindparam,
+    exists,
+    false,
+    select,
+    true,
+)
+
+from app.auth.policy import Action, roles_for
+from app.orgs.models import OrgUnitClosure
+
+if TYPE_CHECKING:
+    from app.auth.scope import Subject
+
+
+@dataclass(frozen=True)
+class Cover:
+    """Where a subject's roles for one action reach, for a check read in the statement that loads the
+    object (:func:`covered`): ``shape`` is ``admin`` (everywhere), ``roots`` (the subtrees of the units
+    bound as ``scope_roots`` in ``params``) or ``none``. Statements are built once per shape."""
+
+    shape: str
+    params: dict[str, Any]
+
+
+def cover_of(subject: Subject, action: Action) -> Cover:
+    if subject.is_admin:
+        return Cover("admin", {})
+    roots = subject.units_with(roles_for(action))
+    return Cover("roots", {"scope_roots": roots}) if roots else Cover("none", {})
+
+
+# The closure rows under the roots bound as ``scope_roots``: a :class:`Cover` of shape ``roots``.
+_UNDER_ROOTS = OrgUnitClosure.ancestor_id.in_(bindparam("scope_roots", expanding=True))
+
+
+def covered(shape: str, unit_id: SQLColumnExpression[int]) -> ColumnElement[bool]:
+    """Whether a :class:`Cover` of ``shape`` covers ``unit_id``, as a column of the loading statement (the
+    roots stay a bound parameter, so the statement is built once per shape). A row that reads false goes
+    to ``scope.authorize`` (``allowed`` false), which tells 403 from 404."""
+    if shape == "admin":
+        return true()
+    if shape == "none":
+        return false()
+    return exists().where(OrgUnitClosure.descendant_id == unit_id, _UNDER_ROOTS)
+
+
+def in_cover(shape: str, unit_column: SQLColumnExpression[int | None]) -> ColumnElement[bool]:
+    """``scope.unit_filter`` for a list built once per :class:`Cover` shape: ``unit_column`` in the subtrees
+    of the roots bound as ``scope_roots`` (the cover's ``params``)."""
+    if shape == "admin":
+        return true()
+    if shape == "none":
+        return false()
+    return unit_column.in_(select(OrgUnitClosure.descendant_id).where(_UNDER_ROOTS))
+
+
+def in_subtree(unit_column: SQLColumnExpression[int | None], name: str) -> ColumnElement[bool]:
+    """``unit_column`` in the subtree of the unit bound as ``name`` (itself included): a list narrowed to
+    a unit the caller was authorised for, in a statement built once."""
+    return unit_column.in_(
+        select(OrgUnitClosure.descendant_id).where(OrgUnitClosure.ancestor_id == bindparam(name))
+    )
+
+
+def top_cover(subject: Subject) -> Cover:
+    """Where a list of the subject's topmost units starts, for a statement built once per shape
+    (:func:`in_top`): ``admin`` (the roots, which the caller names) or ``roots``, the units where their
+    roles sit, bound as ``top_units``."""
+    if subject.is_admin:
+        return Cover("admin", {})
+    return Cover("roots", {"top_units": subject.units_with()})
+
+
+_TOP_UNITS: BindParameter[list[int]] = bindparam("top_units", expanding=True)
+
+
+def in_top(unit_id: SQLColumnExpression[int]) -> ColumnElement[bool]:
+    """The topmost of the units bound as ``top_units`` (a :func:`top_cover` of shape ``roots``): those
+    units, less those inside another of them."""
+    strictly_below = select(OrgUnitClosure.descendant_id).where(
+        OrgUnitClosure.ancestor_id.in_(_TOP_UNITS), OrgUnitClosure.depth > 0
+    )
+    return unit_id.in_(_TOP_UNITS) & unit_id.not_in(strictly_below.scalar_subquery())
