@@ -60,6 +60,7 @@ import json
 import os
 import platform
 import random
+import resource
 import secrets
 import shutil
 import signal
@@ -233,6 +234,7 @@ class Round:
     app_us: float = 0.0  # server processes' CPU per request
     db_us: float = 0.0  # PostgreSQL backends' CPU per request
     busy: float = 0.0  # share of the machine's CPU busy during the round
+    wrk_us: float = 0.0  # wrk's own CPU per request (the load generator shares the machine)
     statuses: dict[int, int] = field(default_factory=dict)
 
 
@@ -255,7 +257,10 @@ def run_wrk(
     if script_args:
         command += ["--", *script_args]
     before, machine = cpu_mark(server_pid), cpu_times()
+    # wrk is the only child that ends in between (the servers run on): its CPU is the difference.
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120, check=False)
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     after, busy = cpu_mark(server_pid), busy_since(machine)
     if done.returncode != 0:
         raise BenchFailure(
@@ -282,6 +287,8 @@ def run_wrk(
         app_us=app_s * per,
         db_us=db_s * per,
         busy=busy,
+        wrk_us=(children_after.ru_utime + children_after.ru_stime - children.ru_utime - children.ru_stime)
+        * per,
         statuses={int(k[7:]): v for k, v in values.items() if k.startswith("status_")},
     )
 
@@ -699,6 +706,7 @@ def summary(rounds: list[Round]) -> dict[str, float]:
         "non_2xx_3xx": sum(r.non_2xx_3xx for r in rounds),
         "socket_errors": sum(r.socket_errors for r in rounds),
         "busy": median([r.busy for r in rounds]),
+        "wrk_us": median([r.wrk_us for r in rounds]),
         "busy_max": max((r.busy for r in rounds), default=0.0),
     }
 
@@ -805,6 +813,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     result: dict[str, Any] = {
         "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
         "load_before": os.getloadavg(),
+        "nproc": os.cpu_count() or 1,
         "wrk": wrk_version(wrk),
         "serve_has_workers": has_workers,
         "workers": counts,
@@ -921,6 +930,7 @@ def report(result: dict[str, Any], args: argparse.Namespace, before: dict[str, A
     found = result["endpoints"]
     keys = [str(w) for w in result["workers"]]
     first, last = keys[0], keys[-1]
+    cores = result.get("nproc", os.cpu_count() or 1)
     statements = result["statements"]
     busy = [r["busy"] for e in found.values() for rs in e["rounds"].values() for r in rs]
     command = "python bench/run_http.py " + " ".join(sys.argv[1:])
@@ -1010,20 +1020,27 @@ def report(result: dict[str, Any], args: argparse.Namespace, before: dict[str, A
             "",
             f"### {last} workers against {first}",
             "",
-            f"The same rounds (`cdht serve --workers {last}`, in the same alternation).",
+            f"The same rounds (`cdht serve --workers {last}`, in the same alternation). Ceiling here: the "
+            f"most {last} workers could give over {first} on this machine's {cores} cores, by the CPU each "
+            f"request cost in the {last}-worker rounds, wrk's own included: "
+            f"min({last} × the {first}-worker rate, {cores} s of CPU per second / CPU per request), over the "
+            f"{first}-worker rate (other tenants' load not counted, so a real ceiling is lower).",
             "",
             f"| endpoint | {first} worker(s) req/s | {last} workers req/s | ratio | goal ≥ {GOAL_WORKERS} | "
-            f"{last} workers vs bare | p95 ms | CPU µs/req (app + PG) |",
-            "|---|---:|---:|---:|---|---:|---:|---:|",
+            f"ceiling here | {last} workers vs bare | p95 ms | CPU µs/req (app + PG + wrk) |",
+            "|---|---:|---:|---:|---|---:|---:|---:|---:|",
         ]
         for name, e in found.items():
             s1, s2, b = e[first], e[last], e["bare"]
             ratio = s2["rps"] / s1["rps"] if s1["rps"] else 0.0
             goal = f"**{'met' if ratio >= GOAL_WORKERS else 'not met'}**" if name in GOAL_ENDPOINTS else "–"
+            cpu = s2["app_us"] + s2["db_us"] + s2.get("wrk_us", 0.0)
+            most = min(int(last) / int(first) * s1["rps"], cores * 1e6 / cpu) if cpu else 0.0
+            ceiling = most / s1["rps"] if s1["rps"] else 0.0
             lines.append(
-                f"| `{name}` | {fmt(s1['rps'])} | {fmt(s2['rps'])} | {ratio:.2f} | {goal} | "
+                f"| `{name}` | {fmt(s1['rps'])} | {fmt(s2['rps'])} | {ratio:.2f} | {goal} | {ceiling:.2f} | "
                 f"{s2['rps'] / b['rps'] if b['rps'] else 0:.3f} | {s2['p95_ms']:.1f} | "
-                f"{fmt(s2['app_us'] + s2['db_us'])} |"
+                f"{fmt(s2['app_us'] + s2['db_us'])} + {fmt(s2.get('wrk_us', 0.0))} |"
             )
     if "mix" in result:
         ceiling = result.get("mix_ceiling", {})

@@ -38,6 +38,7 @@ from app.aggregates import metrics as _metrics
 from app.aggregates.metrics import Cells, Count, Kind, Metric
 from app.aggregates.models import AggregateCount, AggregateVersion
 from app.auth.scope import ReadAlong
+from app.core.slots import bound, one_of, width
 from app.orgs import history
 from app.orgs.models import OrgUnit, OrgUnitClosure, OrgUnitLink
 from app.plans.models import Plan, Target
@@ -112,18 +113,19 @@ def _one_of(column: ColumnElement[str], values: Sequence[str]) -> ColumnElement[
 
 @functools.lru_cache(maxsize=128)
 def _count_statement(
-    one_year: bool, per_year: tuple[str, ...], changes: tuple[str, ...], with_groups: bool
+    one_year: bool, per_year: tuple[str, ...], changes: tuple[str, ...], roots: int, groups: int | None
 ) -> Select[Any]:
     """The read of :func:`count`, built once per shape and kinds (a dashboard asks the same kinds every
     time), with the other values as parameters: dashboards run it on every request, and building it cost
-    more than running it. Core columns, not the ORM's: rows, not entities, come back."""
+    more than running it. ``roots`` and ``groups`` (None: every group) are the widths of the slots those
+    lists are bound in (``core/slots.py``). Core columns, not the ORM's: rows, not entities, come back."""
     c = _COUNTS
     cond = [and_(_one_of(c.kind, per_year), c.year.between(bindparam("from_year"), bindparam("to_year")))]
     if changes:
         cond.append(and_(_one_of(c.kind, changes), c.year <= bindparam("to_year")))
-    where = [c.org_unit_id.in_(bindparam("roots", expanding=True)), or_(*cond), c.n != 0]
-    if with_groups:
-        where.append(or_(c.grp.in_(bindparam("groups", expanding=True)), c.kind == Kind.EVALUATED.value))
+    where = [one_of(c.org_unit_id, "roots", roots), or_(*cond), c.n != 0]
+    if groups is not None:
+        where.append(or_(one_of(c.grp, "groups", groups), c.kind == Kind.EVALUATED.value))
     # One year: the changes are summed by the database (a breakdown of hundreds of children then reads
     # one row per cell instead of one per cell and year). The same CASE stands in the select list and the
     # GROUP BY with the same parameters, which PostgreSQL numbers once: one expression for the database.
@@ -153,14 +155,15 @@ async def count(
     changes = tuple(sorted(asked & set(_CHANGES)))
     per_year = tuple(sorted(asked - set(_CHANGES)))
     params: dict[str, Any] = {
-        "roots": list(roots),
+        **bound("roots", roots),
         "from_year": from_year,
         "to_year": to_year,
         "year_of_changes": to_year,
     }
     if groups is not None:
-        params["groups"] = sorted(groups)
-    stmt = _count_statement(from_year == to_year, per_year, changes, groups is not None)
+        params.update(bound("groups", sorted(groups)))
+    group_slots = None if groups is None else width(len(groups))
+    stmt = _count_statement(from_year == to_year, per_year, changes, width(len(roots)), group_slots)
     for unit_id, at, kind, group, level, born, n in (await session.execute(stmt, params)).all():
         cell = (group, level or None, born)  # the cells store '' for no digital level
         if kind in _CHANGES:
@@ -224,9 +227,10 @@ class PlanRow(NamedTuple):
 
 
 @functools.lru_cache(maxsize=128)
-def _plans_above(metric_codes: tuple[str, ...]) -> Select[Any]:
+def _plans_above(metric_codes: tuple[str, ...], units: int) -> Select[Any]:
     """:func:`applicable_plans`' read, built once per list of metrics (progress asks all of them, a
-    breakdown or a trend one), the units and the year bound."""
+    breakdown or a trend one) and width of the units' slots (``core/slots.py``), the units and the year
+    bound."""
     closure, plans, targets = OrgUnitClosure.__table__.c, Plan.__table__.c, Target.__table__.c
     return (
         select(
@@ -249,7 +253,7 @@ def _plans_above(metric_codes: tuple[str, ...]) -> Select[Any]:
                 targets.year >= bindparam("from_year"),
             ),
         )
-        .where(closure.descendant_id.in_(bindparam("units", expanding=True)))
+        .where(one_of(closure.descendant_id, "units", units))
     )
 
 
@@ -258,8 +262,8 @@ async def applicable_plans(
 ) -> list[PlanRow]:
     """Every plan at or above each of ``units``, with its targets for ``metric_codes`` from
     ``from_year`` on: one query for any number of units."""
-    stmt = _plans_above(tuple(metric_codes))
-    params = {"units": list(units), "from_year": from_year}
+    stmt = _plans_above(tuple(metric_codes), width(len(units)))
+    params = {**bound("units", units), "from_year": from_year}
     return [PlanRow(*row) for row in (await session.execute(stmt, params)).all()]
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -45,10 +46,11 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from app.auth.covers import cover_of, covered
+from app.auth.covers import Shape, cover_of, covered
 from app.auth.models import Role
 from app.auth.policy import Action, roles_for
 from app.core.errors import Forbidden, NotFound
+from app.core.slots import bound, one_of, width
 from app.orgs.models import OrgUnit, OrgUnitClosure
 
 # What a user may do to their own records — their person record, their evaluation, and the evaluation of
@@ -203,19 +205,23 @@ def holds_role_at(subject: Subject, unit_id: int) -> bool:
     return not subject.is_admin and unit_id in subject.units_with()
 
 
-# Built once (the values bound): every check of one object's unit runs it.
-_COVERS = select(
-    exists().where(
-        OrgUnitClosure.descendant_id == bindparam("unit_id"),
-        OrgUnitClosure.ancestor_id.in_(bindparam("roots", expanding=True)),
+@lru_cache(maxsize=16)
+def _covers_statement(slots: int) -> Select[tuple[bool]]:
+    """Built once per width of the roots (``core/slots.py``), the values bound: every check of one
+    object's unit runs it."""
+    return select(
+        exists().where(
+            OrgUnitClosure.descendant_id == bindparam("unit_id"),
+            one_of(OrgUnitClosure.ancestor_id, "roots", slots),
+        )
     )
-)
 
 
 async def _covers(session: AsyncSession, unit_id: int, roots: list[int]) -> bool:
     if not roots:
         return False
-    return bool(await session.scalar(_COVERS, {"unit_id": unit_id, "roots": roots}))
+    stmt = _covers_statement(width(len(roots)))
+    return bool(await session.scalar(stmt, {"unit_id": unit_id, **bound("roots", roots)}))
 
 
 async def can_see(session: AsyncSession, subject: Subject, unit_id: int) -> bool:
@@ -239,10 +245,10 @@ class ReadAlong:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-_UNIT_STATEMENTS: dict[tuple[str, str], Select[Any]] = {}
+_UNIT_STATEMENTS: dict[tuple[Shape, str], Select[Any]] = {}
 
 
-def _unit_statement(shape: str, along: ReadAlong | None) -> Select[Any]:
+def _unit_statement(shape: Shape, along: ReadAlong | None) -> Select[Any]:
     """The unit, whether the caller's roots cover it (:func:`covered`), and ``along``'s columns: built
     once per shape, the values bound."""
     key = (shape, along.key if along else "")

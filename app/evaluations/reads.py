@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.covers import cover_of, in_cover, in_subtree
+from app.auth.covers import Shape, cover_of, in_cover, in_subtree
 from app.auth.policy import Action
 from app.auth.scope import Subject, own_or, require_any_role
 from app.core import audit
@@ -223,7 +223,8 @@ async def list_evaluations(
         # The caller's roles for the action cover the unit, so its subtree is in their scope.
         await orgs.get_visible(session, subject, org_unit_id, Action.EVALUATION_READ)
         values["unit_id"] = org_unit_id
-        scope, own = "unit", False
+        scope: Shape | str = "unit"
+        own = False
     else:
         if subject.person_id is None:
             require_any_role(subject, Action.EVALUATION_READ)
@@ -235,11 +236,13 @@ async def list_evaluations(
 
 
 @lru_cache(maxsize=256)
-def _list_statement(scope: str, own: bool, year: bool, status: bool, person: bool, title: bool) -> Paged:
+def _list_statement(
+    scope: Shape | str, own: bool, year: bool, status: bool, person: bool, title: bool
+) -> Paged:
     """:func:`list_evaluations`' statement, built once per shape, its values bound: ``scope`` is ``unit``
     (the subtree of the unit bound as ``unit_id``) or a cover shape (``auth/covers.Cover``); ``own``: the
     caller's own evaluations (``own_person``) are seen too."""
-    if scope == "unit":
+    if not isinstance(scope, Shape):
         where = [in_subtree(Evaluation.org_unit_id, "unit_id")]
     else:
         in_scope = in_cover(scope, Evaluation.org_unit_id)

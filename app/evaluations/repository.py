@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, Select, SQLColumnExpression, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.covers import Cover, covered
+from app.auth.covers import Cover, Shape, covered
 from app.collectives.models import ClanHousehold, Collective, HouseholdMember
 from app.core.pagination import Paged, PageParams, fetch_page_rows, paged
 from app.evaluations.models import Evaluation, Evidence, Score, Title
@@ -17,7 +17,7 @@ from app.evaluations.models import Evaluation, Evidence, Score, Title
 # their values bound: building a statement costs more than running it from SQLAlchemy's compiled cache.
 # The load, per shape of the caller's cover, whether it is for an update and whether it brings the
 # evidence.
-_GET: dict[tuple[str, bool, bool], Select[*tuple[Any, ...]]] = {}
+_GET: dict[tuple[Shape, bool, bool], Select[*tuple[Any, ...]]] = {}
 _SCORES = select(Score).where(Score.evaluation_id == bindparam("evaluation_id"))
 _EVIDENCE_OF = (
     select(Evidence).where(Evidence.evaluation_id == bindparam("evaluation_id")).order_by(Evidence.id)
@@ -31,7 +31,7 @@ class Found:
     evidence: list[Evidence] | None  # by id, when asked for (the caller's right to see it not yet checked)
 
 
-def _get_statement(shape: str, for_update: bool, with_evidence: bool) -> Select[*tuple[Any, ...]]:
+def _get_statement(shape: Shape, for_update: bool, with_evidence: bool) -> Select[*tuple[Any, ...]]:
     key = (shape, for_update, with_evidence)
     found = _GET.get(key)
     if found is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cache, lru_cache
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -26,7 +26,6 @@ from sqlalchemy import (
     Select,
     String,
     and_,
-    bindparam,
     delete,
     func,
     insert,
@@ -42,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import affected, counters
 from app.core.dates import ONE_DAY, covers, later_of
+from app.core.slots import bound, one_of, width
 from app.evaluations.models import UNIT_SUBJECT_KINDS
 from app.orgs import repository as repo
 from app.orgs.models import FormerName, OrgUnit, OrgUnitLink, Succession
@@ -332,7 +332,7 @@ async def as_of(session: AsyncSession, days: dict[int, date]) -> AsOf:
     )
     if not ids:
         return found
-    rows = (await session.execute(_as_of_statement(), {"ids": ids})).all()
+    rows = (await session.execute(_as_of_statement(width(len(ids))), bound("ids", ids))).all()
     names: list[tuple[date, int, str, str | None]] = []
     successions: list[tuple[int, int, int]] = []
     # Unpacked by position (the union's columns, :func:`_branch`): a Row's columns read by name cost
@@ -359,20 +359,24 @@ async def as_of(session: AsyncSession, days: dict[int, date]) -> AsOf:
     return found
 
 
-@cache
-def _as_of_statement() -> CompoundSelect[Any]:
-    """:func:`as_of`'s union, built once (building it costs more than running it; the ids are bound)."""
+@lru_cache(maxsize=16)
+def _as_of_statement(slots: int) -> CompoundSelect[Any]:
+    """:func:`as_of`'s union, built once per width of the ids (``core/slots.py``; building it costs more
+    than running it; the ids are bound)."""
     link, former, succession = OrgUnitLink, FormerName, Succession
-    ids: Any = bindparam("ids", expanding=True)
     dated = {"start": link.valid_from, "stop": link.valid_to}
     links = select(*_branch("link", link.descendant_id, link.ancestor_id, link.depth, **dated)).where(
-        link.descendant_id.in_(ids)
+        one_of(link.descendant_id, "ids", slots)
     )
     named = {"name": former.name, "code": former.code, "stop": former.valid_to}
-    names = select(*_branch("name", former.org_unit_id, **named)).where(former.org_unit_id.in_(ids))
+    names = select(*_branch("name", former.org_unit_id, **named)).where(
+        one_of(former.org_unit_id, "ids", slots)
+    )
     successions = select(
         *_branch("succ", succession.predecessor_id, succession.successor_id, succession.id)
-    ).where(or_(succession.predecessor_id.in_(ids), succession.successor_id.in_(ids)))
+    ).where(
+        or_(one_of(succession.predecessor_id, "ids", slots), one_of(succession.successor_id, "ids", slots))
+    )
     return union_all(links, names, successions)
 
 

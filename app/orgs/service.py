@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import counters
-from app.auth.covers import cover_of, in_cover, in_top, top_cover
+from app.auth.covers import ADMIN, Shape, cover_of, in_cover, in_top, top_cover
 from app.auth.policy import Action
 from app.auth.scope import ReadAlong, Subject, authorized_unit, holds_role_at
 from app.core import audit
@@ -232,17 +232,15 @@ _DAY = bindparam("day", type_=Date())
 
 
 @lru_cache(maxsize=256)
-def _units_statement(cover: str, start: str, kind: bool, code: bool, q: bool) -> Paged:
+def _units_statement(cover: Shape, start: Shape | str, kind: bool, code: bool, q: bool) -> Paged:
     """:func:`list_units`' statement for a cover shape and a ``start``: ``parent`` (the children of the
-    unit bound as ``parent_id``), ``top`` shapes (``admin``: the roots; ``roots``: the caller's topmost
-    units, bound as ``top_units``) or ``search`` (anything in scope)."""
+    unit bound as ``parent_id``), a top shape (``covers.top_cover``: the roots for an admin, else the
+    caller's topmost units, bound as ``top_units``) or ``search`` (anything in scope)."""
     where = [in_cover(cover, OrgUnit.id), history.alive_on(_DAY)]
     if start == "parent":
         where.append(history.children_on(bindparam("parent_id"), _DAY))
-    elif start == "admin":
-        where.append(OrgUnit.parent_id.is_(None))
-    elif start == "roots":
-        where.append(in_top(OrgUnit.id))
+    elif isinstance(start, Shape):
+        where.append(OrgUnit.parent_id.is_(None) if start == ADMIN else in_top(start, OrgUnit.id))
     if kind:
         where.append(OrgUnit.kind == bindparam("kind"))
     if code:
@@ -269,6 +267,7 @@ async def list_units(
     day = as_of or today()
     cover = cover_of(subject, Action.UNIT_READ)
     values: dict[str, Any] = {"day": day, **cover.params, "kind": kind, "code": code}
+    start: Shape | str
     if parent_id is not None:
         await get_visible(session, subject, parent_id, Action.UNIT_READ)
         start, values["parent_id"] = "parent", parent_id
@@ -286,7 +285,7 @@ async def list_units(
 
 
 @lru_cache(maxsize=64)
-def _descendants_statement(cover: str, kind: bool) -> Paged:
+def _descendants_statement(cover: Shape, kind: bool) -> Paged:
     where = [history.descendants_on(bindparam("unit_id"), _DAY), in_cover(cover, OrgUnit.id)]
     if kind:
         where.append(OrgUnit.kind == bindparam("kind"))

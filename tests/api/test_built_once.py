@@ -81,3 +81,24 @@ async def test_own_evaluations_and_scope_are_bound_per_caller(client: httpx.Asyn
         assert r.status_code == 200, r.text
         seen[who] = sorted(e["id"] for e in r.json()["items"])
     assert seen == {"member": sorted([mine.id, in_b.id]), "other": [in_a.id]}
+
+
+async def test_roots_of_any_number_reach_their_subtrees_alone(client: httpx.AsyncClient, tree: Tree) -> None:
+    """A caller's roots are bound in slots (``core/slots.py``: 3 roots in 4, the last repeated): each
+    root's subtree is in scope, and the padding reaches nothing more, in lists, loads and top units."""
+    c = await build_country(tree)
+    in_dept = await tree.evaluation(await tree.person(c.dept_a))
+    in_a2 = await tree.evaluation(await tree.person(c.commune_a2))
+    in_b = await tree.evaluation(await tree.person(c.school_b))
+    outside = await tree.evaluation(await tree.person(c.commune_a))
+    roles = (("assessor", c.school_a), ("assessor", c.commune_a2), ("assessor", c.commune_b))
+    three = tree.auth(await tree.user(*roles))
+    r = await client.get("/api/v1/evaluations", headers=three)
+    assert r.status_code == 200, r.text
+    assert sorted(e["id"] for e in r.json()["items"]) == sorted([in_dept.id, in_a2.id, in_b.id])
+    r = await client.get("/api/v1/org-units", headers=three)
+    assert sorted(u["name"] for u in r.json()["items"]) == ["Trường A", "Xã A2", "Xã B"]
+    for seen in (in_dept, in_a2, in_b):
+        assert (await client.get(f"/api/v1/evaluations/{seen.id}", headers=three)).status_code == 200
+    assert (await client.get(f"/api/v1/evaluations/{outside.id}", headers=three)).status_code == 404
+    assert (await client.get(f"/api/v1/org-units/{c.commune_a.id}", headers=three)).status_code == 404
