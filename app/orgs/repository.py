@@ -19,8 +19,23 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import waiting
-from app.core.pagination import Paged, PageParams, fetch_page, paged
+from app.core.pagination import Paged, PageParams, fetch_page_rows, paged
 from app.orgs.models import OrgUnit, OrgUnitClosure
+
+# What a page of units reads of each (``service.to_reads`` unpacks a row by position, in this order; its
+# parent and level come from the unit's history on the day asked): columns, not entities — no ORM object
+# and no identity map for a page of 50.
+UNIT_COLUMNS = (
+    OrgUnit.id,
+    OrgUnit.name,
+    OrgUnit.kind,
+    OrgUnit.code,
+    OrgUnit.valid_from,
+    OrgUnit.valid_to,
+    OrgUnit.version,
+    OrgUnit.created_at,
+    OrgUnit.updated_at,
+)
 
 
 async def get(session: AsyncSession, unit_id: int) -> OrgUnit | None:
@@ -34,14 +49,15 @@ async def get_by_code(session: AsyncSession, code: str) -> OrgUnit | None:
 def paged_units(where: list[ColumnElement[bool]], depth: ColumnElement[int]) -> Paged:
     """The units ``where`` selects, the higher levels first (``depth``: the level to sort by), to page
     through (built once per shape by the service, its values bound)."""
-    return paged(select(OrgUnit).where(*where).order_by(depth, OrgUnit.name, OrgUnit.id))
+    return paged(select(*UNIT_COLUMNS).where(*where).order_by(depth, OrgUnit.name, OrgUnit.id))
 
 
 async def page(
     session: AsyncSession, stmt: Paged, values: dict[str, Any], params: PageParams
-) -> tuple[list[OrgUnit], int]:
-    """A page of :func:`paged_units`' units, its bound ``values`` given."""
-    return await fetch_page(session, stmt, params, values)
+) -> tuple[list[tuple[Any, ...]], int]:
+    """A page of :func:`paged_units`' units as rows of :data:`UNIT_COLUMNS`, its bound ``values`` given."""
+    rows, total = await fetch_page_rows(session, stmt, params, values)
+    return [row[:-1] for row in rows], total  # less the page's count
 
 
 def descendants_of(unit_id: int, *, include_self: bool = False) -> Select[int]:

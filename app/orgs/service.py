@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -63,21 +64,38 @@ async def to_reads(
     session: AsyncSession, units: list[OrgUnit], as_of: date | None = None
 ) -> list[OrgUnitRead]:
     """Read models as of ``as_of`` (default today; an ended unit on its last day, if that is earlier)."""
+    rows = [tuple(getattr(unit, column.key) for column in repo.UNIT_COLUMNS) for unit in units]
+    return await rows_to_reads(session, rows, as_of)
+
+
+async def rows_to_reads(
+    session: AsyncSession, rows: Sequence[Sequence[Any]], as_of: date | None = None
+) -> list[OrgUnitRead]:
+    """:func:`to_reads` of rows of ``repo.UNIT_COLUMNS`` (a page's), unpacked by position: a ``Row``'s
+    columns read by name cost ~0.3 µs each."""
     day = as_of or today()
-    days = {u.id: min(day, u.valid_to) if u.valid_to else day for u in units}
+    days = {row[0]: min(day, row[5]) if row[5] else day for row in rows}
     then = await history.as_of(session, days)
     reads = []
-    for unit in units:
-        name, code = then.names.get(unit.id, (unit.name, unit.code))
-        as_then = {
-            "name": name,
-            "code": code,
-            "parent_id": then.parents.get(unit.id),
-            "depth": then.depths[unit.id],
-            "predecessor_ids": then.predecessors[unit.id],
-            "successor_ids": then.successors[unit.id],
-        }
-        reads.append(OrgUnitRead.model_validate(unit).model_copy(update=as_then))
+    for unit_id, name, kind, code, valid_from, valid_to, version, created_at, updated_at in rows:
+        name, code = then.names.get(unit_id, (name, code))
+        reads.append(
+            OrgUnitRead(
+                id=unit_id,
+                name=name,
+                kind=kind,
+                parent_id=then.parents.get(unit_id),
+                code=code,
+                depth=then.depths[unit_id],
+                valid_from=valid_from,
+                valid_to=valid_to,
+                predecessor_ids=then.predecessors[unit_id],
+                successor_ids=then.successors[unit_id],
+                version=version,
+                created_at=created_at,
+                updated_at=updated_at,
+            )
+        )
     return reads
 
 
@@ -280,8 +298,8 @@ async def list_units(
     if q:
         values["q"] = pattern(q)
     stmt = _units_statement(cover.shape, start, bool(kind), bool(code), bool(q))
-    units, total = await repo.page(session, stmt, values, params)
-    return await to_reads(session, units, day), total
+    rows, total = await repo.page(session, stmt, values, params)
+    return await rows_to_reads(session, rows, day), total
 
 
 @lru_cache(maxsize=64)
@@ -304,5 +322,5 @@ async def list_descendants(
     day = as_of or today()
     cover = cover_of(subject, Action.UNIT_READ)
     values: dict[str, Any] = {"day": day, "unit_id": unit_id, "kind": kind, **cover.params}
-    units, total = await repo.page(session, _descendants_statement(cover.shape, bool(kind)), values, params)
-    return await to_reads(session, units, day), total
+    rows, total = await repo.page(session, _descendants_statement(cover.shape, bool(kind)), values, params)
+    return await rows_to_reads(session, rows, day), total
