@@ -19,7 +19,8 @@ the medians (this tree over the baseline), with the CPU each used per request.
    (``bench/december_setup.py``, through this tree's service). Both services share the var directory, so
    each one's commits reach the other's kept copies (``app/core/generations.py``).
 3. ``run_http.py``'s endpoints (``/me``, ``/org-units``, ``/aggregates/progress``, ``/evaluations``,
-   ``GET /evaluations/{id}`` as the assessor of a mix school), then the December mix (``bench/wrk_mix.lua``,
+   ``GET /evaluations/{id}`` as the assessor of a mix school, a page of 50 descendants of the demo's root as
+   the bench admin), then the December mix (``bench/wrk_mix.lua``,
    a request list written afresh before each round), ``--rounds`` rounds each, ``wrk -t1``, both services
    with ``--workers`` workers.
 4. Prints the section; ``--write-results`` replaces "HTTP: this tree against a baseline (issue #15)" in
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import december_setup as dec
+import httpx
 import run_http as h
 
 SECTION = "## HTTP: this tree against a baseline (issue #15)"
@@ -152,6 +154,9 @@ def run(args: argparse.Namespace, work: Path, baseline: Path) -> dict[str, Any]:
         ]
         view = f"{h.API}/evaluations/{some_evaluation}"
         runs.append(("/evaluations/{id}", view, heads[school["assessor"]]))
+        admin = {"Authorization": f"Bearer {h.login(tree, 'bench.admin', dec.PASSWORD)}"}
+        root = httpx.get(f"{tree}{h.API}/org-units", headers=admin, timeout=30).json()["items"][0]["id"]
+        runs.append(("descendants, 50 a page", f"{h.API}/org-units/{root}/descendants?limit=50", admin))
         for name, path, headers in runs:
             measured.append(
                 alternate(
@@ -210,7 +215,8 @@ def report(result: dict[str, Any], args: argparse.Namespace, head: str) -> str:
         "starting with the other. Medians; ratio = tree over baseline. CPU µs per request: the service's "
         "processes (uvicorn and its workers) plus PostgreSQL's backends, from `/proc`. Endpoints as in the "
         "section above, as `quangngai.admin`; `/evaluations/{id}`: one of a mix school's evaluations, as "
-        "its assessor.",
+        "its assessor; descendants: `/org-units/{root}/descendants?limit=50`, the first 50 units under the "
+        "demo's root, as the bench admin.",
         "",
         "| what | baseline req/s | tree req/s | ratio | baseline CPU µs/req | tree CPU µs/req | CPU ratio "
         "| p95 ms (baseline → tree) | non-2xx/3xx (baseline, tree) | busy |",
