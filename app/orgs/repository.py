@@ -22,7 +22,7 @@ from app.aggregates import waiting
 from app.core.pagination import Paged, PageParams, fetch_page_rows, paged
 from app.orgs.models import OrgUnit, OrgUnitClosure
 
-# What a page of units reads of each (``service.to_reads`` unpacks a row by position, in this order; its
+# What a page of units reads of each (``service.rows_to_reads`` unpacks a row by position, in this order; its
 # parent and level come from the unit's history on the day asked): columns, not entities — no ORM object
 # and no identity map for a page of 50.
 UNIT_COLUMNS = (
