@@ -22,7 +22,6 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
-    String,
     and_,
     bindparam,
     case,
@@ -38,7 +37,7 @@ from app.aggregates import metrics as _metrics
 from app.aggregates.metrics import Cells, Count, Kind, Metric
 from app.aggregates.models import AggregateCount, AggregateVersion
 from app.auth.scope import ReadAlong
-from app.core.slots import bound, one_of, width
+from app.core.slots import bound, one_of, one_of_fixed, width
 from app.orgs import history
 from app.orgs.models import OrgUnit, OrgUnitClosure, OrgUnitLink
 from app.plans.models import Plan, Target
@@ -103,14 +102,6 @@ _CHANGES = sorted(k.value for k in _metrics.CHANGE_KINDS)
 _COUNTS = AggregateCount.__table__.c
 
 
-def _one_of(column: ColumnElement[str], values: Sequence[str]) -> ColumnElement[bool]:
-    """``column IN`` a list fixed when the statement is built: one plain parameter per value, bound in the
-    statement. An expanding parameter would make SQLAlchemy rewrite the SQL at every execution, in
-    Python, one placeholder per value (~13 % of a progress request's time went there); a PostgreSQL array
-    would cost the database a plan per execution (``bench/RESULTS.md``, "3d0d366 against 8b5ebd8")."""
-    return column.in_([literal(value, String()) for value in values])
-
-
 @functools.lru_cache(maxsize=128)
 def _count_statement(
     one_year: bool, per_year: tuple[str, ...], changes: tuple[str, ...], roots: int, groups: int | None
@@ -120,9 +111,10 @@ def _count_statement(
     more than running it. ``roots`` and ``groups`` (None: every group) are the widths of the slots those
     lists are bound in (``core/slots.py``). Core columns, not the ORM's: rows, not entities, come back."""
     c = _COUNTS
-    cond = [and_(_one_of(c.kind, per_year), c.year.between(bindparam("from_year"), bindparam("to_year")))]
+    in_years = c.year.between(bindparam("from_year"), bindparam("to_year"))
+    cond = [and_(one_of_fixed(c.kind, per_year), in_years)]
     if changes:
-        cond.append(and_(_one_of(c.kind, changes), c.year <= bindparam("to_year")))
+        cond.append(and_(one_of_fixed(c.kind, changes), c.year <= bindparam("to_year")))
     where = [one_of(c.org_unit_id, "roots", roots), or_(*cond), c.n != 0]
     if groups is not None:
         where.append(or_(one_of(c.grp, "groups", groups), c.kind == Kind.EVALUATED.value))
@@ -132,7 +124,7 @@ def _count_statement(
     year = (
         c.year
         if not one_year
-        else case((_one_of(c.kind, _CHANGES), bindparam("year_of_changes", type_=Integer)), else_=c.year)
+        else case((one_of_fixed(c.kind, _CHANGES), bindparam("year_of_changes", type_=Integer)), else_=c.year)
     )
     keys = (c.org_unit_id, year, c.kind, c.grp, c.level, c.born)
     return select(*keys, func.sum(c.n)).where(*where).group_by(*keys)
@@ -249,7 +241,7 @@ def _plans_above(metric_codes: tuple[str, ...], units: int) -> Select[Any]:
             Target.__table__,
             and_(
                 targets.plan_id == plans.id,
-                _one_of(targets.metric, metric_codes),
+                one_of_fixed(targets.metric, metric_codes),
                 targets.year >= bindparam("from_year"),
             ),
         )

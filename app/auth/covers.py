@@ -58,11 +58,15 @@ def _roots(name: str, units: list[int]) -> Cover:
     return Cover(Shape("roots", width(len(units))), bound(name, units))
 
 
+def reach_of(roots: list[int]) -> Cover:
+    """The subtrees of ``roots`` (none reached without one)."""
+    return _roots("scope_roots", roots) if roots else Cover(NONE, {})
+
+
 def cover_of(subject: Subject, action: Action) -> Cover:
     if subject.is_admin:
         return Cover(ADMIN, {})
-    roots = subject.units_with(roles_for(action))
-    return _roots("scope_roots", roots) if roots else Cover(NONE, {})
+    return reach_of(subject.units_with(roles_for(action)))
 
 
 def _under_roots(shape: Shape) -> ColumnElement[bool]:

@@ -46,11 +46,10 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from app.auth.covers import Shape, cover_of, covered
+from app.auth.covers import Shape, cover_of, covered, reach_of
 from app.auth.models import Role
 from app.auth.policy import Action, roles_for
 from app.core.errors import Forbidden, NotFound
-from app.core.slots import bound, one_of, width
 from app.orgs.models import OrgUnit, OrgUnitClosure
 
 # What a user may do to their own records — their person record, their evaluation, and the evaluation of
@@ -206,22 +205,17 @@ def holds_role_at(subject: Subject, unit_id: int) -> bool:
 
 
 @lru_cache(maxsize=16)
-def _covers_statement(slots: int) -> Select[tuple[bool]]:
-    """Built once per width of the roots (``core/slots.py``), the values bound: every check of one
+def _covers_statement(shape: Shape) -> Select[tuple[bool]]:
+    """Built once per shape of the roots (``covers.reach_of``), the values bound: every check of one
     object's unit runs it."""
-    return select(
-        exists().where(
-            OrgUnitClosure.descendant_id == bindparam("unit_id"),
-            one_of(OrgUnitClosure.ancestor_id, "roots", slots),
-        )
-    )
+    return select(covered(shape, bindparam("unit_id")))
 
 
 async def _covers(session: AsyncSession, unit_id: int, roots: list[int]) -> bool:
     if not roots:
         return False
-    stmt = _covers_statement(width(len(roots)))
-    return bool(await session.scalar(stmt, {"unit_id": unit_id, **bound("roots", roots)}))
+    reach = reach_of(roots)
+    return bool(await session.scalar(_covers_statement(reach.shape), {"unit_id": unit_id, **reach.params}))
 
 
 async def can_see(session: AsyncSession, subject: Subject, unit_id: int) -> bool:

@@ -16,6 +16,9 @@ so no length is refused.
 
 Only for ``IN`` and lists of at least one value: an empty list's single slot holds NULL, and
 ``x IN (NULL)`` is NULL, not false (no row passes a WHERE, but a selected column reads None).
+
+A list known when the statement is built (a dashboard's kinds of counters) takes :func:`one_of_fixed`:
+its values are written into the statement as plain parameters, one per value.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, bindparam
+from sqlalchemy import ColumnElement, SQLColumnExpression, String, bindparam, literal
 
 MAX_SLOTS = 1024
 
@@ -51,3 +54,9 @@ def bound(name: str, values: Sequence[Any]) -> dict[str, Any]:
         return {name: list(values)}
     last = values[-1] if values else None
     return {f"{name}_{i}": values[i] if i < len(values) else last for i in range(slots)}
+
+
+def one_of_fixed(column: SQLColumnExpression[str], values: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN`` a list of strings fixed when the statement is built (it is built once per list):
+    one plain parameter per value, bound in the statement, no SQL rewritten at execution."""
+    return column.in_([literal(value, String()) for value in values])

@@ -245,7 +245,7 @@ async def delete(session: AsyncSession, subject: Subject, unit_id: int, if_match
 
 
 # The lists' statements are built once per shape, their values bound (``core/pagination.Paged``): the day
-# (today, or ``as_of``), the caller's cover (``auth/scope.py``) and each filter asked.
+# (today, or ``as_of``), the caller's cover (``auth/covers.py``) and each filter asked.
 _DAY = bindparam("day", type_=Date())
 
 
