@@ -248,7 +248,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int | None) -> N
     count = serve_workers(settings, workers)
     with _metrics_shared(count):
         uvicorn.run(
-            "app.main:create_app",
+            "app.main:serve_app",
             factory=True,
             host=host,
             port=port,

@@ -1,4 +1,5 @@
-"""``create_app()``: routers, error handlers, middleware — nothing else."""
+"""``create_app()``: routers, error handlers, middleware — nothing else; ``serve_app()``: the same for a
+serving process (``cdht serve``)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from app.auth.subjects import SubjectCache
 from app.auth.throttle import LoginThrottle
 from app.auth.users_router import router as users_router
 from app.collectives.router import router as collectives_router
-from app.core import conditional, generations, openapi
+from app.core import conditional, generations, heap, openapi
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.errors import install_error_handlers
@@ -156,6 +157,14 @@ def create_app(
     app.add_middleware(metrics.MetricsMiddleware)  # outside the others: their own answers are counted too
     app.add_middleware(LanguageMiddleware)  # outermost: every answer, the middlewares' own too, is translated
     logging.getLogger("cdht").setLevel(logging.INFO)
+    return app
+
+
+def serve_app() -> FastAPI:
+    """The app as ``cdht serve`` runs it in each worker: :func:`create_app`, then the garbage collector set
+    for a long-running process (``core/heap.py``)."""
+    app = create_app()
+    heap.settle()
     return app
 
 
