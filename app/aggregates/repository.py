@@ -37,6 +37,7 @@ from app.aggregates import metrics as _metrics
 from app.aggregates.metrics import Cells, Count, Kind, Metric
 from app.aggregates.models import AggregateCount, AggregateVersion
 from app.auth.scope import ReadAlong
+from app.core.db import rows_of
 from app.core.slots import bound, one_of, one_of_fixed, width
 from app.orgs import history
 from app.orgs.models import OrgUnit, OrgUnitClosure, OrgUnitLink
@@ -99,6 +100,7 @@ class Tally:
 
 
 _CHANGES = sorted(k.value for k in _metrics.CHANGE_KINDS)
+_IS_CHANGE = frozenset(_CHANGES)  # for the tally's test of each row
 _COUNTS = AggregateCount.__table__.c
 
 
@@ -156,9 +158,9 @@ async def count(
         params.update(bound("groups", sorted(groups)))
     group_slots = None if groups is None else width(len(groups))
     stmt = _count_statement(from_year == to_year, per_year, changes, width(len(roots)), group_slots)
-    for unit_id, at, kind, group, level, born, n in (await session.execute(stmt, params)).all():
+    for unit_id, at, kind, group, level, born, n in (await rows_of(session, stmt, params)).all():
         cell = (group, level or None, born)  # the cells store '' for no digital level
-        if kind in _CHANGES:
+        if kind in _IS_CHANGE:
             by_kind = tally.changes[unit_id][at][_KINDS[kind]]
             by_kind[cell] = by_kind.get(cell, 0) + int(n)
         else:
@@ -256,7 +258,7 @@ async def applicable_plans(
     ``from_year`` on: one query for any number of units."""
     stmt = _plans_above(tuple(metric_codes), width(len(units)))
     params = {**bound("units", units), "from_year": from_year}
-    return [PlanRow(*row) for row in (await session.execute(stmt, params)).all()]
+    return [PlanRow(*row) for row in (await rows_of(session, stmt, params)).all()]
 
 
 def _own_plans(metric_codes: Sequence[str], from_year: int) -> Any:

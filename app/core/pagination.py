@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import Integer, Row, Select, bindparam, func, select
+from sqlalchemy import Integer, Result, Row, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
+from app.core.db import rows_of
 from app.core.schemas import MAX_ID
 
 MAX_LIMIT = 200
@@ -71,9 +74,9 @@ async def fetch_page(
     page: PageParams,
     params: Mapping[str, Any] | None = None,
 ) -> tuple[list[Any], int]:
-    """One page of ``stmt``'s first column (ORM entities) and the count of all its rows
-    (:func:`fetch_page_rows`)."""
-    rows, total = await fetch_page_rows(session, stmt, page, params)
+    """One page of ``stmt``'s first column (ORM entities, through the session) and the count of all its
+    rows (as :func:`fetch_page_rows`)."""
+    rows, total = await _fetch(session.execute, stmt, page, params)
     return [row[0] for row in rows], total
 
 
@@ -83,20 +86,31 @@ async def fetch_page_rows(
     page: PageParams,
     params: Mapping[str, Any] | None = None,
 ) -> tuple[list[Row[*tuple[Any, ...]]], int]:
-    """One page of ``stmt``'s rows (a statement, or one built once: :class:`Paged`, whose bound values
-    are ``params``) and the count of all its rows, in one statement: the count rides along each row of
-    the page as an uncorrelated scalar subquery (the rows carry it as a last column, ``page_total``),
-    which the database runs once, with a plan of its own. Not a window (``count(*) OVER ()``): that makes
-    every matching row be read and sorted before the limit, where the page alone reads its rows by
-    index: 5-6 s against 0.6 s for 3 million evaluations on PostgreSQL (``bench/RESULTS.md``, "HTTP
-    before and after the page with its count"). A ``DISTINCT`` statement is counted after it. Only a page
-    past the end, which has no row to carry the count, asks for it apart."""
+    """One page of ``stmt``'s rows — columns, not entities: they are read as plain rows on the session's
+    connection (``db.rows_of``) — and the count of all its rows, in one statement. ``stmt`` is a
+    statement, or one built once (:class:`Paged`), whose bound values are ``params``.
+
+    The count rides along each row of the page as an uncorrelated scalar subquery (the rows carry it as a
+    last column, ``page_total``), which the database runs once, with a plan of its own. Not a window
+    (``count(*) OVER ()``): that makes every matching row be read and sorted before the limit, where the
+    page alone reads its rows by index: 5-6 s against 0.6 s for 3 million evaluations on PostgreSQL
+    (``bench/RESULTS.md``, "HTTP before and after the page with its count"). A ``DISTINCT`` statement is
+    counted after it. Only a page past the end, which has no row to carry the count, asks for it apart."""
+    return await _fetch(partial(rows_of, session), stmt, page, params)
+
+
+async def _fetch(
+    run: Callable[[Executable, dict[str, Any]], Awaitable[Result[*tuple[Any, ...]]]],
+    stmt: Select[Any] | Paged,
+    page: PageParams,
+    params: Mapping[str, Any] | None,
+) -> tuple[list[Row[*tuple[Any, ...]]], int]:
     built = stmt if isinstance(stmt, Paged) else paged(stmt)
     values = {**(params or {}), "page_limit": page.limit, "page_offset": page.offset}
-    rows = (await session.execute(built.rows, values)).all()
+    rows = (await run(built.rows, values)).all()
     if rows:
         return list(rows), int(rows[0].page_total)
     if page.offset == 0:
         return [], 0
-    total = await session.scalar(built.count, dict(params or {}))
+    total = (await run(built.count, dict(params or {}))).scalar()
     return [], int(total or 0)

@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import affected, counters
 from app.core.dates import ONE_DAY, covers, later_of
+from app.core.db import rows_of
 from app.core.slots import bound, one_of, width
 from app.evaluations.models import UNIT_SUBJECT_KINDS
 from app.orgs import repository as repo
@@ -332,7 +333,7 @@ async def as_of(session: AsyncSession, days: dict[int, date]) -> AsOf:
     )
     if not ids:
         return found
-    rows = (await session.execute(_as_of_statement(width(len(ids))), bound("ids", ids))).all()
+    rows = (await rows_of(session, _as_of_statement(width(len(ids))), bound("ids", ids))).all()
     names: list[tuple[date, int, str, str | None]] = []
     successions: list[tuple[int, int, int]] = []
     # Unpacked by position (the union's columns, :func:`_branch`): a Row's columns read by name cost

@@ -4,9 +4,10 @@ before the limit), the count apart only for a page past the end."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.core.db import open_session, rows_of
 from app.core.pagination import PageParams, fetch_page, fetch_page_rows
 from app.orgs.models import OrgUnit
 from tests.api.test_statements import counted
@@ -58,3 +59,35 @@ async def test_rows_keep_their_columns_and_distinct_is_counted_after_it(
     assert await fetch_page(session, kinds, PageParams(limit=1, offset=1)) == (["school"], 2)
     plain = await session.scalar(select(func.count()).select_from(kinds.subquery()))
     assert plain == 2
+
+
+async def test_rows_are_read_past_the_orm_and_see_what_the_session_holds(
+    tree: Tree, session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """``db.rows_of`` (which ``fetch_page_rows`` reads with): plain rows on the session's connection, not
+    through the ORM's execution (no ``do_orm_execute``), after flushing what the session holds unwritten,
+    as the session's own execute would; a read-only session has nothing to flush and is not asked to."""
+    root = await tree.unit("Root", kind="province")
+    orm_executions: list[object] = []
+    listen = (session.sync_session, "do_orm_execute", orm_executions.append)
+    event.listen(*listen)
+    try:
+        session.add(OrgUnit(name="Pending", kind="school", parent_id=root.id, depth=root.depth + 1))
+        names = select(OrgUnit.name).where(OrgUnit.parent_id == root.id)
+        assert (await rows_of(session, names)).all() == [("Pending",)]
+        rows, total = await fetch_page_rows(session, names, PageParams(limit=1, offset=5))
+        assert (rows, total) == ([], 1)  # the count asked apart, on the connection too
+        assert orm_executions == []
+        await session.scalar(names)
+        assert len(orm_executions) == 1  # the listener does see the ORM's path
+    finally:
+        event.remove(*listen)
+
+    reading = open_session(sessionmaker, write=False, read_only=True)
+    try:
+        reading.add(OrgUnit(name="Never", kind="school", parent_id=root.id, depth=root.depth + 1))
+        assert (await rows_of(reading, select(func.count()).select_from(OrgUnit))).scalar() is not None
+        assert reading.new  # not flushed: a read-only session does not write
+    finally:
+        reading.expunge_all()
+        await reading.close()
