@@ -12,9 +12,10 @@ busy timeout, and writers queue instead of failing. Requests with unsafe methods
 
 A GET, HEAD or OPTIONS request only reads (:func:`get_session`): its session refuses to write (a
 :class:`ReadOnlySession` error, whatever the database, for a flush of ORM changes or an insert, update or
-delete statement; raw ``text()`` SQL is not inspected), and on PostgreSQL its statements run without a
-transaction of their own (``AUTOCOMMIT``): no ``BEGIN`` and ``COMMIT`` round trips. Each statement sees
-the latest committed state, as each statement of a READ COMMITTED transaction already did.
+delete statement, through the session or :func:`rows_of`; raw ``text()`` SQL is not inspected), and on
+PostgreSQL its statements run without a transaction of their own (``AUTOCOMMIT``): no ``BEGIN`` and
+``COMMIT`` round trips. Each statement sees the latest committed state, as each statement of a READ
+COMMITTED transaction already did.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.types import TypeDecorator
 
 from app.core import sqlite_driver
@@ -207,12 +209,15 @@ async def rows_of(
 ) -> Result[*tuple[Any, ...]]:
     """``stmt``'s plain rows, run on the session's connection (same transaction) rather than through the
     ORM's execution, which would load every row through its instance loader and run the session's
-    execute events: ~90 µs a statement plus a few per row on PostgreSQL (``bench/RESULTS.md``, "Rows
+    execute events: ~90 µs a statement plus a few per row on PostgreSQL (README, issue #15's "Rows
     without the ORM's execution"). For selects of columns, not of entities (they come back as rows of
-    ORM objects only through ``session.execute``) and not for writes. A session that may write has its
-    pending changes flushed first, as ``session.execute`` would (autoflush)."""
+    ORM objects only through ``session.execute``). A session that may write has its pending changes
+    flushed first, as ``session.execute`` would (autoflush); a read-only one refuses an insert, update or
+    delete here too (the ``do_orm_execute`` check below does not see this path)."""
     if not session.info.get(READ_ONLY):
         await session.flush()
+    elif isinstance(stmt, UpdateBase):
+        raise ReadOnlySession("A read-only (GET) request tried to write rows.")
     return await (await session.connection()).execute(stmt, dict(params) if params else None)
 
 

@@ -9,8 +9,9 @@ was 463 req/s with a latency deviation of 15 ms and a maximum of 110 ms.
 :func:`settle` collects once, then freezes what is alive (``gc.freeze``: those objects move to a permanent
 generation that later collections do not walk), and collects the young generation every
 :data:`GEN0_THRESHOLD` allocations: 526 req/s, deviation 1.5 ms, maximum 40 ms on the same machine in the
-same hour (``bench/RESULTS.md``). Cyclic garbage made after start-up is still collected, just in larger
-batches; what was frozen is never freed, which for objects built once at start-up is what they are for.
+same hour (README, issue #15's "The garbage collector of a serving worker"). Cyclic garbage made after
+start-up is still collected, just in larger batches; what was frozen is never freed, which for objects
+built once at start-up is what they are for.
 
 Only for a process that serves: the tests build an app per test, and freezing each would keep them all.
 """

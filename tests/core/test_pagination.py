@@ -4,10 +4,11 @@ before the limit), the count apart only for a page past the end."""
 
 from __future__ import annotations
 
-from sqlalchemy import event, func, select
+import pytest
+from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.core.db import open_session, rows_of
+from app.core.db import ReadOnlySession, open_session, rows_of
 from app.core.pagination import PageParams, fetch_page, fetch_page_rows
 from app.orgs.models import OrgUnit
 from tests.api.test_statements import counted
@@ -88,6 +89,8 @@ async def test_rows_are_read_past_the_orm_and_see_what_the_session_holds(
         reading.add(OrgUnit(name="Never", kind="school", parent_id=root.id, depth=root.depth + 1))
         assert (await rows_of(reading, select(func.count()).select_from(OrgUnit))).scalar() is not None
         assert reading.new  # not flushed: a read-only session does not write
+        with pytest.raises(ReadOnlySession):  # nor runs a write past the ORM
+            await rows_of(reading, update(OrgUnit).where(OrgUnit.id == root.id).values(name="Renamed"))
     finally:
         reading.expunge_all()
         await reading.close()
