@@ -25,6 +25,7 @@ EXCEPTIONS = {
     "aggregates/waiting.py": "keeps the review queue rolled up along today's tree",
     "aggregates/versions.py": "keeps the counters' change counters (read for units already authorised)",
     "orgs/history.py": "maintains the tree tables themselves (moves, ends, links)",
+    "orgs/past.py": "reads the dated links to show a page of units as the tree stood (split from history.py)",
     "webhooks/outbox.py": "fans an event out to the subscriptions at or above its unit (each subscription's "
     "scope was checked by authorize when it was made)",
     "imports/events.py": "names the unit an import's webhook event belongs to (the sender's import unit)",

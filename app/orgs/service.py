@@ -21,7 +21,7 @@ from app.core.errors import Conflict, Forbidden, ValidationFailed
 from app.core.pagination import Paged, PageParams
 from app.core.schemas import check_version
 from app.core.search import contains_bound, pattern
-from app.orgs import history
+from app.orgs import history, past
 from app.orgs import repository as repo
 from app.orgs.models import OrgUnit
 from app.orgs.schemas import OrgUnitCreate, OrgUnitMove, OrgUnitRead, OrgUnitUpdate
@@ -75,7 +75,7 @@ async def rows_to_reads(
     columns read by name cost ~0.3 µs each."""
     day = as_of or today()
     days = {row[0]: min(day, row[5]) if row[5] else day for row in rows}
-    then = await history.as_of(session, days)
+    then = await past.as_of(session, days)
     reads = []
     for unit_id, name, kind, code, valid_from, valid_to, version, created_at, updated_at in rows:
         name, code = then.names.get(unit_id, (name, code))

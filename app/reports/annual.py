@@ -41,7 +41,7 @@ from app.aggregates.service import Applicable, measure, percent
 from app.auth.policy import Action
 from app.auth.scope import Subject
 from app.evaluations.models import DigitalLevel, Status
-from app.orgs import history
+from app.orgs import past
 from app.orgs.models import OrgUnit
 from app.orgs.service import get_visible as get_visible_unit
 from app.people.models import Group
@@ -136,7 +136,7 @@ async def build(session: AsyncSession, unit: OrgUnit, year: int) -> AnnualReport
         plan_rows[row.unit_id].append(row)
     days = {r: d for r in roots if (d := through_time.reference_day(units[r], year)) is not None}
     funnel = await repo.funnel(session, days, year)
-    then = (await history.as_of(session, days)).names  # a past year's report names units as they were
+    then = (await past.as_of(session, days)).names  # a past year's report names units as they were
 
     def unit_report(root: int) -> UnitReport:
         cells, has_data = sources.cells(tally, root, year)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.orgs import history, service
+from app.orgs import past, service
 from app.orgs import repository as repo
 from tests.builders import Tree, build_country
 
@@ -30,11 +30,11 @@ async def test_each_field_comes_from_its_own_column(monkeypatch: pytest.MonkeyPa
     }
     assert {column.key for column in repo.UNIT_COLUMNS} == set(values)
 
-    async def as_of(session: AsyncSession, days: dict[int, date]) -> history.AsOf:
+    async def as_of(session: AsyncSession, days: dict[int, date]) -> past.AsOf:
         assert days == {7: date(2025, 3, 1)}
-        return history.AsOf(parents={7: 5}, depths={7: 2}, predecessors={7: [1, 2]}, successors={7: []})
+        return past.AsOf(parents={7: 5}, depths={7: 2}, predecessors={7: [1, 2]}, successors={7: []})
 
-    monkeypatch.setattr(history, "as_of", as_of)
+    monkeypatch.setattr(past, "as_of", as_of)
     row = tuple(values[column.key] for column in repo.UNIT_COLUMNS)
     [read] = await service.rows_to_reads(None, [row], date(2025, 3, 1))  # type: ignore[arg-type]
     assert read.model_dump() == {
