@@ -62,7 +62,7 @@ async def children_on(session: AsyncSession, unit_id: int, day: date) -> list[Ch
         .where(history.children_on(unit_id, day))
         .order_by(name, OrgUnit.id)
     )
-    return [Child(*r) for r in (await session.execute(stmt)).all()]
+    return [Child(*r) for r in (await rows_of(session, stmt)).all()]
 
 
 def _merge(into: Cells, cells: Cells) -> None:
@@ -100,7 +100,7 @@ class Tally:
 
 
 _CHANGES = sorted(k.value for k in _metrics.CHANGE_KINDS)
-_IS_CHANGE = frozenset(_CHANGES)  # for the tally's test of each row
+_IS_CHANGE = frozenset(_CHANGES)
 _COUNTS = AggregateCount.__table__.c
 
 
@@ -146,8 +146,8 @@ async def count(
     if not roots:
         return tally
     asked = {k.value for k in kinds | {Kind.EVALUATED}}
-    changes = tuple(sorted(asked & set(_CHANGES)))
-    per_year = tuple(sorted(asked - set(_CHANGES)))
+    changes = tuple(sorted(asked & _IS_CHANGE))
+    per_year = tuple(sorted(asked - _IS_CHANGE))
     params: dict[str, Any] = {
         **bound("roots", roots),
         "from_year": from_year,
@@ -202,7 +202,7 @@ async def metric_totals(
         .where(AggregateCount.org_unit_id.in_(list(roots)), or_(numerator, denominator, evaluated))
         .group_by(AggregateCount.org_unit_id)
     )
-    return {u: (int(n), int(d), int(e)) for u, n, d, e in (await session.execute(stmt)).all()}
+    return {u: (int(n), int(d), int(e)) for u, n, d, e in (await rows_of(session, stmt)).all()}
 
 
 class PlanRow(NamedTuple):
@@ -287,7 +287,7 @@ async def plans_below(
         OrgUnitLink.ancestor_id == unit_id, OrgUnitLink.depth == 1
     )
     stmt = _own_plans(metric_codes, from_year).where(Plan.org_unit_id.in_(children.scalar_subquery()))
-    return [PlanRow(*row) for row in (await session.execute(stmt)).all()]
+    return [PlanRow(*row) for row in (await rows_of(session, stmt)).all()]
 
 
 @functools.cache
