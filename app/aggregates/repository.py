@@ -62,7 +62,7 @@ async def children_on(session: AsyncSession, unit_id: int, day: date) -> list[Ch
         .where(history.children_on(unit_id, day))
         .order_by(name, OrgUnit.id)
     )
-    return [Child(*r) for r in (await rows_of(session, stmt)).all()]
+    return [Child(*r) for r in await rows_of(session, stmt)]
 
 
 def _merge(into: Cells, cells: Cells) -> None:
@@ -158,7 +158,7 @@ async def count(
         params.update(bound("groups", sorted(groups)))
     group_slots = None if groups is None else width(len(groups))
     stmt = _count_statement(from_year == to_year, per_year, changes, width(len(roots)), group_slots)
-    for unit_id, at, kind, group, level, born, n in (await rows_of(session, stmt, params)).all():
+    for unit_id, at, kind, group, level, born, n in await rows_of(session, stmt, params):
         cell = (group, level or None, born)  # the cells store '' for no digital level
         if kind in _IS_CHANGE:
             by_kind = tally.changes[unit_id][at][_KINDS[kind]]
@@ -202,7 +202,7 @@ async def metric_totals(
         .where(AggregateCount.org_unit_id.in_(list(roots)), or_(numerator, denominator, evaluated))
         .group_by(AggregateCount.org_unit_id)
     )
-    return {u: (int(n), int(d), int(e)) for u, n, d, e in (await rows_of(session, stmt)).all()}
+    return {u: (int(n), int(d), int(e)) for u, n, d, e in await rows_of(session, stmt)}
 
 
 class PlanRow(NamedTuple):
@@ -258,7 +258,7 @@ async def applicable_plans(
     ``from_year`` on: one query for any number of units."""
     stmt = _plans_above(tuple(metric_codes), width(len(units)))
     params = {**bound("units", units), "from_year": from_year}
-    return [PlanRow(*row) for row in (await rows_of(session, stmt, params)).all()]
+    return [PlanRow(*row) for row in await rows_of(session, stmt, params)]
 
 
 def _own_plans(metric_codes: Sequence[str], from_year: int) -> Any:
@@ -287,7 +287,7 @@ async def plans_below(
         OrgUnitLink.ancestor_id == unit_id, OrgUnitLink.depth == 1
     )
     stmt = _own_plans(metric_codes, from_year).where(Plan.org_unit_id.in_(children.scalar_subquery()))
-    return [PlanRow(*row) for row in (await rows_of(session, stmt)).all()]
+    return [PlanRow(*row) for row in await rows_of(session, stmt)]
 
 
 @functools.cache

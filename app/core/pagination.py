@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import Integer, Result, Row, Select, bindparam, func, select
+from sqlalchemy import Integer, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
@@ -76,7 +76,11 @@ async def fetch_page(
 ) -> tuple[list[Any], int]:
     """One page of ``stmt``'s first column (ORM entities, through the session) and the count of all its
     rows (as :func:`fetch_page_rows`)."""
-    rows, total = await _fetch(session.execute, stmt, page, params)
+
+    async def run(stmt: Executable, values: dict[str, Any]) -> Sequence[Sequence[Any]]:
+        return (await session.execute(stmt, values)).all()
+
+    rows, total = await _fetch(run, stmt, page, params)
     return [row[0] for row in rows], total
 
 
@@ -85,7 +89,7 @@ async def fetch_page_rows(
     stmt: Select[*tuple[Any, ...]] | Paged,
     page: PageParams,
     params: Mapping[str, Any] | None = None,
-) -> tuple[list[Row[*tuple[Any, ...]]], int]:
+) -> tuple[list[Sequence[Any]], int]:
     """One page of ``stmt``'s rows — columns, not entities: they are read as plain rows on the session's
     connection (``db.rows_of``) — and the count of all its rows, in one statement. ``stmt`` is a
     statement, or one built once (:class:`Paged`), whose bound values are ``params``.
@@ -100,17 +104,17 @@ async def fetch_page_rows(
 
 
 async def _fetch(
-    run: Callable[[Executable, dict[str, Any]], Awaitable[Result[*tuple[Any, ...]]]],
+    run: Callable[[Executable, dict[str, Any]], Awaitable[Sequence[Sequence[Any]]]],
     stmt: Select[Any] | Paged,
     page: PageParams,
     params: Mapping[str, Any] | None,
-) -> tuple[list[Row[*tuple[Any, ...]]], int]:
+) -> tuple[list[Sequence[Any]], int]:
     built = stmt if isinstance(stmt, Paged) else paged(stmt)
     values = {**(params or {}), "page_limit": page.limit, "page_offset": page.offset}
-    rows = (await run(built.rows, values)).all()
+    rows = await run(built.rows, values)
     if rows:
-        return list(rows), int(rows[0].page_total)
+        return list(rows), int(rows[0][-1])  # page_total, the last column
     if page.offset == 0:
         return [], 0
-    total = (await run(built.count, dict(params or {}))).scalar()
-    return [], int(total or 0)
+    counted = await run(built.count, dict(params or {}))
+    return [], int(counted[0][0] or 0) if counted else 0

@@ -3,10 +3,11 @@ running result the rules give right now; plus lists and the history."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, bindparam
+from sqlalchemy import bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.covers import Shape, cover_of, in_cover, in_subtree
@@ -123,7 +124,7 @@ def stored_result(evaluation: Evaluation) -> ResultRead | None:
     return None if stored is None else ResultRead.model_validate(stored)
 
 
-def summary_of(row: Row[Any]) -> dict[str, Any]:
+def summary_of(row: Sequence[Any]) -> dict[str, Any]:
     """A list's item, from a row of ``repository.summary_page`` (its columns in ``SUMMARY_COLUMNS``'
     order), as the fields of an :class:`EvaluationSummary`: a page validates its items at once
     (``Page[EvaluationSummary]``), in pydantic's core, rather than one model built in Python per row. The
@@ -210,7 +211,7 @@ async def list_evaluations(
     status: Status | None,
     person_id: int | None,
     title: Title | None = None,
-) -> tuple[list[Row[Any]], int]:
+) -> tuple[list[Sequence[Any]], int]:
     """The evaluations the caller sees (their scope for ``evaluation.read``, and their own), or those of
     ``org_unit_id``'s subtree, with the filters asked."""
     values: dict[str, Any] = {

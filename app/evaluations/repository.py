@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, SQLColumnExpression, bindparam, exists, select
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.covers import Cover, Shape, covered
@@ -141,7 +142,7 @@ def summary_statement(where: list[ColumnElement[bool]]) -> Paged:
 
 async def summary_page(
     session: AsyncSession, stmt: Paged, values: dict[str, Any], params: PageParams
-) -> tuple[list[Row[Any]], int]:
+) -> tuple[list[Sequence[Any]], int]:
     """A page of :func:`summary_statement`'s rows, its bound ``values`` given."""
     return await fetch_page_rows(session, stmt, params, values)
 

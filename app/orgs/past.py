@@ -51,7 +51,7 @@ async def as_of(session: AsyncSession, days: dict[int, date]) -> AsOf:
     )
     if not ids:
         return found
-    rows = (await rows_of(session, _as_of_statement(width(len(ids))), bound("ids", ids))).all()
+    rows = await rows_of(session, _as_of_statement(width(len(ids))), bound("ids", ids))
     names: list[tuple[date, int, str, str | None]] = []
     successions: list[tuple[int, int, int]] = []
     # Unpacked by position (the union's columns, :func:`_branch`): a Row's columns read by name cost

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -54,7 +55,7 @@ def paged_units(where: list[ColumnElement[bool]], depth: ColumnElement[int]) -> 
 
 async def page(
     session: AsyncSession, stmt: Paged, values: dict[str, Any], params: PageParams
-) -> tuple[list[tuple[Any, ...]], int]:
+) -> tuple[list[Sequence[Any]], int]:
     """A page of :func:`paged_units`' units as rows of :data:`UNIT_COLUMNS`, its bound ``values`` given."""
     rows, total = await fetch_page_rows(session, stmt, params, values)
     return [row[:-1] for row in rows], total  # less the page's count
