@@ -126,9 +126,9 @@ def stored_result(evaluation: Evaluation) -> ResultRead | None:
 
 def summary_of(row: Sequence[Any]) -> dict[str, Any]:
     """A list's item, from a row of ``repository.summary_page`` (its columns in ``SUMMARY_COLUMNS``'
-    order), as the fields of an :class:`EvaluationSummary`: a page validates its items at once
-    (``Page[EvaluationSummary]``), in pydantic's core, rather than one model built in Python per row. The
-    row is unpacked by position: reading a ``Row``'s columns by name costs ~0.3 µs each, and a page of 50
+    order), as the fields of an :class:`EvaluationSummary` with the values its JSON holds: the page is
+    written without validating them again (``core/pagination.page_json``). The row is unpacked by
+    position: reading a ``Row``'s columns by name costs ~0.3 µs each, and a page of 50
     read ~1,000 of them."""
     (
         id_,
@@ -148,12 +148,12 @@ def summary_of(row: Sequence[Any]) -> dict[str, Any]:
         digital_level,
         grade,
     ) = row[: len(repo.SUMMARY_COLUMNS)]
-    return {
-        "id": id_,
+    return {  # EvaluationSummary's fields in its order: the page is written as JSON as it stands
         "title": title,
         "person_id": person_id,
         "household_id": collective_as(Title.LEARNING_FAMILY, title, collective_id),
         "clan_id": collective_as(Title.LEARNING_CLAN, title, collective_id),
+        "id": id_,
         "org_unit_id": org_unit_id,
         "year": year,
         "criteria_set_id": criteria_set_id,

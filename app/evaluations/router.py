@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse
 from app.auth.deps import CurrentSubject
 from app.core.db import DbSession
 from app.core.deps import AppSettings
-from app.core.pagination import Page, Pagination
+from app.core.pagination import Page, Pagination, page_json
 from app.core.routing import ScopedRouter
 from app.core.schemas import MAX_ID, IdPath, if_match
 from app.evaluations import evidence, reads, review, service
@@ -65,7 +65,7 @@ async def list_evaluations(
     status: Status | None = None,
     person_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     title: Title | None = None,
-) -> object:
+) -> Response:
     items, total = await reads.list_evaluations(
         session,
         subject,
@@ -76,10 +76,8 @@ async def list_evaluations(
         person_id=person_id,
         title=title,
     )
-    summaries = [reads.summary_of(e) for e in items]
-    return Page[EvaluationSummary].model_validate(
-        {"items": summaries, "total": total, "limit": page.limit, "offset": page.offset}
-    )
+    # Written as JSON without validating each summary again (core/pagination.page_json).
+    return page_json([reads.summary_of(e) for e in items], total, page)
 
 
 @router.get("/evaluations/{evaluation_id}", response_model=EvaluationRead)
