@@ -42,7 +42,7 @@ from app.auth.policy import Action
 from app.auth.scope import Subject
 from app.core.dates import today
 from app.core.errors import ValidationFailed
-from app.orgs.service import get_visible as get_visible_unit
+from app.orgs.service import get_visible_life
 
 CENT = Decimal("0.01")
 MAX_TREND_YEARS = 50
@@ -135,7 +135,7 @@ def registry() -> list[MetricRead]:
 async def progress(
     session: AsyncSession, subject: Subject, unit_id: int, year: int, basis: Basis = Basis.AS_WAS
 ) -> Progress:
-    unit = await get_visible_unit(session, subject, unit_id, Action.AGGREGATE_READ)
+    unit = await get_visible_life(session, subject, unit_id, Action.AGGREGATE_READ)
     kinds = frozenset().union(*(m.kinds for m in METRICS))
     sources = await through_time.sources(session, [unit], range(year, year + 1), basis)
     tally = await repo.count(session, sources.unit_ids(), year, year, kinds)
@@ -165,7 +165,7 @@ async def breakdown(
     """The children as the tree stood on the unit's reference day of the year (``as_was``), or the
     children it has today, each re-based on its predecessors (``lineage``)."""
     metric = _metric(metric_code)
-    unit = await get_visible_unit(session, subject, unit_id, Action.AGGREGATE_READ)
+    unit = await get_visible_life(session, subject, unit_id, Action.AGGREGATE_READ)
     day = today() if basis == Basis.LINEAGE else through_time.reference_day(unit, year)
     children = await repo.children_on(session, unit_id, day) if day is not None else []
     # The ids themselves, not a subquery: PostgreSQL then reads each child's counters by primary key
@@ -226,7 +226,7 @@ async def trend(
         raise ValidationFailed(
             f"A trend spans at most {MAX_TREND_YEARS} years.", details={"field": "to_year"}
         )
-    unit = await get_visible_unit(session, subject, unit_id, Action.AGGREGATE_READ)
+    unit = await get_visible_life(session, subject, unit_id, Action.AGGREGATE_READ)
     years = range(from_year, to_year + 1)
     sources = await through_time.sources(session, [unit], years, basis)
     tally = await repo.count(session, sources.unit_ids(), from_year, to_year, metric.kinds, metric.groups)

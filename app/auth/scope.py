@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
@@ -49,6 +50,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from app.auth.covers import Shape, cover_of, covered, reach_of
 from app.auth.models import Role
 from app.auth.policy import Action, roles_for
+from app.core.db import rows_of
 from app.core.errors import Forbidden, NotFound
 from app.orgs.models import OrgUnit, OrgUnitClosure
 
@@ -89,6 +91,7 @@ class Subject:
 
 
 AUTHORIZED = "cdht.authorized_units"  # session.info: (user, unit, action) allowed in this session → unit
+AUTHORIZED_LIVES = "cdht.authorized_lives"  # the same for authorized_life → the unit's id and life
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -96,6 +99,7 @@ def _forget_authorized(session: Session, transaction: SessionTransaction) -> Non
     """A grant checked in one transaction is checked again in the next (a role may have gone)."""
     if transaction.parent is None:
         session.info.pop(AUTHORIZED, None)
+        session.info.pop(AUTHORIZED_LIVES, None)
 
 
 def subtree_ids(unit_ids: Iterable[int]) -> Select[int]:
@@ -239,20 +243,29 @@ class ReadAlong:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-_UNIT_STATEMENTS: dict[tuple[Shape, str], Select[Any]] = {}
+_UNIT_STATEMENTS: dict[tuple[Shape, str, bool], Select[Any]] = {}
 
 
-def _unit_statement(shape: Shape, along: ReadAlong | None) -> Select[Any]:
-    """The unit, whether the caller's roots cover it (:func:`covered`), and ``along``'s columns: built
-    once per shape, the values bound."""
-    key = (shape, along.key if along else "")
+def _unit_statement(shape: Shape, along: ReadAlong | None, *, entity: bool = True) -> Select[Any]:
+    """The unit (as an entity, or its id and life as columns), whether the caller's roots cover it
+    (:func:`covered`), and ``along``'s columns: built once per shape, the values bound."""
+    key = (shape, along.key if along else "", entity)
     stmt = _UNIT_STATEMENTS.get(key)
     if stmt is None:
+        lead: tuple[Any, ...] = (OrgUnit,) if entity else (OrgUnit.id, OrgUnit.valid_from, OrgUnit.valid_to)
         columns = along.columns if along else ()
-        stmt = _UNIT_STATEMENTS[key] = select(OrgUnit, covered(shape, OrgUnit.id), *columns).where(
-            OrgUnit.id == bindparam("scope_unit")
-        )
+        built: Select[Any] = select(*lead, covered(shape, OrgUnit.id), *columns)
+        stmt = _UNIT_STATEMENTS[key] = built.where(OrgUnit.id == bindparam("scope_unit"))
     return stmt
+
+
+@dataclass(frozen=True, slots=True)
+class UnitLife:
+    """What :func:`authorized_life` reads of a unit: its id and life (a ``through_time.Lifetime``)."""
+
+    id: int
+    valid_from: date | None
+    valid_to: date | None
 
 
 async def authorized_unit(
@@ -282,6 +295,34 @@ async def authorized_unit(
     await authorize(session, subject, unit_id, action, missing=missing, allowed=bool(allowed))
     allowed_before[key] = unit
     return unit, tuple(values)
+
+
+async def authorized_life(
+    session: AsyncSession,
+    subject: Subject,
+    unit_id: int,
+    action: Action,
+    *,
+    missing: str,
+    along: ReadAlong | None = None,
+) -> tuple[UnitLife, tuple[Any, ...]]:
+    """:func:`authorized_unit` for reads that need no more of the unit than its id and life (a list's
+    scope check, a dashboard's): the same check and answers, but the unit read as plain columns
+    (``db.rows_of``, straight on the driver on PostgreSQL) rather than loaded as an entity through the
+    ORM, ~200 µs less a request (README, issue #15's "Reads straight on the driver")."""
+    seen_before: dict[tuple[int, int, str], UnitLife] = session.info.setdefault(AUTHORIZED_LIVES, {})
+    key = (subject.user_id, unit_id, action.value)
+    if along is None and (known := seen_before.get(key) or session.info.get(AUTHORIZED, {}).get(key)):
+        return UnitLife(known.id, known.valid_from, known.valid_to), ()
+    cover = cover_of(subject, action)
+    params = {"scope_unit": unit_id, **cover.params, **(along.params if along else {})}
+    rows = await rows_of(session, _unit_statement(cover.shape, along, entity=False), params)
+    if not rows:
+        raise NotFound(missing)
+    id_, valid_from, valid_to, allowed, *values = rows[0]
+    await authorize(session, subject, unit_id, action, missing=missing, allowed=bool(allowed))
+    life = seen_before[key] = UnitLife(id_, valid_from, valid_to)
+    return life, tuple(values)
 
 
 async def authorize(

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 from weakref import WeakKeyDictionary
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]  # no stubs, no py.typed
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -60,12 +60,12 @@ class _Shape:
     compiled: SQLCompiler
     sql: str
     binds: tuple[tuple[str, Processor | None], ...]
-    # Each column's result processor, known once the server has described the columns (the first fetch):
-    # a numeric column's depends on the type the server gives it. ``()`` when no column needs one.
-    results: tuple[Processor | None, ...] | None = None
+    # The columns that have a result processor, by position, with it: known once the server has described
+    # the columns (the first fetch), since a numeric column's depends on the type the server gives it.
+    results: tuple[tuple[int, Processor], ...] | None = None
+    usable: bool = True  # False: its columns came back otherwise than selected (SQLAlchemy's to match)
 
 
-_UNUSABLE: tuple[Processor | None, ...] = (None,)  # a shape whose columns SQLAlchemy would match otherwise
 _shapes: WeakKeyDictionary[Dialect, dict[Any, _Shape | None]] = WeakKeyDictionary()
 
 
@@ -98,7 +98,7 @@ def _shape_of(conn: AsyncConnection, stmt: Executable) -> tuple[_Shape, CacheKey
         shape = shapes[key.key] = _compile(dialect, stmt, key)
         if len(shapes) > SHAPES_KEPT:
             del shapes[next(iter(shapes))]
-    return None if shape is None or shape.results is _UNUSABLE else (shape, key)
+    return None if shape is None or not shape.usable else (shape, key)
 
 
 def _compile(dialect: Dialect, stmt: Select[Any] | CompoundSelect[Any], key: CacheKey) -> _Shape | None:
@@ -146,9 +146,11 @@ async def _fetch(
         if shape.results is None:
             prepared = await driver.prepare(sql)
             records = await prepared.fetch(*args)
-            shape.results = _result_processors(conn.dialect, shape.compiled, prepared.get_attributes())
-            if shape.results is _UNUSABLE:
+            attributes = prepared.get_attributes()
+            if len(attributes) != len(shape.compiled._result_columns):  # not expected of a select
+                shape.usable = False
                 return None
+            shape.results = _result_processors(conn.dialect, shape.compiled, attributes)
         else:
             records = await driver.fetch(sql, *args)
     except asyncpg.PostgresError as error:  # the server refused it: the error SQLAlchemy would raise
@@ -159,10 +161,15 @@ async def _fetch(
         return None
     for after in sync.dispatch.after_cursor_execute:
         after(sync, None, sql, args, None, False)
-    processors = shape.results
-    if not processors:
+    if not shape.results:
         return cast(list[Row], records)
-    return [tuple(p(v) if p else v for p, v in zip(processors, record, strict=True)) for record in records]
+    found: list[Row] = []
+    for record in records:
+        row = list(record)
+        for i, process in shape.results:
+            row[i] = process(row[i])
+        found.append(row)
+    return found
 
 
 def _as_sqlalchemy(sync: Connection, error: Exception, sql: str, args: list[Any]) -> DBAPIError:
@@ -179,14 +186,11 @@ def _as_sqlalchemy(sync: Connection, error: Exception, sql: str, args: list[Any]
 
 def _result_processors(
     dialect: Dialect, compiled: SQLCompiler, attributes: Sequence[Any]
-) -> tuple[Processor | None, ...]:
-    """Each column's processor, as SQLAlchemy's ``CursorResult`` picks it: the column's type and the
-    server's type of it (``()`` when none has one)."""
-    columns = compiled._result_columns
-    if len(columns) != len(attributes):  # not expected of a select; SQLAlchemy then matches by name
-        return _UNUSABLE
-    found = tuple(
+) -> tuple[tuple[int, Processor], ...]:
+    """The columns' processors, as SQLAlchemy's ``CursorResult`` picks them (the column's type and the
+    server's type of it), for the columns that have one."""
+    found = (
         column.type._cached_result_processor(dialect, attribute.type.oid)
-        for column, attribute in zip(columns, attributes, strict=True)
+        for column, attribute in zip(compiled._result_columns, attributes, strict=True)
     )
-    return found if any(found) else ()
+    return tuple((i, process) for i, process in enumerate(found) if process is not None)

@@ -222,7 +222,7 @@ async def list_evaluations(
     }
     if org_unit_id is not None:
         # The caller's roles for the action cover the unit, so its subtree is in their scope.
-        await orgs.get_visible(session, subject, org_unit_id, Action.EVALUATION_READ)
+        await orgs.get_visible_life(session, subject, org_unit_id, Action.EVALUATION_READ)
         values["unit_id"] = org_unit_id
         scope: Shape | str = "unit"
         own = False

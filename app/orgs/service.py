@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.aggregates import counters
 from app.auth.covers import ADMIN, Shape, cover_of, in_cover, in_top, top_cover
 from app.auth.policy import Action
-from app.auth.scope import ReadAlong, Subject, authorized_unit, holds_role_at
+from app.auth.scope import ReadAlong, Subject, UnitLife, authorized_life, authorized_unit, holds_role_at
 from app.core import audit
 from app.core.dates import today
 from app.core.errors import Conflict, Forbidden, ValidationFailed
@@ -105,20 +105,28 @@ async def to_read(session: AsyncSession, unit: OrgUnit, as_of: date | None = Non
 
 async def get_visible(session: AsyncSession, subject: Subject, unit_id: int, action: Action) -> OrgUnit:
     """The unit, if the subject may perform ``action`` on it (404 outside scope, 403 without the role)."""
-    unit, _ = await authorized_unit(
-        session, subject, unit_id, action, missing=f"Org unit {unit_id} not found."
-    )
+    unit, _ = await authorized_unit(session, subject, unit_id, action, missing=_missing(unit_id))
     return unit
+
+
+async def get_visible_life(session: AsyncSession, subject: Subject, unit_id: int, action: Action) -> UnitLife:
+    """:func:`get_visible`'s check, for reads that need only the unit's id and life (read as columns)."""
+    life, _ = await authorized_life(session, subject, unit_id, action, missing=_missing(unit_id))
+    return life
 
 
 async def get_visible_with(
     session: AsyncSession, subject: Subject, unit_id: int, action: Action, along: ReadAlong
 ) -> tuple[Any, ...]:
     """:func:`get_visible`'s check, returning the values of ``along`` read in the same statement."""
-    _, values = await authorized_unit(
-        session, subject, unit_id, action, missing=f"Org unit {unit_id} not found.", along=along
+    _, values = await authorized_life(
+        session, subject, unit_id, action, missing=_missing(unit_id), along=along
     )
     return values
+
+
+def _missing(unit_id: int) -> str:
+    return f"Org unit {unit_id} not found."
 
 
 async def _ensure_code_free(session: AsyncSession, code: str | None, unit_id: int | None = None) -> None:
