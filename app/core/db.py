@@ -29,6 +29,7 @@ from typing import Annotated, Any
 from weakref import WeakKeyDictionary
 
 from fastapi import Depends, Request
+from pydantic_core import from_json
 from sqlalchemy import DateTime, MetaData, event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DisconnectionError
@@ -111,6 +112,9 @@ def make_engine(url: str, *, settings: Settings | None = None, pool: bool = True
         kwargs["connect_args"] = {"server_settings": server_settings}
     if not pool:
         kwargs["poolclass"] = NullPool
+    # JSON columns (a result's failing indicators, audit snapshots) parsed by pydantic's core: ~0.1 µs a
+    # value against ~1 µs for the standard library's json.loads (a page of 50 evaluations reads 50).
+    kwargs["json_deserializer"] = from_json
     engine = create_async_engine(async_url, **kwargs)
     if async_url.startswith("sqlite"):
         _configure_sqlite(engine)

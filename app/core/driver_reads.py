@@ -42,6 +42,7 @@ import asyncpg  # type: ignore[import-untyped]  # no stubs, no py.typed
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.cache_key import CacheKey
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -73,8 +74,9 @@ async def rows(conn: AsyncConnection, stmt: Executable, params: Mapping[str, Any
     """``stmt``'s rows on ``conn``: straight on asyncpg where this module's rules allow, else through
     SQLAlchemy. Each row is a sequence of the columns' values, in the select's order."""
     found = _shape_of(conn, stmt)
-    if found is not None and _joins_transaction(conn):
-        fetched = await _fetch(conn, *found, params)
+    pooled = _pooled(conn) if found is not None else None
+    if found is not None and pooled is not None and _joins_transaction(pooled):
+        fetched = await _fetch(conn, pooled, *found, params)
         if fetched is not None:
             return fetched
     return list((await conn.execute(stmt, dict(params) if params else None)).all())
@@ -118,11 +120,19 @@ def _compile(dialect: Dialect, stmt: Select[Any] | CompoundSelect[Any], key: Cac
     return _Shape(compiled, compiled.string, tuple((n, processors.get(n)) for n in compiled.positiontup))
 
 
-def _joins_transaction(conn: AsyncConnection) -> bool:
+def _pooled(conn: AsyncConnection) -> PoolProxiedConnection | None:
+    """The pool's connection under ``conn``, read without the greenlet ``get_raw_connection`` costs
+    (~10 µs): only while it holds one, which reading it then does not touch (an invalidated connection
+    would reconnect: SQLAlchemy's to do)."""
+    sync = _sync(conn)
+    return None if sync.closed or sync.invalidated else sync.connection
+
+
+def _joins_transaction(pooled: PoolProxiedConnection) -> bool:
     """Whether a statement sent on the driver runs where SQLAlchemy's would: the asyncpg adapter sends no
     ``BEGIN`` first (``_start_transaction``: it is in ``AUTOCOMMIT``, or in the transaction it began
     lazily at its first statement)."""
-    adapted = _sync(conn).connection.dbapi_connection
+    adapted = pooled.dbapi_connection
     return bool(getattr(adapted, "autocommit", False)) or getattr(adapted, "_transaction", None) is not None
 
 
@@ -131,7 +141,11 @@ def _sync(conn: AsyncConnection) -> Connection:
 
 
 async def _fetch(
-    conn: AsyncConnection, shape: _Shape, key: CacheKey, params: Mapping[str, Any] | None
+    conn: AsyncConnection,
+    pooled: PoolProxiedConnection,
+    shape: _Shape,
+    key: CacheKey,
+    params: Mapping[str, Any] | None,
 ) -> list[Row] | None:
     values = shape.compiled.construct_params(
         dict(params) if params else None, extracted_parameters=key.bindparams, escape_names=False
@@ -141,7 +155,7 @@ async def _fetch(
     sql = shape.sql
     for before in sync.dispatch.before_cursor_execute:
         sql, args = before(sync, None, sql, args, None, False)
-    driver: Any = (await conn.get_raw_connection()).driver_connection  # asyncpg's Connection
+    driver: Any = pooled.driver_connection  # asyncpg's Connection
     try:
         if shape.results is None:
             prepared = await driver.prepare(sql)

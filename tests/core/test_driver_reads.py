@@ -54,8 +54,8 @@ def taken(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     fetch = driver_reads._fetch
 
-    async def spied(conn: AsyncConnection, shape: Any, key: Any, params: Any) -> Any:
-        rows = await fetch(conn, shape, key, params)
+    async def spied(conn: AsyncConnection, pooled: Any, shape: Any, key: Any, params: Any) -> Any:
+        rows = await fetch(conn, pooled, shape, key, params)
         if rows is not None:
             seen.append(shape.sql)
         return rows
