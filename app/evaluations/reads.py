@@ -24,6 +24,7 @@ from app.evaluations.models import (
     Score,
     Status,
     Title,
+    collective_as,
 )
 from app.evaluations.schemas import (
     EvaluationRead,
@@ -123,9 +124,6 @@ def stored_result(evaluation: Evaluation) -> ResultRead | None:
     return None if stored is None else ResultRead.model_validate(stored)
 
 
-_FAMILY, _CLAN = Title.LEARNING_FAMILY.value, Title.LEARNING_CLAN.value
-
-
 def summary_of(row: Sequence[Any]) -> dict[str, Any]:
     """A list's item, from a row of ``repository.summary_page`` (its columns in ``SUMMARY_COLUMNS``'
     order), as the fields of an :class:`EvaluationSummary` with the values its JSON holds: the page is
@@ -153,8 +151,8 @@ def summary_of(row: Sequence[Any]) -> dict[str, Any]:
     return {  # EvaluationSummary's fields in its order: the page is written as JSON as it stands
         "title": title,
         "person_id": person_id,
-        "household_id": collective_id if title == _FAMILY else None,  # models.collective_as, inlined
-        "clan_id": collective_id if title == _CLAN else None,
+        "household_id": collective_as(Title.LEARNING_FAMILY, title, collective_id),
+        "clan_id": collective_as(Title.LEARNING_CLAN, title, collective_id),
         "id": id_,
         "org_unit_id": org_unit_id,
         "year": year,
