@@ -212,6 +212,9 @@ def install_state(
     app.state.tags = conditional.TagCache(
         settings.cache_max_age_seconds, user_of=lambda token: codec.decode_access(token).user_id
     )
+    app.state.bodies = conditional.KeptBodies(
+        int(settings.kept_bodies_mb * 1024 * 1024), settings.cache_max_age_seconds
+    )
 
 
 def _health_routes(app: FastAPI) -> None:

@@ -19,8 +19,11 @@ In one run:
 3. For each endpoint (``/healthz``; ``/me``, ``/org-units``, ``/aggregates/progress`` and ``/evaluations``
    as ``--user``, default the demo's ``quangngai.admin``, on its province Quảng Ngãi, the demo's largest
    with 110 evaluations of 2025; and ``/aggregates/progress`` with ``If-None-Match`` when the first GET
-   answers an ``ETag``), ``--rounds`` alternating rounds of bare then service (``wrk -t1 -c8 --latency``,
-   ``--duration`` seconds each, the same path, query and headers on both), after a short warm-up of each.
+   answers an ``ETag``; and ``/aggregates/progress, computed``: the same progress on a third service, one
+   worker with ``CDHT_KEPT_BODIES_MB=0``, so that every answer is computed rather than served from the
+   bytes an earlier read with the same change counters computed), ``--rounds`` alternating rounds of
+   bare then service (``wrk -t1 -c8 --latency``, ``--duration`` seconds each, the same path, query and
+   headers on both), after a short warm-up of each.
    Per round: requests/s, p50/p95 latency (p95 from ``bench/wrk_report.lua``'s ``done`` hook), non-2xx/3xx
    answers, socket errors, the CPU time the server used (utime + stime from ``/proc``: the uvicorn process
    and its children; PostgreSQL's backends of the service, found by ``application_name = 'cdht'`` in
@@ -364,6 +367,10 @@ class Endpoint:
     path: str  # with its query string
     auth: bool = True
     headers: dict[str, str] = field(default_factory=dict)
+    computed: bool = False  # measured on the service that keeps no bodies (CDHT_KEPT_BODIES_MB=0)
+
+
+COMPUTED = "/aggregates/progress, computed"
 
 
 def endpoints(base: str, token: str, province: int) -> tuple[list[Endpoint], str | None]:
@@ -674,12 +681,16 @@ async def count_statements(
                 if "If-None-Match" in headers:  # the tag of now: the mix's set-up has moved the epochs since
                     plain = {k: v for k, v in headers.items() if k != "If-None-Match"}
                     headers["If-None-Match"] = (await client.get(e.path, headers=plain)).headers["etag"]
+                kept = app.state.bodies
+                if e.computed:  # as the service with CDHT_KEPT_BODIES_MB=0
+                    app.state.bodies = type(kept)(0, 0.0)
                 await client.get(e.path, headers=headers)  # warm: caches, the pool's first connection
                 event.listen(engine.sync_engine, "before_cursor_execute", before)
                 try:
                     r = await client.get(e.path, headers=headers)
                 finally:
                     event.remove(engine.sync_engine, "before_cursor_execute", before)
+                    app.state.bodies = kept
                 if r.status_code not in (200, 304):
                     raise BenchFailure(f"in process {e.path}: {r.status_code} {r.text[:200]}")
                 counts[e.name] = (len(seen), list(seen))
@@ -719,23 +730,27 @@ class Target:
 
 
 def measure_endpoints(
-    args: argparse.Namespace, wrk: str, targets: list[Target], fresh_token: Any
+    args: argparse.Namespace, wrk: str, targets: list[Target], fresh_token: Any, computed: Target
 ) -> tuple[dict[str, dict[str, Any]], str | None, list[Endpoint]]:
-    """For every endpoint, ``--rounds`` rounds alternating over the targets (bare, then each service);
-    a fresh token before each endpoint (every service shares the secret, so any accepts it)."""
+    """For every endpoint, ``--rounds`` rounds alternating over the targets (bare, then each service;
+    the computed progress: bare, then ``computed``); a fresh token before each endpoint (every service
+    shares the secret, so any accepts it)."""
     service = targets[1].base
     token = fresh_token()
     province = province_id(service, token, args.province)
     found, etag = endpoints(service, token, province)
+    progress = next(e for e in found if e.name == "/aggregates/progress")
+    found.insert(found.index(progress) + 1, Endpoint(COMPUTED, progress.path, computed=True))
     out: dict[str, dict[str, Any]] = {}
     for e in found:
         token = fresh_token()
         headers = {**({"Authorization": f"Bearer {token}"} if e.auth else {}), **e.headers}
-        for t in targets:  # warm-up, not recorded
+        these = [targets[0], computed] if e.computed else targets
+        for t in these:  # warm-up, not recorded
             run_wrk(wrk, t.base + e.path, seconds=args.warmup, connections=args.connections, headers=headers)
-        rounds: dict[str, list[Round]] = {t.name: [] for t in targets}
+        rounds: dict[str, list[Round]] = {t.name: [] for t in these}
         for n in range(args.rounds):
-            for t in targets:
+            for t in these:
                 r = run_wrk(
                     wrk,
                     t.base + e.path,
@@ -754,7 +769,7 @@ def measure_endpoints(
                 )
         out[e.name] = {
             "path": e.path,
-            **{t.name: summary(rounds[t.name]) for t in targets},
+            **{t.name: summary(rounds[t.name]) for t in these},
             "rounds": {name: [asdict(r) for r in rs] for name, rs in rounds.items()},
         }
         if e.headers:  # the conditional poll: still a 304 after its rounds (the ETag did not move)?
@@ -851,6 +866,16 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             pid = stack.enter_context(started(command, env, f"{base}/readyz", "cdht serve", log))
             targets.append(Target(str(workers), base, pid))
         services = targets[1:]
+        port = free_port()
+        while port in ports:
+            port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        command = [CDHT, "serve", "--host", "127.0.0.1", "--port", str(port)]
+        command += ["--workers", "1"] if has_workers else []
+        log = work / "serve-computed.log"
+        nothing_kept = {**env, "CDHT_KEPT_BODIES_MB": "0"}
+        pid = stack.enter_context(started(command, nothing_kept, f"{base}/readyz", "cdht serve", log))
+        computed = Target(str(counts[0]), base, pid)  # reported in the first worker count's column
         print(
             "bare app and "
             + ", ".join(f"the service with {t.name} worker(s)" for t in services)
@@ -861,7 +886,9 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         def fresh_token() -> str:
             return login(services[0].base, args.user, args.password)
 
-        result["endpoints"], result["etag"], found = measure_endpoints(args, wrk, targets, fresh_token)
+        result["endpoints"], result["etag"], found = measure_endpoints(
+            args, wrk, targets, fresh_token, computed
+        )
         token = fresh_token()
         if not args.no_mix:
             print(f"mix: {args.schools} schools × {args.members} members …", flush=True)
@@ -975,7 +1002,7 @@ def report(result: dict[str, Any], args: argparse.Namespace, before: dict[str, A
     for name, e in found.items():
         b, s = e["bare"], e[first]
         ratio = s["rps"] / b["rps"] if b["rps"] else 0.0
-        if name in GOAL_ENDPOINTS:
+        if name in GOAL_ENDPOINTS or name == COMPUTED:
             goal = f"≥ {GOAL_RATIO:.2f}: **{'met' if ratio >= GOAL_RATIO else 'not met'}**"
         elif name.endswith("304"):
             r304 = s["rps"] / healthz if healthz else 0.0
@@ -1010,6 +1037,15 @@ def report(result: dict[str, Any], args: argparse.Namespace, before: dict[str, A
                 else " (the ETag moved during the rounds)."
             ),
         ]
+    if COMPUTED in found:
+        lines += [
+            "",
+            f"`{COMPUTED}`: the same request to a third service, one worker started with "
+            "`CDHT_KEPT_BODIES_MB=0`, in its own alternation with the bare app: every answer computed "
+            "(counts, plans, the body), where `/aggregates/progress` answers a read whose change counters "
+            "have not moved with the bytes an earlier read computed (`core/conditional.KeptBodies`, kept "
+            "for `CDHT_CACHE_MAX_AGE_SECONDS` at most), as a dashboard polled between changes is.",
+        ]
     if not result["etag"]:
         lines += [
             "",
@@ -1031,6 +1067,8 @@ def report(result: dict[str, Any], args: argparse.Namespace, before: dict[str, A
             "|---|---:|---:|---:|---|---:|---:|---:|---:|",
         ]
         for name, e in found.items():
+            if last not in e:  # measured on one worker only (the computed progress)
+                continue
             s1, s2, b = e[first], e[last], e["bare"]
             ratio = s2["rps"] / s1["rps"] if s1["rps"] else 0.0
             goal = f"**{'met' if ratio >= GOAL_WORKERS else 'not met'}**" if name in GOAL_ENDPOINTS else "–"

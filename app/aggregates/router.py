@@ -39,14 +39,20 @@ async def progress(
     request: Request,
     response: Response,
     basis: BasisQuery = Basis.AS_WAS,
-) -> Progress | Response:
+) -> Response:
     """Every metric of the unit's subtree for the year against its effective target. Answers with an
     ``ETag``; ``If-None-Match`` with it gets ``304`` while nothing counted has changed."""
-    if done := await freshness.unchanged(
-        request, response, session, subject, org_unit_id, lineage=basis is Basis.LINEAGE
-    ):
-        return done
-    return await service.progress(session, subject, org_unit_id, year, basis)
+    return await freshness.answered(
+        request,
+        response,
+        session,
+        subject,
+        service.progress,
+        org_unit_id,
+        year,
+        basis,
+        lineage=basis is Basis.LINEAGE,
+    )
 
 
 @router.get("/aggregates/breakdown", response_model=Breakdown, responses=conditional.NOT_MODIFIED)
@@ -59,13 +65,20 @@ async def breakdown(
     request: Request,
     response: Response,
     basis: BasisQuery = Basis.AS_WAS,
-) -> Breakdown | Response:
+) -> Response:
     """One row per direct child unit, each against its own effective target (``ETag`` as progress)."""
-    if done := await freshness.unchanged(
-        request, response, session, subject, org_unit_id, lineage=basis is Basis.LINEAGE
-    ):
-        return done
-    return await service.breakdown(session, subject, org_unit_id, year, metric, basis)
+    return await freshness.answered(
+        request,
+        response,
+        session,
+        subject,
+        service.breakdown,
+        org_unit_id,
+        year,
+        metric,
+        basis,
+        lineage=basis is Basis.LINEAGE,
+    )
 
 
 @router.get("/aggregates/trend", response_model=Trend, responses=conditional.NOT_MODIFIED)
@@ -79,10 +92,18 @@ async def trend(
     request: Request,
     response: Response,
     basis: BasisQuery = Basis.AS_WAS,
-) -> Trend | Response:
+) -> Response:
     """One row per year from ``from_year`` to ``to_year`` (at most 50 years; ``ETag`` as progress)."""
-    if done := await freshness.unchanged(
-        request, response, session, subject, org_unit_id, lineage=basis is Basis.LINEAGE
-    ):
-        return done
-    return await service.trend(session, subject, org_unit_id, metric, from_year, to_year, basis)
+    return await freshness.answered(
+        request,
+        response,
+        session,
+        subject,
+        service.trend,
+        org_unit_id,
+        metric,
+        from_year,
+        to_year,
+        basis,
+        lineage=basis is Basis.LINEAGE,
+    )

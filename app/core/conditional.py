@@ -12,13 +12,18 @@ later request for the same with a valid bearer token of that caller and that tag
 its ``304`` from the kept tag while neither generation nor the date has moved and the tag is younger than
 ``CDHT_CACHE_MAX_AGE_SECONDS``: the very answer the route would give, since everything the route's tag and
 its check of the caller's scope read is unchanged. Anything else goes to the route.
+
+A read whose tag was computed again may still find its body computed already (:class:`KeptBodies`): the
+body of a dashboard read depends on the read's arguments, the language and what its change counters count
+— the very things the tag is made of — so an earlier request that read the same counters computed the same
+bytes, whoever asked (each caller passes the scope check in the statement that reads the counters).
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import date
 from importlib import metadata
@@ -138,6 +143,44 @@ class TagCache:
         ):
             return None
         return kept
+
+
+class KeptBodies:
+    """JSON bodies of dashboard reads by what they were computed from (``aggregates/freshness.answered``):
+    the read, its arguments, the language and the values of the change counters its tag was made of, read
+    *before* the body. A change committed since moves the counters, so the next read has another key; one
+    committed while the body was computed makes the kept body newer than its key, never older (as the tag
+    is older than the body it comes with). A body is kept ``max_age`` seconds at most (changes no session
+    sees, as every kept copy) and within ``max_bytes`` in all; past that the table starts again. Either 0:
+    nothing is kept."""
+
+    def __init__(self, max_bytes: int, max_age: float) -> None:
+        self.max_bytes = max_bytes
+        self.max_age = max_age
+        self._bodies: dict[Hashable, tuple[bytes, float]] = {}
+        self._size = 0
+
+    def get(self, key: Hashable) -> bytes | None:
+        kept = self._bodies.get(key)
+        if kept is None:
+            return None
+        body, read_at = kept
+        if time.monotonic() - read_at > self.max_age:
+            del self._bodies[key]
+            self._size -= len(body)
+            return None
+        return body
+
+    def put(self, key: Hashable, body: bytes) -> None:
+        if self.max_age <= 0 or len(body) > self.max_bytes:
+            return
+        if self._size + len(body) > self.max_bytes:
+            self._bodies.clear()
+            self._size = 0
+        if (old := self._bodies.pop(key, None)) is not None:
+            self._size -= len(old[0])
+        self._bodies[key] = (body, time.monotonic())
+        self._size += len(body)
 
 
 class NotModifiedMiddleware:
