@@ -105,12 +105,12 @@ def _track_writes(session: AsyncSession, ctx: AuthContext, subject: Subject) -> 
 
 
 async def get_subject(
-    session: DbSession,
-    ctx: Annotated[AuthContext, Depends(get_auth_context)],
-    token: Annotated[str | None, Depends(oauth2_scheme)],
+    request: Request, session: DbSession, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Subject:
     """The caller: kept by this process while nothing they were read from has changed
-    (``subjects.py``), else read in one statement."""
+    (``subjects.py``), else read in one statement. The context is read from the app, not through
+    :func:`get_auth_context`: every dependency costs FastAPI's solving on every request."""
+    ctx: AuthContext = request.app.state.auth
     user_id = _user_id(ctx, token)
     generation = ctx.subjects.generation()  # before the read: a change committed meanwhile drops the copy
     subject = ctx.subjects.get(user_id, generation)
@@ -122,11 +122,10 @@ async def get_subject(
 
 
 async def get_me(
-    session: DbSession,
-    ctx: Annotated[AuthContext, Depends(get_auth_context)],
-    token: Annotated[str | None, Depends(oauth2_scheme)],
+    request: Request, session: DbSession, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Me:
     """:func:`get_subject` for ``GET /me``, whose answer is the very rows its subject is read from."""
+    ctx: AuthContext = request.app.state.auth
     me = await _read(session, _user_id(ctx, token), load_me)
     _track_writes(session, ctx, me.subject)
     return me

@@ -8,10 +8,10 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Response
+from fastapi import Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.auth.deps import AuthCtx, get_subject, oauth2_scheme
+from app.auth.deps import get_subject, oauth2_scheme
 from app.core.db import DbSession
 from app.core.deps import AppSessionmaker, AppSettings
 from app.core.errors import Forbidden
@@ -23,9 +23,9 @@ router = ScopedRouter(tags=["health"])
 
 
 async def metrics_reader(
+    request: Request,
     settings: AppSettings,
     session: DbSession,
-    ctx: AuthCtx,
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> None:
     """A bearer equal to ``CDHT_METRICS_TOKEN`` (compared in constant time), or the access token of a
@@ -33,7 +33,7 @@ async def metrics_reader(
     expected = settings.metrics_token
     if token and expected and hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
         return
-    subject = await get_subject(session, ctx, token)  # 401 unless a valid access token
+    subject = await get_subject(request, session, token)  # 401 unless a valid access token
     if not subject.is_admin:
         raise Forbidden()
 
