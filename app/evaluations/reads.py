@@ -3,9 +3,9 @@ running result the rules give right now; plus lists and the history."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,6 +40,25 @@ from app.orgs import service as orgs
 Scored = tuple[Score, IndicatorTerms]  # a score and the terms of its indicator
 
 
+class ScoreValues(Protocol):
+    """What a result and an answer read of a score: a ``Score`` (a step that changes scores holds them)
+    or its values alone (``repository.ScoreRow``, read as columns)."""
+
+    @property
+    def indicator_id(self) -> int: ...
+    @property
+    def self_halves(self) -> int | None: ...
+    @property
+    def review_halves(self) -> int | None: ...
+    @property
+    def note(self) -> str | None: ...
+    @property
+    def review_note(self) -> str | None: ...
+
+
+ScoredValues = tuple[ScoreValues, IndicatorTerms]
+
+
 def _rules(terms: SetTerms) -> SetRule:
     return SetRule(
         pass_total=terms.pass_total,
@@ -61,21 +80,30 @@ async def scored(session: AsyncSession, evaluation: Evaluation) -> list[Scored]:
     """The evaluation's scores, each with its indicator's terms (its set's, ``criteria/terms.py``), in
     the order of the indicators' numbers."""
     terms = await terms_of(session, evaluation.criteria_set_id)
-    by_indicator = {s.indicator_id: s for s in await repo.scores_of(session, evaluation.id)}
+    return _in_order(terms, await repo.scores_of(session, evaluation.id))
+
+
+S = TypeVar("S", bound=ScoreValues)
+
+
+def _in_order(terms: SetTerms, scores: Iterable[S]) -> list[tuple[S, IndicatorTerms]]:
+    """``scores`` each with its indicator's terms, in the order of the indicators' numbers."""
+    by_indicator = {s.indicator_id: s for s in scores}
     return [(by_indicator[i.id], i) for i in terms.indicators if i.id in by_indicator]
 
 
 async def outcome_of(
     session: AsyncSession,
     evaluation: Evaluation,
-    pairs: list[Scored] | None = None,
+    pairs: Sequence[ScoredValues] | None = None,
     evidence: list[Evidence] | None = None,
-) -> tuple[Outcome, list[Scored], list[Evidence]]:
+) -> tuple[Outcome, Sequence[ScoredValues], list[Evidence]]:
     """The running result, its scores with their indicators and its evidence: each read unless given
-    (``pairs``: a step that changed the scores in this session; ``evidence``: read with the evaluation)."""
+    (``pairs``: a step that changed the scores in this session; ``evidence``: read with the evaluation).
+    Scores read here are values (``repository.score_rows``): nothing here changes them."""
     terms = await terms_of(session, evaluation.criteria_set_id)  # read once per transaction at most
     if pairs is None:
-        pairs = await scored(session, evaluation)
+        pairs = _in_order(terms, await repo.score_rows(session, evaluation.id))
     if evidence is None:
         evidence = await repo.evidence_of(session, evaluation.id)
     outcome = evaluate(
@@ -168,7 +196,7 @@ def summary_of(row: Sequence[Any]) -> dict[str, Any]:
 async def to_read(
     session: AsyncSession,
     evaluation: Evaluation,
-    pairs: list[Scored] | None = None,
+    pairs: Sequence[ScoredValues] | None = None,
     evidence: list[Evidence] | None = None,
 ) -> EvaluationRead:
     outcome, pairs, evidence = await outcome_of(session, evaluation, pairs, evidence)

@@ -649,3 +649,41 @@ async def test_a_return_or_revocation_needs_a_readable_reason(
         client, school.assessor, submitted["id"], "return", {"reason": "  Bổ sung:\n- chỉ tiêu 3  "}
     )
     assert (r.status_code, r.json()["return_reason"]) == (200, "Bổ sung:\n- chỉ tiêu 3")
+
+
+async def test_a_read_shows_each_score_and_note_as_the_steps_answered_them(
+    client: httpx.AsyncClient, tree: Tree, criteria: dict[str | None, int]
+) -> None:
+    """A step answers with the scores it holds; a later read reads them as values
+    (``repository.score_rows``): the same self and review scores and notes, indicator by indicator."""
+    school = await make_school(tree)
+    ev = await open_evaluation(client, tree, school)
+    ids = {s["number"]: s["indicator_id"] for s in ev["scores"]}
+    own = [{"indicator_id": ids[n], "score": 9, "note": f"tự đánh giá {n}"} for n in ids]
+    r = await client.put(
+        f"{API}/evaluations/{ev['id']}/self-assessment",
+        json={"version": ev["version"], "scores": own},
+        headers=school.admin,
+    )
+    assert r.status_code == 200, r.text
+    r = await act(client, school.admin, ev["id"], "submit")
+    assert r.status_code == 200, r.text
+    review = [{"indicator_id": ids[2], "score": 6, "note": "thiếu minh chứng"}]
+    reviewed = await client.put(
+        f"{API}/evaluations/{ev['id']}/review",
+        json={"version": r.json()["version"], "scores": review},
+        headers=school.assessor,
+    )
+    assert reviewed.status_code == 200, reviewed.text
+    read = await get(client, school.assessor, ev["id"])
+    assert read["scores"] == reviewed.json()["scores"]
+    scores = by_number(read)
+    assert (scores[1]["self_score"], scores[1]["review_score"], scores[1]["note"]) == (
+        9,
+        None,
+        "tự đánh giá 1",
+    )
+    assert scores[1]["review_note"] is None
+    assert (scores[2]["self_score"], scores[2]["review_score"]) == (9, 6)
+    assert (scores[2]["note"], scores[2]["review_note"]) == ("tự đánh giá 2", "thiếu minh chứng")
+    assert [s["number"] for s in read["scores"]] == list(range(1, 11))
