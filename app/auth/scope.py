@@ -26,7 +26,7 @@ pages) are in ``auth/covers.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -246,15 +246,15 @@ class ReadAlong:
 _UNIT_STATEMENTS: dict[tuple[Shape, str, bool], Select[Any]] = {}
 
 
-def _unit_statement(shape: Shape, along: ReadAlong | None, *, entity: bool = True) -> Select[Any]:
-    """The unit (as an entity, or its id and life as columns), whether the caller's roots cover it
-    (:func:`covered`), and ``along``'s columns: built once per shape, the values bound."""
+def _unit_statement(shape: Shape, along: ReadAlong | None, *, entity: bool) -> Select[Any]:
+    """Whether the caller's roots cover the unit (:func:`covered`), the unit (as an entity, or its id and
+    life as columns) and ``along``'s columns: built once per shape, the values bound."""
     key = (shape, along.key if along else "", entity)
     stmt = _UNIT_STATEMENTS.get(key)
     if stmt is None:
         lead: tuple[Any, ...] = (OrgUnit,) if entity else (OrgUnit.id, OrgUnit.valid_from, OrgUnit.valid_to)
         columns = along.columns if along else ()
-        built: Select[Any] = select(*lead, covered(shape, OrgUnit.id), *columns)
+        built: Select[Any] = select(covered(shape, OrgUnit.id), *lead, *columns)
         stmt = _UNIT_STATEMENTS[key] = built.where(OrgUnit.id == bindparam("scope_unit"))
     return stmt
 
@@ -269,32 +269,17 @@ class UnitLife:
 
 
 async def authorized_unit(
-    session: AsyncSession,
-    subject: Subject,
-    unit_id: int,
-    action: Action,
-    *,
-    missing: str,
-    along: ReadAlong | None = None,
-) -> tuple[OrgUnit, tuple[Any, ...]]:
+    session: AsyncSession, subject: Subject, unit_id: int, action: Action, *, missing: str
+) -> OrgUnit:
     """The unit ``unit_id`` if the subject may perform ``action`` on it, else what :func:`authorize`
-    raises (404 / 403), with the values of ``along`` (what the caller needs next, read in the same
-    statement: a dashboard's change counters). The unit and the usual answer (allowed) come in one
-    statement; the rare refusal asks again to tell 403 from 404. A unit allowed once stays allowed for the
-    rest of the transaction: a second look at it, by the read after its ETag check, costs nothing."""
+    raises (404 / 403). A unit allowed once stays allowed for the rest of the transaction: a second look
+    at it costs nothing."""
     allowed_before: dict[tuple[int, int, str], OrgUnit] = session.info.setdefault(AUTHORIZED, {})
     key = (subject.user_id, unit_id, action.value)
-    if key in allowed_before and along is None:
-        return allowed_before[key], ()
-    cover = cover_of(subject, action)
-    params = {"scope_unit": unit_id, **cover.params, **(along.params if along else {})}
-    row = (await session.execute(_unit_statement(cover.shape, along), params)).first()
-    if row is None:
-        raise NotFound(missing)
-    unit, allowed, *values = row
-    await authorize(session, subject, unit_id, action, missing=missing, allowed=bool(allowed))
-    allowed_before[key] = unit
-    return unit, tuple(values)
+    if key not in allowed_before:
+        unit, *_ = await _checked(session, subject, unit_id, action, missing, None, entity=True)
+        allowed_before[key] = unit
+    return allowed_before[key]
 
 
 async def authorized_life(
@@ -307,22 +292,46 @@ async def authorized_life(
     along: ReadAlong | None = None,
 ) -> tuple[UnitLife, tuple[Any, ...]]:
     """:func:`authorized_unit` for reads that need no more of the unit than its id and life (a list's
-    scope check, a dashboard's): the same check and answers, but the unit read as plain columns
-    (``db.rows_of``, straight on the driver on PostgreSQL) rather than loaded as an entity through the
-    ORM, ~200 µs less a request (README, issue #15's "Reads straight on the driver")."""
+    scope check, a dashboard's), with the values of ``along`` (what the caller needs next, read in the
+    same statement: a dashboard's change counters): the same check and answers, but the unit read as
+    plain columns (``db.rows_of``, straight on the driver on PostgreSQL) rather than loaded as an entity
+    through the ORM, ~200 µs less a request (README, issue #15's "Reads straight on the driver")."""
     seen_before: dict[tuple[int, int, str], UnitLife] = session.info.setdefault(AUTHORIZED_LIVES, {})
     key = (subject.user_id, unit_id, action.value)
     if along is None and (known := seen_before.get(key) or session.info.get(AUTHORIZED, {}).get(key)):
         return UnitLife(known.id, known.valid_from, known.valid_to), ()
-    cover = cover_of(subject, action)
-    params = {"scope_unit": unit_id, **cover.params, **(along.params if along else {})}
-    rows = await rows_of(session, _unit_statement(cover.shape, along, entity=False), params)
-    if not rows:
-        raise NotFound(missing)
-    id_, valid_from, valid_to, allowed, *values = rows[0]
-    await authorize(session, subject, unit_id, action, missing=missing, allowed=bool(allowed))
+    id_, valid_from, valid_to, *values = await _checked(
+        session, subject, unit_id, action, missing, along, entity=False
+    )
     life = seen_before[key] = UnitLife(id_, valid_from, valid_to)
     return life, tuple(values)
+
+
+async def _checked(
+    session: AsyncSession,
+    subject: Subject,
+    unit_id: int,
+    action: Action,
+    missing: str,
+    along: ReadAlong | None,
+    *,
+    entity: bool,
+) -> list[Any]:
+    """The row of :func:`_unit_statement` for ``unit_id``, less its coverage, once :func:`authorize` has
+    let the subject through (404 / 403 otherwise). The unit and the usual answer (allowed) come in one
+    statement; the rare refusal asks again to tell 403 from 404."""
+    cover = cover_of(subject, action)
+    params = {"scope_unit": unit_id, **cover.params, **(along.params if along else {})}
+    stmt = _unit_statement(cover.shape, along, entity=entity)
+    if entity:  # the unit as an entity: through the ORM
+        row: Sequence[Any] | None = (await session.execute(stmt, params)).first()
+    else:
+        row = next(iter(await rows_of(session, stmt, params)), None)
+    if row is None:
+        raise NotFound(missing)
+    allowed, *rest = row
+    await authorize(session, subject, unit_id, action, missing=missing, allowed=bool(allowed))
+    return rest
 
 
 async def authorize(

@@ -105,8 +105,7 @@ async def to_read(session: AsyncSession, unit: OrgUnit, as_of: date | None = Non
 
 async def get_visible(session: AsyncSession, subject: Subject, unit_id: int, action: Action) -> OrgUnit:
     """The unit, if the subject may perform ``action`` on it (404 outside scope, 403 without the role)."""
-    unit, _ = await authorized_unit(session, subject, unit_id, action, missing=_missing(unit_id))
-    return unit
+    return await authorized_unit(session, subject, unit_id, action, missing=_missing(unit_id))
 
 
 async def get_visible_life(session: AsyncSession, subject: Subject, unit_id: int, action: Action) -> UnitLife:
