@@ -16,6 +16,7 @@ from app.auth import subjects, write_marks
 from app.auth.login import AuthContext
 from app.auth.models import Role
 from app.auth.scope import Grant, Subject
+from app.auth.service import me_json
 from app.core.db import DbSession
 from app.core.deps import AppReplicas, AppSessionmaker
 from app.core.errors import NotAuthenticated
@@ -58,10 +59,11 @@ async def load_subject(session: AsyncSession, user_id: int) -> Subject | None:
 
 @dataclass(frozen=True)
 class Me:
-    """``GET /me``'s caller: the subject and the rows it was read from (one statement, not two)."""
+    """``GET /me``'s caller and its answer (``MeRead``'s JSON), written from the rows the caller was read
+    from (one statement, not two), or kept with them (``subjects.py``)."""
 
     subject: Subject
-    rows: repo.MeRows
+    body: bytes
 
 
 async def load_me(session: AsyncSession, user_id: int) -> Me | None:
@@ -69,7 +71,7 @@ async def load_me(session: AsyncSession, user_id: int) -> Me | None:
     if rows is None:
         return None
     subject = subject_of(user_id, rows.subject_rows())
-    return Me(subject, rows) if subject is not None else None
+    return Me(subject, me_json(rows)) if subject is not None else None
 
 
 def _user_id(ctx: AuthContext, token: str | None) -> int:
@@ -124,11 +126,20 @@ async def get_subject(
 async def get_me(
     request: Request, session: DbSession, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Me:
-    """:func:`get_subject` for ``GET /me``, whose answer is the very rows its subject is read from."""
+    """:func:`get_subject` for ``GET /me``, with its answer: both kept while nothing they were read from
+    has changed, else read together in one statement."""
     ctx: AuthContext = request.app.state.auth
-    me = await _read(session, _user_id(ctx, token), load_me)
-    _track_writes(session, ctx, me.subject)
-    return me
+    user_id = _user_id(ctx, token)
+    generation = ctx.subjects.generation()  # before the read, as get_subject's
+    subject = ctx.subjects.get(user_id, generation)
+    body = ctx.subjects.answer(user_id, generation) if subject is not None else None
+    if subject is None or body is None:
+        me = await _read(session, user_id, load_me)
+        subject, body = me.subject, me.body
+        ctx.subjects.put(user_id, subject, generation)
+        ctx.subjects.put_answer(user_id, body, generation)
+    session.info[subjects.GENERATION] = generation
+    return Me(_track_writes(session, ctx, subject), body)
 
 
 CurrentSubject = Annotated[Subject, Depends(get_subject)]

@@ -332,8 +332,10 @@ async def list_service_accounts(
     return await _service_account_reads(session, users), total
 
 
-def me(found: repo.MeRows) -> MeRead:
-    """``GET /me`` from the rows its subject was read from (``auth/deps.get_me``)."""
+def me_json(found: repo.MeRows) -> bytes:
+    """``GET /me``'s body (``MeRead`` as FastAPI writes it) from the rows its subject was read from
+    (``auth/deps.get_me``, which keeps it with the subject)."""
     read = _read(found.user, found.assignments, found.person)
     person = PersonBrief.model_validate(found.person) if found.person else None
-    return MeRead(user=read, person=person, roles=read.roles)
+    model = MeRead(user=read, person=person, roles=read.roles)
+    return model.__pydantic_serializer__.to_json(model, by_alias=True)

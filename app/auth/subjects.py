@@ -6,12 +6,15 @@ generation it took *before* the read (``core/generations.py``), and serves it ag
 generation has not moved and for at most ``CDHT_CACHE_MAX_AGE_SECONDS``:
 
 - a role granted or removed, a user deactivated or deleted, a person linked: the transaction writes
-  ``role_assignments``, ``users`` or ``persons``, and once it has committed (before its response is sent)
+  ``role_assignments``, ``users`` or ``people``, and once it has committed (before its response is sent)
   the generation moves in every process of the host; the very next request, whichever worker answers,
   reads the caller again;
 - an inactive or removed user is never kept (their requests read the database and get 401);
 - with read replicas, each write mark (``write_marks.py``) writes ``users``, so it moves the generation
   too; a kept subject's time since its caller's last write is aged by the time it was kept.
+
+``GET /me`` answers with those very rows, so its body is kept beside the subject, under the same
+generation and age: a kept caller's ``/me`` reads nothing.
 
 The access token is still decoded and checked on every request; only the database read is saved.
 """
@@ -29,10 +32,12 @@ MAX_KEPT = 20_000  # users per process; past it the table starts again (a burst 
 
 
 class SubjectCache:
-    """The subjects this process read, per user id (``max_age`` 0: none kept; ``core/kept.py``)."""
+    """The subjects this process read, per user id, and the ``GET /me`` answers written from the same
+    rows (``max_age`` 0: none kept; ``core/kept.py``)."""
 
     def __init__(self, max_age: float) -> None:
         self._kept: Kept[int, Subject] = Kept(generations.AUTH, max_age, MAX_KEPT)
+        self._answers: Kept[int, bytes] = Kept(generations.AUTH, max_age, MAX_KEPT)
 
     @property
     def max_age(self) -> float:
@@ -40,7 +45,7 @@ class SubjectCache:
 
     @max_age.setter
     def max_age(self, seconds: float) -> None:
-        self._kept.max_age = seconds
+        self._kept.max_age = self._answers.max_age = seconds
 
     def generation(self) -> int:
         """The ``auth`` generation now: take it before reading a subject, keep the subject under it."""
@@ -59,3 +64,13 @@ class SubjectCache:
     def put(self, user_id: int, subject: Subject, generation: int) -> None:
         """Keep ``subject``, read after ``generation`` was taken."""
         self._kept.put(user_id, subject, generation)
+
+    def answer(self, user_id: int, generation: int) -> bytes | None:
+        """``GET /me``'s body for ``user_id`` (``MeRead``'s JSON) if nothing it was written from has
+        changed since: the user, their person and their roles are the ``auth`` generation's tables."""
+        found = self._answers.get(user_id, generation)
+        return None if found is None else found[0]
+
+    def put_answer(self, user_id: int, body: bytes, generation: int) -> None:
+        """Keep ``GET /me``'s ``body``, read after ``generation`` was taken."""
+        self._answers.put(user_id, body, generation)

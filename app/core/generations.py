@@ -16,7 +16,7 @@ memory read, no round trip.
 
 Generations:
 
-- ``auth``: who the caller is and may act as (``users``, ``role_assignments``, ``persons``);
+- ``auth``: who the caller is and may act as (``users``, ``role_assignments``, ``people``);
 - ``dashboards``: what a dashboard's ETag is made of (the counters' versions and the change epochs, which
   every write a dashboard could show moves: ``aggregates/epochs.py``, ``aggregates/versions.py``), and
   ``auth`` too, since the tag's check of the caller's scope depends on it;
@@ -46,7 +46,7 @@ DASHBOARDS = 1
 CRITERIA = 2
 _LAYOUT = struct.Struct("<3Q")  # one unsigned 64-bit counter per generation (a shorter file grows)
 
-AUTH_TABLES = frozenset({"users", "role_assignments", "persons"})
+AUTH_TABLES = frozenset({"users", "role_assignments", "people"})
 DASHBOARD_TABLES = frozenset({"aggregate_versions", "change_epochs"})
 CRITERIA_TABLES = frozenset({"criteria_sets", "criteria", "indicators"})
 

@@ -75,7 +75,7 @@ class ReadModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-def if_match(
+async def if_match(
     if_match: Annotated[str | None, Header(alias="If-Match", description="Expected version")] = None,
 ) -> int | None:
     if if_match is None:

@@ -33,7 +33,7 @@ router = ScopedRouter(tags=["evaluations"])
 IfMatch = Annotated[int | None, Depends(if_match)]
 
 
-def evidence_store(request: Request) -> EvidenceStore:
+async def evidence_store(request: Request) -> EvidenceStore:
     store: EvidenceStore = request.app.state.evidence_store  # set by app.main.create_app
     return store
 

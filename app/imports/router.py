@@ -41,7 +41,7 @@ _ANSWERS: dict[int | str, dict[str, object]] = {
 }
 
 
-def import_jobs(request: Request) -> ImportJobRunner:
+async def import_jobs(request: Request) -> ImportJobRunner:
     runner: ImportJobRunner = request.app.state.import_jobs  # set by app.main.create_app
     return runner
 

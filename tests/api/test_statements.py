@@ -36,7 +36,7 @@ def counted(engine: AsyncEngine) -> Iterator[list[str]]:
 # (app/auth/subjects.py), so the others read no subject; progress reads its ETag's change counters with the
 # unit and the caller's grant, and a poll that finds nothing new costs none (tests/api/test_conditional.py).
 CEILINGS = {
-    "/api/v1/me": 1,  # the subject (user, person, roles in one) is the answer: read every time
+    "/api/v1/me": 0,  # the subject (user, person, roles in one) is the answer: kept with it
     "/api/v1/org-units": 2,  # page with its count (core/pagination), its dated links, names, successions
     "/api/v1/aggregates/progress": 3,  # unit + grant + ETag counters, counts, plans
     "/api/v1/evaluations": 2,  # unit + grant, page with its count

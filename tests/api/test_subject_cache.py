@@ -83,3 +83,46 @@ async def test_a_change_no_session_saw_holds_within_the_maximum_age(
     assert (await client.get(path, headers=h)).status_code == 200  # kept: nothing told this process
     await asyncio.sleep(0.3)
     assert (await client.get(path, headers=h)).status_code == 401
+
+
+async def test_me_is_kept_with_its_caller_and_a_change_shows_on_the_very_next_request(
+    client: httpx.AsyncClient, tree: Tree, _test_engine: AsyncEngine, app: FastAPI
+) -> None:
+    c = await build_country(tree)
+    admin = tree.auth(await tree.admin())
+    user = await tree.user(("viewer", c.province_a))
+    person = await tree.person(c.school_a, user=user)
+    h = tree.auth(user)
+    first = await client.get(f"{API}/me", headers=h)
+    assert first.status_code == 200, first.text
+    with counted(_test_engine) as seen:
+        again = await client.get(f"{API}/me", headers=h)
+    assert seen == [] and again.content == first.content  # kept with the caller: the same bytes
+
+    granted = await client.post(
+        f"{API}/users/{user.id}/roles", json={"role": "viewer", "org_unit_id": c.province_b.id}, headers=admin
+    )
+    assert granted.status_code == 201, granted.text
+    me = (await client.get(f"{API}/me", headers=h)).json()
+    assert sorted(r["org_unit_id"] for r in me["roles"]) == sorted([c.province_a.id, c.province_b.id])
+
+    version = (await client.get(f"{API}/people/{person.id}", headers=admin)).json()["version"]
+    renamed = await client.patch(
+        f"{API}/people/{person.id}", json={"full_name": "Trần Thị Mới", "version": version}, headers=admin
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert (await client.get(f"{API}/me", headers=h)).json()["person"]["full_name"] == "Trần Thị Mới"
+
+    version = (await client.get(f"{API}/users/{user.id}", headers=admin)).json()["version"]
+    off = await client.patch(
+        f"{API}/users/{user.id}", json={"is_active": False, "version": version}, headers=admin
+    )
+    assert off.status_code == 200, off.text
+    assert (await client.get(f"{API}/me", headers=h)).status_code == 401
+
+    app.state.auth.subjects.max_age = 0  # CDHT_CACHE_MAX_AGE_SECONDS=0: /me reads its caller every time
+    h = tree.auth(await tree.user(("viewer", c.province_a)))
+    for _ in range(2):
+        with counted(_test_engine) as seen:
+            assert (await client.get(f"{API}/me", headers=h)).status_code == 200
+        assert len(seen) == 1, seen
