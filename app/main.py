@@ -47,6 +47,7 @@ from app.imports.runner import ImportJobRunner
 from app.observability import metrics
 from app.observability import replicas as replica_metrics
 from app.observability.router import router as metrics_router
+from app.orgs import service as orgs_service
 from app.orgs.router import router as orgs_router
 from app.people.router import router as people_router
 from app.plans.router import router as plans_router
@@ -185,6 +186,8 @@ def install_state(
     app.state.sessionmaker = sessionmaker
     # The scoring terms of frozen criteria sets, kept for the app's sessions (app/criteria/terms.py).
     app.state.criteria_terms = criteria_terms.keep_in(sessionmaker, settings.cache_max_age_seconds)
+    # The units callers may read, kept while the tree has not changed (app/orgs/service.get_visible_life).
+    app.state.unit_lives = orgs_service.keep_lives_in(sessionmaker, settings.cache_max_age_seconds)
     app.state.replicas = ReplicaRouter(settings, replica_metrics.PROMETHEUS)
     for replica in app.state.replicas.replicas:
         metrics.instrument_engine(replica.engine, "replica")

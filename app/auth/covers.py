@@ -69,6 +69,16 @@ def cover_of(subject: Subject, action: Action) -> Cover:
     return reach_of(subject.units_with(roles_for(action)))
 
 
+def reach_key(subject: Subject, action: Action | None = None) -> tuple[bool, tuple[int, ...]]:
+    """What a read scoped by :func:`cover_of` for ``action`` (``None``: by :func:`top_cover`, every role)
+    uses of the caller: whether they are an admin, and the units where those roles sit. Callers with the
+    same key see the same, so it keys what a process keeps of such a read (``orgs/pages.py``,
+    ``orgs/service.get_visible_life``)."""
+    if subject.is_admin:
+        return True, ()
+    return False, tuple(subject.units_with(None if action is None else roles_for(action)))
+
+
 def _under_roots(shape: Shape) -> ColumnElement[bool]:
     """The closure rows under the roots bound as ``scope_roots``: a :class:`Cover` of kind ``roots``."""
     return one_of(OrgUnitClosure.ancestor_id, "scope_roots", shape.width)

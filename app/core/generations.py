@@ -22,7 +22,10 @@ Generations:
   ``auth`` too, since the tag's check of the caller's scope depends on it;
 - ``criteria``: the criteria sets' scoring terms and indicators (``criteria_sets``, ``criteria``,
   ``indicators``; ``criteria/terms.py``). A set an evaluation uses is frozen, so in practice this moves
-  when ``cdht seed`` loads new sets, and at a restore.
+  when ``cdht seed`` loads new sets, and at a restore;
+- ``orgs``: the org tree (its units, links, closure, successions and former names): the pages of units
+  ``GET /org-units`` answers (``orgs/pages.py``). It moves when a unit is created, changed, moved or
+  ended, and at a reorganisation.
 
 A write the sessions do not see (SQL typed into ``psql``, a restore) moves nothing: copies are also
 dropped after ``CDHT_CACHE_MAX_AGE_SECONDS`` (``core/config.py``), and ``cdht restore`` moves every
@@ -44,11 +47,15 @@ from app.core import writes
 AUTH = 0
 DASHBOARDS = 1
 CRITERIA = 2
-_LAYOUT = struct.Struct("<3Q")  # one unsigned 64-bit counter per generation (a shorter file grows)
+ORGS = 3
+_LAYOUT = struct.Struct("<4Q")  # one unsigned 64-bit counter per generation (a shorter file grows)
 
 AUTH_TABLES = frozenset({"users", "role_assignments", "people"})
 DASHBOARD_TABLES = frozenset({"aggregate_versions", "change_epochs"})
 CRITERIA_TABLES = frozenset({"criteria_sets", "criteria", "indicators"})
+ORG_TABLES = frozenset(
+    {"org_units", "org_unit_links", "org_unit_closure", "org_unit_successions", "org_unit_former_names"}
+)
 
 
 class Generations:
@@ -72,27 +79,30 @@ class Generations:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._map = mmap.mmap(self._fd, _LAYOUT.size)
 
-    def read(self) -> tuple[int, int, int]:
-        """(auth, dashboards, criteria), as they are now."""
-        auth, dashboards, criteria = _LAYOUT.unpack_from(self._map, 0)
-        return auth, dashboards, criteria
+    def read(self) -> tuple[int, int, int, int]:
+        """(auth, dashboards, criteria, orgs), as they are now."""
+        auth, dashboards, criteria, orgs = _LAYOUT.unpack_from(self._map, 0)
+        return auth, dashboards, criteria, orgs
 
-    def move(self, *, auth: bool = False, dashboards: bool = False, criteria: bool = False) -> None:
+    def move(
+        self, *, auth: bool = False, dashboards: bool = False, criteria: bool = False, orgs: bool = False
+    ) -> None:
         """Move the named generations by one (``auth`` moves ``dashboards`` too), atomically for every
         process: under the file's lock, so two processes moving at once both count."""
-        if not (auth or dashboards or criteria):
+        if not (auth or dashboards or criteria or orgs):
             return
         with self._lock:
             if self._fd is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
-                now_auth, now_dashboards, now_criteria = _LAYOUT.unpack_from(self._map, 0)
+                now_auth, now_dashboards, now_criteria, now_orgs = _LAYOUT.unpack_from(self._map, 0)
                 _LAYOUT.pack_into(
                     self._map,
                     0,
                     now_auth + auth,
                     now_dashboards + (auth or dashboards),
                     now_criteria + criteria,
+                    now_orgs + orgs,
                 )
             finally:
                 if self._fd is not None:
@@ -126,6 +136,7 @@ def _moved(tables: writes.Tables) -> None:
         auth=unknown or not AUTH_TABLES.isdisjoint(tables),
         dashboards=unknown or not DASHBOARD_TABLES.isdisjoint(tables),
         criteria=unknown or not CRITERIA_TABLES.isdisjoint(tables),
+        orgs=unknown or not ORG_TABLES.isdisjoint(tables),
     )
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.core import generations
 
@@ -58,3 +60,13 @@ class Kept(Generic[K, V]):
         if len(self._copies) >= self.max_kept:
             self._copies.clear()
         self._copies[key] = _Copy(value, generation, time.monotonic())
+
+
+def carried_by(sessionmaker: async_sessionmaker[Any], name: str, kept: Kept[K, V]) -> Kept[K, V]:
+    """Give every session of ``sessionmaker`` ``kept`` as ``session.info[name]`` (the app's state, once per
+    process: ``criteria/terms.py``, ``orgs/service.get_visible_life``), beside the tables it carries
+    already; a session without it (a command, a worker, a test's own session) reads each time."""
+    info = dict(sessionmaker.kw.get("info") or {})
+    info[name] = kept
+    sessionmaker.configure(info=info)
+    return kept

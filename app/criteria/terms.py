@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from app.core import generations
 from app.core.errors import NotFound
-from app.core.kept import Kept
+from app.core.kept import Kept, carried_by
 from app.criteria import repository as repo
 from app.criteria.models import CriteriaSet, Indicator, StoredGrade
 
@@ -76,9 +76,7 @@ def _forget_read(session: Session, transaction: SessionTransaction) -> None:
 def keep_in(sessionmaker: async_sessionmaker[AsyncSession], max_age: float) -> Kept[int, SetTerms]:
     """Give the sessions of ``sessionmaker`` a fresh table of kept terms (the app's state, once per
     process), and return it."""
-    kept = Kept[int, SetTerms](generations.CRITERIA, max_age, MAX_KEPT)
-    sessionmaker.configure(info={KEPT: kept})
-    return kept
+    return carried_by(sessionmaker, KEPT, Kept[int, SetTerms](generations.CRITERIA, max_age, MAX_KEPT))
 
 
 async def terms_of(session: AsyncSession, set_id: int) -> SetTerms:

@@ -281,7 +281,7 @@ async def restore(settings: Settings, source: Path, *, force: bool) -> list[str]
     )
     lines += [f"warning: evidence file {k}: {why}" for k, why in sorted(manifest.evidence_problems.items())]
     # Every row changed behind the sessions' backs: what the API's processes keep is read again.
-    generations.current().move(auth=True, dashboards=True, criteria=True)
+    generations.current().move(auth=True, dashboards=True, criteria=True, orgs=True)
     return lines
 
 

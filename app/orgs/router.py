@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import Depends, Query, Response, status
+from fastapi import Depends, Query, Request, Response, status
 
 from app.auth.deps import CurrentSubject
 from app.auth.policy import Action
@@ -13,7 +13,7 @@ from app.core.db import DbSession
 from app.core.pagination import Page, Pagination
 from app.core.routing import ScopedRouter
 from app.core.schemas import MAX_ID, IdPath, QueryText, if_match
-from app.orgs import service
+from app.orgs import pages, service
 from app.orgs.models import OrgKind
 from app.orgs.schemas import OrgUnitCreate, OrgUnitMove, OrgUnitRead, OrgUnitUpdate
 
@@ -32,6 +32,7 @@ async def create_unit(body: OrgUnitCreate, subject: CurrentSubject, session: DbS
 
 @router.get("", response_model=Page[OrgUnitRead])
 async def list_units(
+    request: Request,
     subject: CurrentSubject,
     session: DbSession,
     page: Pagination,
@@ -40,13 +41,23 @@ async def list_units(
     q: Annotated[QueryText | None, Query(max_length=100)] = None,
     code: Annotated[QueryText | None, Query(max_length=64)] = None,
     as_of: AsOf = None,
-) -> object:
+) -> Response:
     """Children of ``parent_id``; without it, the caller's top units — or, with ``q``/``kind``/``code``,
     a search of everything the caller can see. All as the tree stood on ``as_of`` (default today)."""
-    items, total = await service.list_units(
-        session, subject, page, parent_id=parent_id, kind=kind, q=q, code=code, as_of=as_of
+    body = await pages.list_units_json(
+        request.app.state.bodies,
+        session,
+        subject,
+        page,
+        parent_id=parent_id,
+        kind=kind,
+        q=q,
+        code=code,
+        as_of=as_of,
     )
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return Response(
+        body, media_type="application/json"
+    )  # kept while the tree has not changed (orgs/pages.py)
 
 
 @router.get("/{unit_id}", response_model=OrgUnitRead)

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from datetime import date
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Date, bindparam
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.aggregates import counters
-from app.auth.covers import ADMIN, Shape, cover_of, in_cover, in_top, top_cover
+from app.auth.covers import ADMIN, Shape, cover_of, in_cover, in_top, reach_key, top_cover
 from app.auth.policy import Action
 from app.auth.scope import ReadAlong, Subject, UnitLife, authorized_life, authorized_unit, holds_role_at
-from app.core import audit
+from app.core import audit, generations
 from app.core.dates import today
 from app.core.errors import Conflict, Forbidden, ValidationFailed
+from app.core.kept import Kept, carried_by
 from app.core.pagination import Paged, PageParams
 from app.core.schemas import check_version
 from app.core.search import contains_bound, pattern
@@ -27,6 +28,8 @@ from app.orgs.models import OrgUnit
 from app.orgs.schemas import OrgUnitCreate, OrgUnitMove, OrgUnitRead, OrgUnitUpdate
 
 AUDITED = ("name", "kind", "code", "parent_id", "valid_from", "valid_to")
+LIVES = "cdht.kept_unit_lives"  # session.info: this process's Kept of units callers may read (keep_lives_in)
+MAX_LIVES = 50_000  # (unit, action, reach) keys per process; past it the table starts again
 
 
 def _state(unit: OrgUnit) -> dict[str, object]:
@@ -108,9 +111,26 @@ async def get_visible(session: AsyncSession, subject: Subject, unit_id: int, act
     return await authorized_unit(session, subject, unit_id, action, missing=_missing(unit_id))
 
 
+def keep_lives_in(sessionmaker: async_sessionmaker[AsyncSession], max_age: float) -> Kept[Hashable, UnitLife]:
+    """Give the app's sessions a fresh table of the units their callers may read (the app's state, once
+    per process): :func:`get_visible_life`."""
+    return carried_by(sessionmaker, LIVES, Kept(generations.ORGS, max_age, MAX_LIVES))
+
+
 async def get_visible_life(session: AsyncSession, subject: Subject, unit_id: int, action: Action) -> UnitLife:
-    """:func:`get_visible`'s check, for reads that need only the unit's id and life (read as columns)."""
+    """:func:`get_visible`'s check, for reads that need only the unit's id and life (read as columns): a
+    list's ``org_unit_id``, a dashboard computed afresh. An answer that let the caller through is kept by
+    the process (:func:`keep_lives_in`) under the ``orgs`` generation taken before the read: it depends on
+    the tree alone and on where the caller's roles for ``action`` sit (``covers.reach_key``), which key
+    it. A refusal (404, 403) is read again every time."""
+    kept: Kept[Hashable, UnitLife] | None = session.info.get(LIVES)
+    key = (unit_id, action, reach_key(subject, action))
+    generation = kept.generation() if kept is not None else 0
+    if kept is not None and (found := kept.get(key, generation)) is not None:
+        return found[0]
     life, _ = await authorized_life(session, subject, unit_id, action, missing=_missing(unit_id))
+    if kept is not None:
+        kept.put(key, life, generation)
     return life
 
 

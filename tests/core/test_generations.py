@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import LoginAttempt, User
 from app.core import generations
-from app.core.generations import AUTH, CRITERIA, DASHBOARDS, Generations
+from app.core.generations import AUTH, CRITERIA, DASHBOARDS, ORGS, Generations
 from app.criteria.models import CriteriaSet
 from tests.builders import Tree, build_country
 
@@ -29,13 +29,15 @@ def _move_many(path: str) -> None:
 def test_every_mapping_of_the_file_sees_every_move_of_every_process(tmp_path: Path) -> None:
     path = tmp_path / "run" / "generations"
     here, there = Generations(path), Generations(path)
-    assert here.read() == (0, 0, 0)
+    assert here.read() == (0, 0, 0, 0)
     there.move(dashboards=True)
-    assert here.read() == (0, 1, 0)
+    assert here.read() == (0, 1, 0, 0)
     there.move(auth=True)  # who may see what is part of every dashboard's tag too
-    assert here.read() == (1, 2, 0)
+    assert here.read() == (1, 2, 0, 0)
     there.move(criteria=True)  # the scoring terms of criteria sets: nothing a dashboard's tag is made of
-    assert here.read() == (1, 2, 1)
+    assert here.read() == (1, 2, 1, 0)
+    there.move(orgs=True)  # the tree: pages of units (a dashboard's tag has the reference epoch for it)
+    assert here.read() == (1, 2, 1, 1)
 
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_move_many, args=(str(path),)) for _ in range(3)]
@@ -45,22 +47,23 @@ def test_every_mapping_of_the_file_sees_every_move_of_every_process(tmp_path: Pa
     for worker in workers:
         worker.join(timeout=120)
         assert worker.exitcode == 0
-    assert here.read() == (1 + 4 * MOVES, 2 + 4 * MOVES, 1)  # moved at once by four processes: none lost
+    assert here.read() == (1 + 4 * MOVES, 2 + 4 * MOVES, 1, 1)  # moved at once by four processes: none lost
 
 
 async def test_which_committed_writes_move_which_generation(session: AsyncSession, tree: Tree) -> None:
-    def now() -> tuple[int, int, int]:
+    def now() -> tuple[int, ...]:
         return generations.current().read()
 
     before = now()
     c = await build_country(tree)  # the tree: the reference epoch moves, so the dashboards' generation
     after_tree = now()
     assert after_tree[AUTH] == before[AUTH] and after_tree[DASHBOARDS] > before[DASHBOARDS]
-    assert after_tree[CRITERIA] == before[CRITERIA]
+    assert after_tree[CRITERIA] == before[CRITERIA] and after_tree[ORGS] > before[ORGS]
 
     user = await tree.user(("viewer", c.province_a))  # a user and a role: auth (and with it dashboards)
     after_user = now()
     assert after_user[AUTH] > after_tree[AUTH] and after_user[DASHBOARDS] > after_tree[DASHBOARDS]
+    assert after_user[ORGS] == after_tree[ORGS]
 
     session.add(LoginAttempt(kind="user", key="nobody", failures=1, last_attempt_at=datetime.now(UTC)))
     await session.commit()  # sign-in bookkeeping: nothing any copy is made of
@@ -87,5 +90,10 @@ def test_every_table_a_generation_watches_exists() -> None:
     import app.models  # noqa: F401  # every model, so the metadata knows every table
     from app.core.db import Base
 
-    watched = generations.AUTH_TABLES | generations.DASHBOARD_TABLES | generations.CRITERIA_TABLES
+    watched = (
+        generations.AUTH_TABLES
+        | generations.DASHBOARD_TABLES
+        | generations.CRITERIA_TABLES
+        | generations.ORG_TABLES
+    )
     assert watched <= set(Base.metadata.tables), sorted(watched - set(Base.metadata.tables))

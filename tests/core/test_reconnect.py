@@ -80,15 +80,15 @@ async def test_a_connection_the_server_closed_costs_no_failed_request(
             await killer.dispose()
             assert killed and killed >= 1  # the pooled connections of the app
 
-        assert (await client.get("/api/v1/me", headers=auth)).status_code == 200
-        await kill_the_pool()
-        assert (await client.get("/api/v1/me", headers=auth)).status_code == 200
+        await kill_the_pool()  # the sign-in's connection
+        assert (await client.get("/api/v1/me", headers=auth)).status_code == 200  # its caller read again
         assert (await client.get("/readyz")).status_code == 200
 
-        # The caller is kept now: no subject read to retry.
-        assert (await client.get("/api/v1/org-units", headers=auth)).status_code == 200
+        # The caller is kept now: no subject read to retry (a list still reads its page; /me and a page
+        # of units read nothing at all once kept).
+        assert (await client.get("/api/v1/evaluations", headers=auth)).status_code == 200
         await kill_the_pool(until_gone=True)
-        assert (await client.get("/api/v1/org-units", headers=auth)).status_code == 200
+        assert (await client.get("/api/v1/evaluations", headers=auth)).status_code == 200
         await kill_the_pool(until_gone=True)
         unit = {"name": "Tỉnh Thử", "kind": "province"}
         assert (await client.post("/api/v1/org-units", json=unit, headers=auth)).status_code == 201
