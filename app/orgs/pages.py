@@ -17,8 +17,6 @@ A ``parent_id`` outside the caller's scope is read, and refused, every time: not
 
 from __future__ import annotations
 
-from datetime import date
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.covers import reach_key
@@ -36,36 +34,16 @@ async def list_units_json(
     session: AsyncSession,
     subject: Subject,
     params: PageParams,
-    *,
-    parent_id: int | None,
-    kind: str | None,
-    q: str | None,
-    code: str | None,
-    as_of: date | None,
+    query: service.UnitQuery,
 ) -> bytes:
     """:func:`service.list_units`' page as its route's response model writes it, kept or read."""
-    day = as_of or today()
-    generation = generations.current().read()[
-        generations.ORGS
-    ]  # before the read (a change meanwhile: dropped)
+    query = query._replace(as_of=query.as_of or today())  # the day itself: tomorrow is another key
+    # Taken before the read: a change committed meanwhile moves it, so the page kept is never served again.
+    generation = generations.current().read()[generations.ORGS]
     reach = (reach_key(subject, Action.UNIT_READ), reach_key(subject))
-    key = (
-        "org-units",
-        generation,
-        reach,
-        params.limit,
-        params.offset,
-        parent_id,
-        kind,
-        q,
-        code,
-        day,
-        i18n.current(),
-    )
+    key = ("org-units", generation, reach, params.limit, params.offset, query, i18n.current())
     if (body := bodies.get(key)) is None:
-        items, total = await service.list_units(
-            session, subject, params, parent_id=parent_id, kind=kind, q=q, code=code, as_of=day
-        )
+        items, total = await service.list_units(session, subject, params, query)
         page = Page[OrgUnitRead](items=items, total=total, limit=params.limit, offset=params.offset)
         body = page.__pydantic_serializer__.to_json(page, by_alias=True)  # FastAPI's own writing
         bodies.put(key, body)

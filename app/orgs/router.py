@@ -44,20 +44,9 @@ async def list_units(
 ) -> Response:
     """Children of ``parent_id``; without it, the caller's top units — or, with ``q``/``kind``/``code``,
     a search of everything the caller can see. All as the tree stood on ``as_of`` (default today)."""
-    body = await pages.list_units_json(
-        request.app.state.bodies,
-        session,
-        subject,
-        page,
-        parent_id=parent_id,
-        kind=kind,
-        q=q,
-        code=code,
-        as_of=as_of,
-    )
-    return Response(
-        body, media_type="application/json"
-    )  # kept while the tree has not changed (orgs/pages.py)
+    query = service.UnitQuery(parent_id, kind, q, code, as_of)
+    body = await pages.list_units_json(request.app.state.bodies, session, subject, page, query)
+    return Response(body, media_type="application/json")  # kept while the tree has not changed (pages.py)
 
 
 @router.get("/{unit_id}", response_model=OrgUnitRead)

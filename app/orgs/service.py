@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from datetime import date
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Date, bindparam
 from sqlalchemy.exc import IntegrityError
@@ -295,20 +295,23 @@ def _units_statement(cover: Shape, start: Shape | str, kind: bool, code: bool, q
     return repo.paged_units(where, history.depth_on(_DAY))
 
 
+class UnitQuery(NamedTuple):
+    """What ``GET /org-units`` asks besides its page (hashable: a kept page is keyed by it, ``pages.py``)."""
+
+    parent_id: int | None = None
+    kind: str | None = None
+    q: str | None = None
+    code: str | None = None
+    as_of: date | None = None
+
+
 async def list_units(
-    session: AsyncSession,
-    subject: Subject,
-    params: PageParams,
-    *,
-    parent_id: int | None,
-    kind: str | None,
-    q: str | None,
-    code: str | None,
-    as_of: date | None = None,
+    session: AsyncSession, subject: Subject, params: PageParams, query: UnitQuery
 ) -> tuple[list[OrgUnitRead], int]:
     """Children of ``parent_id``; without it, the caller's top units (the roots for an admin; otherwise
     the units where their roles sit, less those nested in another), or with a filter, a search of
     everything in scope."""
+    parent_id, kind, q, code, as_of = query
     day = as_of or today()
     cover = cover_of(subject, Action.UNIT_READ)
     values: dict[str, Any] = {"day": day, **cover.params, "kind": kind, "code": code}
