@@ -9,11 +9,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.dates import today
 from app.core.pagination import Page
+from app.orgs import pages
 from app.orgs.schemas import OrgUnitRead
 from tests.api.test_statements import counted
 from tests.builders import Tree, build_country
@@ -119,3 +121,16 @@ async def test_a_kept_page_is_only_ever_its_own_callers(client: httpx.AsyncClien
     assert granted.status_code == 201, granted.text
     assert names(await client.get(f"{API}/org-units", headers=tree.auth(a))) == ["Tỉnh A", "Tỉnh B"]
     assert names(await client.get(f"{API}/org-units", headers=b)) == ["Tỉnh B"]
+
+
+async def test_a_page_kept_today_is_read_again_tomorrow(
+    client: httpx.AsyncClient, tree: Tree, _test_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = await build_country(tree)
+    viewer = tree.auth(await tree.user(("viewer", c.province_a)))
+    for _ in range(2):  # read, then kept (the caller too)
+        assert names(await client.get(f"{API}/org-units", headers=viewer)) == ["Tỉnh A"]
+    monkeypatch.setattr(pages, "today", lambda: today() + timedelta(days=1))  # midnight has passed
+    with counted(_test_engine) as seen:
+        assert names(await client.get(f"{API}/org-units", headers=viewer)) == ["Tỉnh A"]
+    assert len(seen) == 2, seen  # today's page is not tomorrow's
