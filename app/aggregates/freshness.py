@@ -95,8 +95,5 @@ async def answered(
         return done
     bodies: conditional.KeptBodies = request.app.state.bodies
     key = (read.__module__, read.__qualname__, unit_id, args, i18n.current(), parts)
-    if (body := bodies.get(key)) is None:
-        model = await read(session, subject, unit_id, *args)
-        body = model.__pydantic_serializer__.to_json(model, by_alias=True)  # FastAPI's own writing
-        bodies.put(key, body)
+    body = await bodies.json(key, lambda: read(session, subject, unit_id, *args))
     return conditional.tagged(Response(body, media_type="application/json"), response)

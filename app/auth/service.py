@@ -34,7 +34,7 @@ from app.core import audit
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.pagination import PageParams
-from app.core.schemas import check_version
+from app.core.schemas import check_version, json_of
 from app.core.search import contains
 from app.core.security import digest, hash_password, verify_password
 from app.orgs.service import ensure_open
@@ -337,5 +337,4 @@ def me_json(found: repo.MeRows) -> bytes:
     (``auth/deps.get_me``, which keeps it with the subject)."""
     read = _read(found.user, found.assignments, found.person)
     person = PersonBrief.model_validate(found.person) if found.person else None
-    model = MeRead(user=read, person=person, roles=read.roles)
-    return model.__pydantic_serializer__.to_json(model, by_alias=True)
+    return json_of(MeRead(user=read, person=person, roles=read.roles))

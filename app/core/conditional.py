@@ -23,17 +23,19 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import date
 from importlib import metadata
 from typing import Any
 
 from fastapi import Request, Response
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core import generations, i18n
 from app.core.dates import today
+from app.core.schemas import json_of
 
 # The OpenAPI ``responses`` entry of every route that answers conditional GETs.
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
@@ -146,7 +148,8 @@ class TagCache:
 
 
 class KeptBodies:
-    """JSON bodies of dashboard reads by what they were computed from (``aggregates/freshness.answered``):
+    """JSON bodies of reads by what they were computed from, read before them: the dashboards'
+    (``aggregates/freshness.answered``) and the pages of units (``orgs/pages.py``). A dashboard's key is
     the read, its arguments, the language and the values of the change counters its tag was made of, read
     *before* the body. A change committed since moves the counters, so the next read has another key; one
     committed while the body was computed makes the kept body newer than its key, never older (as the tag
@@ -169,6 +172,13 @@ class KeptBodies:
             del self._bodies[key]
             self._size -= len(body)
             return None
+        return body
+
+    async def json(self, key: Hashable, read: Callable[[], Awaitable[BaseModel]]) -> bytes:
+        """The body kept under ``key``, else ``read()``'s model written as its route writes it, and kept."""
+        if (body := self.get(key)) is None:
+            body = json_of(await read())
+            self.put(key, body)
         return body
 
     def put(self, key: Hashable, body: bytes) -> None:

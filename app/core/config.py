@@ -79,8 +79,9 @@ class Settings(BaseSettings):
     # (a change the sessions cannot see: SQL typed by hand). 0 keeps nothing: the setting for an API served
     # from several hosts against one database.
     cache_max_age_seconds: float = Field(default=5.0, ge=0, le=3600)
-    # The dashboards' bodies a process keeps (progress, breakdown, trend), by the change counters they were
-    # computed from: a read whose counters have not moved is answered without computing it again. 0: none.
+    # The bodies a process keeps: the dashboards' (progress, breakdown, trend), by the change counters they
+    # were computed from, and the pages of /org-units, by the tree's generation (orgs/pages.py): a read
+    # whose key has not moved is answered without computing it again. 0: none.
     kept_bodies_mb: float = Field(default=32.0, ge=0, le=4096)
     # GET /alerts and the alert scan: an evaluation submitted longer ago than this waits too long for
     # review (``review_waiting``); the query parameter ``review_days`` overrides it per request.

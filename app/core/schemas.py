@@ -75,6 +75,12 @@ class ReadModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+def json_of(model: BaseModel) -> bytes:
+    """``model`` written as FastAPI writes a route's response model (pydantic's own JSON, by alias): the
+    bytes of an answer a process keeps (``core/conditional.KeptBodies``, ``auth/subjects.py``)."""
+    return model.__pydantic_serializer__.to_json(model, by_alias=True)
+
+
 async def if_match(
     if_match: Annotated[str | None, Header(alias="If-Match", description="Expected version")] = None,
 ) -> int | None:

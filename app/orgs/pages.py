@@ -42,9 +42,9 @@ async def list_units_json(
     generation = generations.current().read()[generations.ORGS]
     reach = (reach_key(subject, Action.UNIT_READ), reach_key(subject))
     key = ("org-units", generation, reach, params.limit, params.offset, query, i18n.current())
-    if (body := bodies.get(key)) is None:
+
+    async def read() -> Page[OrgUnitRead]:
         items, total = await service.list_units(session, subject, params, query)
-        page = Page[OrgUnitRead](items=items, total=total, limit=params.limit, offset=params.offset)
-        body = page.__pydantic_serializer__.to_json(page, by_alias=True)  # FastAPI's own writing
-        bodies.put(key, body)
-    return body
+        return Page[OrgUnitRead](items=items, total=total, limit=params.limit, offset=params.offset)
+
+    return await bodies.json(key, read)
